@@ -1,0 +1,16 @@
+//! HTTP pieces every service uses.
+//!
+//! - [`error`]: the one JSON error envelope ([`error::ErrorBody`]).
+//! - [`json`]: a JSON body extractor whose rejections use that envelope and name the field.
+//! - [`layers`]: request ids, `traceparent`, `X-Served-By`, request spans and metrics.
+//! - [`context`]: the ids of the current request, for passing on to outgoing calls.
+//! - [`health`]: `/healthz`, `/readyz` and `/metrics` handlers.
+
+pub mod context;
+pub mod error;
+pub mod health;
+pub mod json;
+pub mod layers;
+
+/// Request bodies above this size get 413 (64 KiB, plenty for every API in the workspace).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;

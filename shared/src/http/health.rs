@@ -1,0 +1,41 @@
+//! `/healthz`, `/readyz` and `/metrics` building blocks.
+//!
+//! Liveness says only that the process serves HTTP (a failing database must not get every
+//! replica restarted); readiness lists named checks and answers 503 until all pass, so load
+//! balancers and Kubernetes send traffic only to replicas that can serve it.
+
+use axum::{
+    Json,
+    response::{IntoResponse, Response},
+};
+use http::{StatusCode, header};
+use serde_json::json;
+
+/// `GET /healthz`: 200 while the process serves requests.
+pub async fn liveness() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+/// A readiness answer from named checks: 200 when every check passed, else 503 with
+/// `Retry-After` and the failing checks listed.
+#[must_use]
+pub fn readiness(checks: &[(&str, bool)]) -> Response {
+    let ready = checks.iter().all(|(_, ok)| *ok);
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "checks": checks.iter().map(|(name, ok)| (name.to_string(), json!(if *ok { "ok" } else { "failing" }))).collect::<serde_json::Map<_, _>>(),
+    });
+    if ready {
+        Json(body).into_response()
+    } else {
+        let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+        response.headers_mut().insert(header::RETRY_AFTER, http::HeaderValue::from_static("5"));
+        response
+    }
+}
+
+/// `GET /metrics`: the process's Prometheus text exposition.
+pub async fn metrics() -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], crate::metrics::handle().render())
+        .into_response()
+}

@@ -1,0 +1,153 @@
+//! The middleware stack every service wraps its router in.
+//!
+//! Outermost first: panic → JSON 500; request id (kept from `x-request-id`, else a new UUID)
+//! and trace context into the request; a `tracing` span per request with the matched route,
+//! request id and trace id; request metrics; `x-request-id` echoed and `X-Served-By:
+//! <service>/<instance>` set on every response; a body limit (413 past 64 KiB) and a request
+//! timeout (408) so graceful shutdown always ends.
+
+use std::{any::Any, time::Duration};
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, MatchedPath, Request},
+    middleware::{self, Next},
+    response::Response,
+};
+use http::{HeaderName, HeaderValue, StatusCode};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    timeout::TimeoutLayer,
+    trace::{DefaultOnRequest, TraceLayer},
+};
+use tracing::Span;
+
+use super::{
+    MAX_BODY_BYTES,
+    context::{REQUEST_ID, RequestContext},
+    error::error_response,
+};
+
+/// `X-Served-By`.
+pub static SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
+
+/// Who is answering: the service name and this replica's instance id.
+#[derive(Debug, Clone)]
+pub struct ServiceIdentity {
+    /// `auth-service`, `orders-service`…
+    pub service: &'static str,
+    /// Distinguishes replicas: `INSTANCE_ID`, else `HOSTNAME` (the container id under Docker,
+    /// the pod name under Kubernetes), else a random short id.
+    pub instance_id: String,
+}
+
+impl ServiceIdentity {
+    /// The identity of this process for `service`.
+    #[must_use]
+    pub fn detect(service: &'static str) -> Self {
+        let instance_id = ["INSTANCE_ID", "HOSTNAME"]
+            .iter()
+            .filter_map(|name| std::env::var(name).ok())
+            .find(|v| super::context::is_sane_request_id(v))
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..8].to_owned());
+        Self { service, instance_id }
+    }
+
+    /// `service/instance`, the value of `X-Served-By`.
+    #[must_use]
+    pub fn served_by(&self) -> String {
+        format!("{}/{}", self.service, self.instance_id)
+    }
+}
+
+/// Requests that take longer than this get 408, so draining on shutdown always ends.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Wraps `router` in the workspace's standard stack (see the module docs).
+pub fn apply<S>(router: Router<S>, identity: &ServiceIdentity) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let service = identity.service;
+    let served_by =
+        HeaderValue::from_str(&identity.served_by()).unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+    router
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            let served_by = served_by.clone();
+            async move { finish_response(request, next, service, served_by).await }
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(move |request: &Request| make_span(service, request))
+                .on_request(DefaultOnRequest::new().level(tracing::Level::DEBUG))
+                .on_response(|response: &Response, latency: Duration, span: &Span| {
+                    span.record("http.status_code", response.status().as_u16());
+                    tracing::debug!(
+                        latency_ms = latency.as_millis() as u64,
+                        status = response.status().as_u16(),
+                        "response"
+                    );
+                })
+                // Handlers log their own 5xx causes once; do not log them again here.
+                .on_failure(()),
+        )
+        .layer(middleware::from_fn(attach_context))
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+/// Puts a [`RequestContext`] into the request (ids kept or created) so spans, handlers and
+/// outgoing calls all see the same ids.
+async fn attach_context(mut request: Request, next: Next) -> Response {
+    let context = RequestContext::from_headers(request.headers());
+    if let Ok(value) = HeaderValue::from_str(&context.request_id) {
+        request.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    request.extensions_mut().insert(context);
+    next.run(request).await
+}
+
+fn make_span(service: &'static str, request: &Request) -> Span {
+    let route = request.extensions().get::<MatchedPath>().map_or_else(|| request.uri().path(), MatchedPath::as_str);
+    let (request_id, trace_id) = request
+        .extensions()
+        .get::<RequestContext>()
+        .map(|c| (c.request_id.clone(), c.trace_id().to_owned()))
+        .unwrap_or_default();
+    tracing::info_span!(
+        "http_request",
+        service,
+        http.method = %request.method(),
+        http.route = route,
+        request_id = %request_id,
+        trace_id = %trace_id,
+        http.status_code = tracing::field::Empty,
+        user.id = tracing::field::Empty,
+    )
+}
+
+/// Records request metrics and sets the response headers every service sends.
+async fn finish_response(request: Request, next: Next, service: &'static str, served_by: HeaderValue) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().to_string();
+    let route =
+        request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let request_id = request.headers().get(&REQUEST_ID).cloned();
+    let mut response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("service", service.to_owned()), ("method", method), ("route", route), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels[..3]).record(started.elapsed().as_secs_f64());
+    let headers = response.headers_mut();
+    headers.insert(SERVED_BY.clone(), served_by);
+    if let Some(request_id) = request_id {
+        headers.insert(REQUEST_ID.clone(), request_id);
+    }
+    response
+}
+
+fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error")
+}
