@@ -1,0 +1,290 @@
+//! Access-token claims (RFC 9068 §2.2) and the verified [`Caller`] built from them.
+//!
+//! Claims are read from the strict JSON object the JOSE layer produced; every required claim
+//! has its own error when absent or mistyped, and the date checks follow RFC 7519 §4.1 with a
+//! configurable leeway for clock skew between replicas and the issuer.
+
+use std::{collections::BTreeSet, fmt, sync::Arc};
+
+use serde_json::{Map, Value};
+
+use super::error::AuthError;
+
+/// The latest `NumericDate` accepted: 9999-12-31T23:59:59Z. Later values are nonsense from a
+/// buggy or hostile issuer, and rejecting them keeps every date arithmetic in range.
+pub const MAX_NUMERIC_DATE: i64 = 253_402_300_799;
+
+/// The scopes a token grants, parsed from the space-separated `scope` claim.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScopeSet(BTreeSet<String>);
+
+impl ScopeSet {
+    /// Parses a space-separated list (RFC 6749 §3.3); repeated and extra spaces are ignored.
+    #[must_use]
+    pub fn parse(text: &str) -> Self {
+        Self(text.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+    }
+
+    /// Whether `scope` was granted.
+    #[must_use]
+    pub fn has(&self, scope: &str) -> bool {
+        self.0.contains(scope)
+    }
+
+    /// The scopes, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    /// Number of scopes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no scope was granted.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for ScopeSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, scope) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(scope)?;
+        }
+        Ok(())
+    }
+}
+
+impl<'a> FromIterator<&'a str> for ScopeSet {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(iter: I) -> Self {
+        Self(iter.into_iter().map(str::to_owned).collect())
+    }
+}
+
+/// A verified caller, built from a validated access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// `sub`: the user id, or the client id for client-credentials tokens.
+    pub subject: String,
+    /// `client_id`: the OAuth client the token was issued to.
+    pub client_id: String,
+    /// `scope`, parsed.
+    pub scopes: ScopeSet,
+    /// `role` (`user`, `admin`); `None` for service tokens.
+    pub role: Option<String>,
+    /// `sid`: present for user-session tokens only.
+    pub session_id: Option<String>,
+    /// `jti`.
+    pub token_id: String,
+    /// `iat`, Unix seconds.
+    pub issued_at: i64,
+    /// `exp`, Unix seconds.
+    pub expires_at: i64,
+    /// `aud`, always as a list.
+    pub audience: Vec<String>,
+    /// The `kid` of the key that verified the token.
+    pub key_id: String,
+}
+
+impl Caller {
+    /// Whether the token grants `scope`.
+    #[must_use]
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.has(scope)
+    }
+
+    /// Whether the caller's role is `admin`.
+    #[must_use]
+    pub fn is_admin(&self) -> bool {
+        self.role.as_deref() == Some("admin")
+    }
+
+    /// Whether this is a client-credentials (service) token: no session and `sub` equal to
+    /// `client_id` (RFC 9068 §2.2: the subject of such a token is the client itself).
+    #[must_use]
+    pub fn is_service(&self) -> bool {
+        self.session_id.is_none() && self.subject == self.client_id
+    }
+}
+
+/// What a token must satisfy besides its signature.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimsPolicy {
+    pub issuer: Arc<str>,
+    pub audience: Arc<str>,
+    pub leeway_secs: i64,
+    pub max_lifetime_secs: i64,
+}
+
+/// Claims after type checks, before the policy checks.
+#[derive(Debug, Clone)]
+pub(crate) struct Claims {
+    pub issuer: String,
+    pub audience: Vec<String>,
+    pub expires_at: i64,
+    pub issued_at: i64,
+    pub not_before: Option<i64>,
+    pub subject: String,
+    pub client_id: String,
+    pub token_id: String,
+    pub scope: ScopeSet,
+    pub role: Option<String>,
+    pub session_id: Option<String>,
+}
+
+impl Claims {
+    /// Reads and type-checks the claims; order of checks is fixed so errors are predictable.
+    pub(crate) fn from_json(mut map: Map<String, Value>) -> Result<Self, AuthError> {
+        let issuer = required_string(&mut map, "iss")?;
+        let audience = match map.remove("aud") {
+            None => return Err(AuthError::MissingClaim("aud")),
+            Some(Value::String(aud)) if !aud.is_empty() => vec![aud],
+            Some(Value::Array(items)) if !items.is_empty() => items
+                .into_iter()
+                .map(|item| match item {
+                    Value::String(aud) if !aud.is_empty() => Ok(aud),
+                    _ => Err(AuthError::InvalidClaim("aud")),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(_) => return Err(AuthError::InvalidClaim("aud")),
+        };
+        let expires_at = numeric_date(map.get("exp"), "exp")?.ok_or(AuthError::MissingClaim("exp"))?;
+        let issued_at = numeric_date(map.get("iat"), "iat")?.ok_or(AuthError::MissingClaim("iat"))?;
+        let not_before = numeric_date(map.get("nbf"), "nbf")?;
+        let subject = required_string(&mut map, "sub")?;
+        let client_id = required_string(&mut map, "client_id")?;
+        let token_id = required_string(&mut map, "jti")?;
+        let scope = match map.remove("scope") {
+            None => ScopeSet::default(),
+            Some(Value::String(text)) => ScopeSet::parse(&text),
+            Some(_) => return Err(AuthError::InvalidClaim("scope")),
+        };
+        let role = optional_string(&mut map, "role")?;
+        let session_id = optional_string(&mut map, "sid")?;
+        Ok(Self {
+            issuer,
+            audience,
+            expires_at,
+            issued_at,
+            not_before,
+            subject,
+            client_id,
+            token_id,
+            scope,
+            role,
+            session_id,
+        })
+    }
+
+    /// The cheap checks that need no key: issuer, audience and dates at `now`.
+    pub(crate) fn validate(&self, policy: &ClaimsPolicy, now: i64) -> Result<(), AuthError> {
+        if self.issuer != *policy.issuer {
+            return Err(AuthError::InvalidIssuer);
+        }
+        if !self.audience.iter().any(|aud| *aud == *policy.audience) {
+            return Err(AuthError::InvalidAudience);
+        }
+        if self.expires_at <= self.issued_at {
+            return Err(AuthError::InvalidDate("exp"));
+        }
+        if now >= self.expires_at.saturating_add(policy.leeway_secs) {
+            return Err(AuthError::Expired);
+        }
+        if let Some(not_before) = self.not_before
+            && now.saturating_add(policy.leeway_secs) < not_before
+        {
+            return Err(AuthError::NotYetValid);
+        }
+        if self.issued_at > now.saturating_add(policy.leeway_secs) {
+            return Err(AuthError::IssuedInFuture);
+        }
+        if self.expires_at - self.issued_at > policy.max_lifetime_secs {
+            return Err(AuthError::LifetimeTooLong);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn into_caller(self, key_id: &str) -> Caller {
+        Caller {
+            subject: self.subject,
+            client_id: self.client_id,
+            scopes: self.scope,
+            role: self.role,
+            session_id: self.session_id,
+            token_id: self.token_id,
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+            audience: self.audience,
+            key_id: key_id.to_owned(),
+        }
+    }
+}
+
+fn required_string(map: &mut Map<String, Value>, name: &'static str) -> Result<String, AuthError> {
+    match map.remove(name) {
+        None => Err(AuthError::MissingClaim(name)),
+        Some(Value::String(text)) if !text.is_empty() => Ok(text),
+        Some(_) => Err(AuthError::InvalidClaim(name)),
+    }
+}
+
+fn optional_string(map: &mut Map<String, Value>, name: &'static str) -> Result<Option<String>, AuthError> {
+    match map.remove(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(text)) if !text.is_empty() => Ok(Some(text)),
+        Some(_) => Err(AuthError::InvalidClaim(name)),
+    }
+}
+
+/// A `NumericDate` (RFC 7519 §2): a JSON number of seconds, fractions truncated, between the
+/// epoch and [`MAX_NUMERIC_DATE`]. Strings, booleans and out-of-range values are refused.
+fn numeric_date(value: Option<&Value>, name: &'static str) -> Result<Option<i64>, AuthError> {
+    let Some(value) = value else { return Ok(None) };
+    let Value::Number(number) = value else {
+        return Err(AuthError::InvalidDate(name));
+    };
+    let seconds = if let Some(int) = number.as_i64() {
+        int
+    } else if let Some(float) = number.as_f64() {
+        if !(0.0..=MAX_NUMERIC_DATE as f64).contains(&float) {
+            return Err(AuthError::InvalidDate(name));
+        }
+        float.trunc() as i64
+    } else {
+        return Err(AuthError::InvalidDate(name));
+    };
+    if (0..=MAX_NUMERIC_DATE).contains(&seconds) { Ok(Some(seconds)) } else { Err(AuthError::InvalidDate(name)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn scope_parsing_ignores_extra_spaces() {
+        let scopes = ScopeSet::parse(" orders:read  orders:write ");
+        assert_eq!(scopes.len(), 2);
+        assert!(scopes.has("orders:write"));
+        assert!(!scopes.has("orders"));
+        assert_eq!(scopes.to_string(), "orders:read orders:write");
+    }
+
+    #[test]
+    fn numeric_dates_accept_numbers_only_in_range() {
+        assert_eq!(numeric_date(Some(&json!(1_700_000_000)), "exp"), Ok(Some(1_700_000_000)));
+        assert_eq!(numeric_date(Some(&json!(1_700_000_000.9)), "exp"), Ok(Some(1_700_000_000)));
+        assert_eq!(numeric_date(Some(&json!("1700000000")), "exp"), Err(AuthError::InvalidDate("exp")));
+        assert_eq!(numeric_date(Some(&json!(-1)), "exp"), Err(AuthError::InvalidDate("exp")));
+        assert_eq!(numeric_date(Some(&json!(u64::MAX)), "exp"), Err(AuthError::InvalidDate("exp")));
+        assert_eq!(numeric_date(Some(&json!(1e300)), "exp"), Err(AuthError::InvalidDate("exp")));
+        assert_eq!(numeric_date(None, "exp"), Ok(None));
+    }
+}
