@@ -1,0 +1,135 @@
+//! Key administration for callers with the `auth:admin` scope: `GET /v1/admin/keys` lists the
+//! keys and the schedule, `POST /v1/admin/keys/rotate[?emergency=true]` rotates on demand.
+
+use axum::{
+    Router,
+    extract::{RawQuery, State},
+    routing::{get, post},
+};
+use serde::Serialize;
+use shared::{auth::RequireScope, db::now_millis};
+
+use super::{
+    error::{ApiError, Result},
+    rfc3339,
+};
+use crate::{
+    keys::{RotationError, RotationOutcome, lifecycle, store::KeyRow},
+    state::AppState,
+};
+
+shared::scope!(AuthAdmin, "auth:admin");
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/admin/keys", get(list_keys)).route("/v1/admin/keys/rotate", post(rotate_keys))
+}
+
+#[derive(Serialize)]
+struct KeyView {
+    kid: String,
+    state: &'static str,
+    bits: i64,
+    created_at: String,
+    activate_after: String,
+    activated_at: Option<String>,
+    retired_at: Option<String>,
+    remove_after: Option<String>,
+    removed_at: Option<String>,
+}
+
+impl From<&KeyRow> for KeyView {
+    fn from(key: &KeyRow) -> Self {
+        Self {
+            kid: key.kid.clone(),
+            state: key.state.as_str(),
+            bits: key.bits,
+            created_at: rfc3339(key.created_at),
+            activate_after: rfc3339(key.activate_after),
+            activated_at: key.activated_at.map(rfc3339),
+            retired_at: key.retired_at.map(rfc3339),
+            remove_after: key.remove_after.map(rfc3339),
+            removed_at: key.removed_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct KeysReport {
+    keys: Vec<KeyView>,
+    jwks_max_age: u64,
+    next_rotation_at: Option<String>,
+}
+
+async fn report(state: &AppState) -> Result<KeysReport> {
+    let keys = state.keys.list_all().await?;
+    let ring = state.keys.ring();
+    Ok(KeysReport {
+        keys: keys.iter().map(KeyView::from).collect(),
+        jwks_max_age: state.keys.jwks_max_age(now_millis()),
+        next_rotation_at: lifecycle::next_rotation_at(&ring.keys, state.keys.schedule()).map(rfc3339),
+    })
+}
+
+/// Every key ever created (newest first, no private material) and the schedule.
+async fn list_keys(
+    State(state): State<AppState>,
+    RequireScope(caller, ..): RequireScope<AuthAdmin>,
+) -> Result<axum::Json<KeysReport>> {
+    tracing::debug!(user.id = %caller.subject, "key listing");
+    Ok(axum::Json(report(&state).await?))
+}
+
+#[derive(Serialize)]
+struct RotationReport {
+    rotation: RotationOutcome,
+    #[serde(flatten)]
+    keys: KeysReport,
+}
+
+/// Rotates now. Normal: publishes a successor that signs after the pre-publication time.
+/// `emergency=true`: the new key signs at once and the old one is removed at once.
+async fn rotate_keys(
+    State(state): State<AppState>,
+    RequireScope(caller, ..): RequireScope<AuthAdmin>,
+    RawQuery(query): RawQuery,
+) -> Result<axum::Json<RotationReport>> {
+    let emergency = parse_emergency(query.as_deref())?;
+    tracing::warn!(user.id = %caller.subject, emergency, "key rotation requested");
+    let rotation = state.keys.rotate(emergency).await.map_err(|error| match error {
+        RotationError::Conflict => ApiError::RotationConflict,
+        RotationError::Failed(error) => ApiError::Internal(error),
+    })?;
+    Ok(axum::Json(RotationReport { rotation, keys: report(&state).await? }))
+}
+
+/// `emergency=true|false` (also 1/0, yes/no); nothing else is accepted.
+fn parse_emergency(query: Option<&str>) -> Result<bool> {
+    let mut emergency = false;
+    for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match name.as_ref() {
+            "emergency" => {
+                emergency = shared::config::parse_bool(&value)
+                    .map_err(|_| ApiError::field("emergency", "must be true or false"))?;
+            }
+            other => {
+                return Err(ApiError::field(&other.chars().take(64).collect::<String>(), "unknown query parameter"));
+            }
+        }
+    }
+    Ok(emergency)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_emergency;
+
+    #[test]
+    fn emergency_flag_parses_strictly() {
+        assert!(!parse_emergency(None).unwrap());
+        assert!(parse_emergency(Some("emergency=true")).unwrap());
+        assert!(!parse_emergency(Some("emergency=0")).unwrap());
+        assert!(parse_emergency(Some("emergency=maybe")).is_err());
+        assert!(parse_emergency(Some("force=1")).is_err());
+    }
+}

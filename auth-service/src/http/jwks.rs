@@ -1,0 +1,98 @@
+//! Publishing: `GET /.well-known/jwks.json` and the metadata documents.
+//!
+//! `/.well-known/oauth-authorization-server` is RFC 8414's; the same document is served at
+//! `/.well-known/openid-configuration` for clients that only know OIDC discovery.
+//!
+//! The JWKS carries `Cache-Control: public, max-age=N` with N from the rotation schedule
+//! (see [`crate::keys::lifecycle::jwks_max_age`]), and a strong `ETag` over bytes that are
+//! identical on every replica, so a verifier's conditional refetch gets 304 from any of them.
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde_json::json;
+use shared::db::now_millis;
+
+use crate::state::AppState;
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/jwks.json", get(get_jwks))
+        .route("/.well-known/oauth-authorization-server", get(get_metadata))
+        .route("/.well-known/openid-configuration", get(get_metadata))
+}
+
+/// `true` when `If-None-Match` lists `etag` (weak comparison, RFC 9110 §13.1.2) or is `*`.
+fn none_match(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == etag)
+}
+
+/// The published keys: 200 with the JWKS, or 304 when the client's copy is current.
+async fn get_jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let ring = state.keys.ring();
+    let max_age = state.keys.jwks_max_age(now_millis());
+    let cache_control =
+        HeaderValue::from_str(&format!("public, max-age={max_age}")).unwrap_or(HeaderValue::from_static("no-cache"));
+    let etag = HeaderValue::from_str(&ring.etag).unwrap_or(HeaderValue::from_static("\"\""));
+    let mut response = if none_match(&headers, &ring.etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], ring.jwks.to_vec()).into_response()
+    };
+    let response_headers = response.headers_mut();
+    response_headers.insert(header::CACHE_CONTROL, cache_control);
+    response_headers.insert(header::ETAG, etag);
+    response
+}
+
+/// RFC 8414 authorization server metadata. Every URL is built from `AUTH_ISSUER`, the
+/// externally visible address, never from the request's `Host`.
+async fn get_metadata(State(state): State<AppState>) -> Response {
+    let issuer = &state.settings.issuer;
+    let document = json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "token_endpoint": format!("{issuer}/oauth/token"),
+        "revocation_endpoint": format!("{issuer}/oauth/revoke"),
+        "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+        "grant_types_supported": ["refresh_token", "client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+        "scopes_supported": state.settings.scopes_supported(),
+        // REQUIRED by RFC 8414; empty because there is no authorization endpoint (users log in
+        // through /v1/login, services use client_credentials).
+        "response_types_supported": [],
+    });
+    let mut response = Json(document).into_response();
+    // Changes only with configuration, i.e. with a redeploy.
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_uses_weak_comparison_and_lists() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static(r#""old", W/"abc""#));
+        assert!(none_match(&headers, r#""abc""#));
+        assert!(!none_match(&headers, r#""xyz""#));
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_static("*"));
+        assert!(none_match(&headers, r#""xyz""#));
+        assert!(!none_match(&HeaderMap::new(), r#""abc""#));
+    }
+}

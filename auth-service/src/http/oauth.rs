@@ -1,0 +1,303 @@
+//! OAuth 2.0 endpoints: `POST /oauth/token` (RFC 6749: `refresh_token` and
+//! `client_credentials` grants), `POST /oauth/revoke` (RFC 7009), `POST /oauth/introspect`
+//! (RFC 7662).
+//!
+//! Requests are `application/x-www-form-urlencoded`; a repeated parameter is an
+//! `invalid_request` (RFC 6749 §3.2). Confidential clients authenticate with HTTP Basic
+//! (`client_secret_basic`, id and secret form-encoded first as §2.3.1 says); their secrets
+//! are compared in constant time. Errors use the §5.2 codes; `invalid_client` is 401 with a
+//! `Basic` challenge.
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{FromRequest, Request, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use serde_json::json;
+use shared::db::now_millis;
+
+use super::{
+    REFRESH_COOKIE, cookie,
+    error::{ApiError, OAuthCode, Result},
+    no_store, session_cookies,
+};
+use crate::{config::ServiceClient, db, issuer, state::AppState, tokens};
+
+/// Routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/oauth/token", post(issue_token))
+        .route("/oauth/revoke", post(revoke_token))
+        .route("/oauth/introspect", post(introspect_token))
+}
+
+/// A form body with each parameter at most once.
+#[derive(Debug, Default)]
+pub struct OAuthForm(Vec<(String, String)>);
+
+impl OAuthForm {
+    /// Parses a form body.
+    ///
+    /// # Errors
+    /// `invalid_request` for a body that is not form encoding, or a repeated parameter.
+    pub fn parse(body: &[u8]) -> Result<Self> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|_| ApiError::invalid_request("the body is not valid form encoding"))?;
+        for (index, (name, _)) in pairs.iter().enumerate() {
+            if pairs[..index].iter().any(|(earlier, _)| earlier == name) {
+                return Err(ApiError::invalid_request(format!("parameter `{}` is repeated", truncate(name))));
+            }
+        }
+        Ok(Self(pairs))
+    }
+
+    /// A parameter; empty values count as absent (RFC 6749 §3.1).
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    }
+
+    /// A required parameter.
+    ///
+    /// # Errors
+    /// `invalid_request` naming it.
+    pub fn require(&self, name: &str) -> Result<&str> {
+        self.get(name).ok_or_else(|| ApiError::invalid_request(format!("`{name}` is required")))
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for OAuthForm {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self> {
+        let is_form = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Err(ApiError::invalid_request(
+                "expected a body with Content-Type: application/x-www-form-urlencoded",
+            ));
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::invalid_request("the request body could not be read")
+            }
+        })?;
+        Self::parse(&bytes)
+    }
+}
+
+fn truncate(text: &str) -> String {
+    text.chars().take(64).collect()
+}
+
+fn invalid_client(description: &str) -> ApiError {
+    ApiError::oauth(OAuthCode::InvalidClient, description)
+}
+
+/// The authenticated confidential client, `None` for a request without client
+/// authentication (the public `web` client).
+fn authenticate_client<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+    form: &OAuthForm,
+) -> Result<Option<&'a ServiceClient>> {
+    if form.get("client_secret").is_some() {
+        return Err(invalid_client("send client credentials with HTTP Basic authentication (client_secret_basic)"));
+    }
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(invalid_client("more than one Authorization header"));
+    }
+    let (id, secret) =
+        parse_basic(value.to_str().unwrap_or("")).ok_or_else(|| invalid_client("malformed Basic credentials"))?;
+    let client = state.settings.client(&id).filter(|c| c.secret_matches(&secret));
+    let Some(client) = client else {
+        tracing::info!(client.id = %truncate(&id), "client authentication failed");
+        return Err(invalid_client("client authentication failed"));
+    };
+    if form.get("client_id").is_some_and(|form_id| form_id != client.id) {
+        return Err(ApiError::invalid_request("`client_id` does not match the authenticated client"));
+    }
+    Ok(Some(client))
+}
+
+/// `Basic base64(urlencode(id):urlencode(secret))` → `(id, secret)`.
+fn parse_basic(value: &str) -> Option<(String, String)> {
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let id = form_decode(id)?;
+    let secret = form_decode(secret)?;
+    (!id.is_empty()).then_some((id, secret))
+}
+
+/// `application/x-www-form-urlencoded` decoding of one component.
+fn form_decode(text: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(text.len());
+    let mut input = text.bytes();
+    while let Some(byte) = input.next() {
+        match byte {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                let hex = [input.next()?, input.next()?];
+                bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+            }
+            other => bytes.push(other),
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// `POST /oauth/token`.
+async fn issue_token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Result<Response> {
+    let client = authenticate_client(&state, &headers, &form)?;
+    let grant_type = form.require("grant_type")?;
+    match grant_type {
+        "refresh_token" => {
+            if let Some(client) = client {
+                return Err(ApiError::oauth(
+                    OAuthCode::UnauthorizedClient,
+                    format!("client `{}` may not use the refresh_token grant", client.id),
+                ));
+            }
+            if form.get("scope").is_some() {
+                // Narrowing a user's scope on refresh is not offered; refusing beats silently
+                // ignoring what the client asked for.
+                return Err(ApiError::oauth(OAuthCode::InvalidScope, "scope cannot be changed on refresh"));
+            }
+            let presented = form
+                .get("refresh_token")
+                .or_else(|| cookie(&headers, REFRESH_COOKIE))
+                .ok_or_else(|| ApiError::invalid_request("`refresh_token` is required (form parameter or cookie)"))?;
+            let tokens = issuer::refresh(&state, presented, form.get("client_id")).await?;
+            let mut response = axum::Json(&tokens).into_response();
+            if let Some(refresh_token) = &tokens.refresh_token {
+                session_cookies(
+                    response.headers_mut(),
+                    refresh_token,
+                    state.settings.tokens.refresh_token_ttl.as_secs(),
+                    &tokens.access_token,
+                    tokens.expires_in,
+                );
+            }
+            no_store(response.headers_mut());
+            Ok(response)
+        }
+        "client_credentials" => {
+            let client = client
+                .ok_or_else(|| invalid_client("client_credentials requires client authentication (HTTP Basic)"))?;
+            let tokens = issuer::client_credentials(&state, client, form.get("scope"), form.get("audience"))?;
+            tracing::info!(client.id = %client.id, scope = %tokens.scope, "service token issued");
+            let mut response = axum::Json(&tokens).into_response();
+            no_store(response.headers_mut());
+            Ok(response)
+        }
+        other => Err(ApiError::oauth(
+            OAuthCode::UnsupportedGrantType,
+            format!("grant type `{}` is not supported (use refresh_token or client_credentials)", truncate(other)),
+        )),
+    }
+}
+
+/// `POST /oauth/revoke` (RFC 7009): revoking a refresh token, or an access token of a user
+/// session, ends that session. Always 200 for well-formed requests, whether or not the token
+/// was known, so the endpoint cannot be used to probe tokens.
+async fn revoke_token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Result<Response> {
+    authenticate_client(&state, &headers, &form)?;
+    let token = form.require("token")?;
+    let now = now_millis();
+    let session_id = if tokens::looks_like_refresh_token(token) {
+        db::refresh_token_session(&state.db, &tokens::hash_refresh_token(token)).await?
+    } else {
+        state.verifier.verify(token).await.ok().and_then(|caller| caller.session_id)
+    };
+    if let Some(session_id) = session_id
+        && db::end_session(&state.db, &session_id, None, "revoked", now).await?
+    {
+        tracing::info!(session.id = %session_id, "session revoked");
+    }
+    let mut response = StatusCode::OK.into_response();
+    no_store(response.headers_mut());
+    Ok(response)
+}
+
+/// `POST /oauth/introspect` (RFC 7662) for authenticated clients. An access token is active
+/// only if it verifies with the introspecting client as audience (a resource server learns
+/// about tokens meant for it, nothing else) and, for user tokens, its session is still
+/// open. Refresh tokens are only meaningful to this server and always come back inactive.
+async fn introspect_token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Result<Response> {
+    let client = authenticate_client(&state, &headers, &form)?
+        .ok_or_else(|| invalid_client("introspection requires client authentication (HTTP Basic)"))?;
+    let token = form.require("token")?;
+    let mut answer = json!({ "active": false });
+    if let Some(verifier) = state.introspection.get(&client.id)
+        && let Ok(caller) = verifier.verify(token).await
+    {
+        let session_open = match &caller.session_id {
+            Some(sid) => db::find_session(&state.db, sid).await?.is_some_and(|s| s.is_active(now_millis())),
+            None => true,
+        };
+        if session_open {
+            answer = json!({
+                "active": true,
+                "scope": caller.scopes.iter().collect::<Vec<_>>().join(" "),
+                "client_id": caller.client_id,
+                "sub": caller.subject,
+                "aud": caller.audience,
+                "iss": state.settings.issuer,
+                "exp": caller.expires_at,
+                "iat": caller.issued_at,
+                "jti": caller.token_id,
+                "token_type": "Bearer",
+            });
+            if let Some(sid) = caller.session_id {
+                answer["sid"] = json!(sid);
+            }
+            if let Some(role) = caller.role {
+                answer["role"] = json!(role);
+            }
+        }
+    }
+    let mut response = axum::Json(answer).into_response();
+    no_store(response.headers_mut());
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let header = format!("Basic {}", STANDARD.encode("my%20client:p%3Ass+word"));
+        assert_eq!(parse_basic(&header), Some(("my client".to_owned(), "p:ss word".to_owned())));
+        assert_eq!(parse_basic("Bearer abc"), None);
+        assert_eq!(parse_basic("Basic !!!"), None);
+        assert_eq!(parse_basic(&format!("Basic {}", STANDARD.encode("no-colon"))), None);
+        assert_eq!(parse_basic(&format!("Basic {}", STANDARD.encode("a:%zz"))), None);
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        assert!(OAuthForm::parse(b"grant_type=a&grant_type=b").is_err());
+        let form = OAuthForm::parse(b"grant_type=client_credentials&scope=").unwrap();
+        assert_eq!(form.get("grant_type"), Some("client_credentials"));
+        assert_eq!(form.get("scope"), None);
+    }
+}

@@ -1,0 +1,257 @@
+//! Issuing tokens: opening sessions at login, rotating refresh tokens, client credentials.
+//!
+//! The HTTP handlers parse and authenticate; this module decides what a token contains and
+//! keeps the session and refresh-token tables consistent with what was issued.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use shared::db::now_millis;
+
+use crate::{
+    config::ServiceClient,
+    db::{self, RefreshUse, SessionRow, UserRow},
+    domain::SessionId,
+    http::error::{ApiError, OAuthCode},
+    state::AppState,
+    tokens::{self, AccessTokenSpec},
+};
+
+/// The token response of RFC 6749 §5.1 (also the body of `POST /v1/login`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenResponse {
+    /// The RFC 9068 JWT.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The new refresh token (user sessions only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// The granted scope.
+    pub scope: String,
+}
+
+/// Labels of `auth_tokens_issued_total`.
+#[derive(Debug, Clone, Copy)]
+pub enum Grant {
+    /// `POST /v1/login`.
+    Login,
+    /// `grant_type=refresh_token`.
+    RefreshToken,
+    /// `grant_type=client_credentials`.
+    ClientCredentials,
+}
+
+impl Grant {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::RefreshToken => "refresh_token",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+}
+
+/// Role and scope of a user's tokens: administrators (by email) get the admin scopes too.
+fn role_and_scope(state: &AppState, user: &UserRow) -> (&'static str, String) {
+    let tokens = &state.settings.tokens;
+    if tokens.admin_emails.contains(&user.email) {
+        let scopes: Vec<&str> =
+            tokens.user_scopes.iter().chain(tokens.admin_scopes.iter()).map(String::as_str).collect();
+        ("admin", scopes.join(" "))
+    } else {
+        ("user", tokens.user_scopes.join(" "))
+    }
+}
+
+fn mint(state: &AppState, spec: &AccessTokenSpec<'_>, grant: Grant) -> Result<String, ApiError> {
+    let key = state.keys.signer().ok_or(ApiError::NoSigningKey)?;
+    let token = tokens::mint_access_token(&key, spec, tokens::now_secs())?;
+    metrics::counter!("auth_tokens_issued_total", "grant_type" => grant.label()).increment(1);
+    Ok(token)
+}
+
+fn ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+fn user_tokens(
+    state: &AppState,
+    user: &UserRow,
+    session_id: &str,
+    refresh_token: String,
+    grant: Grant,
+) -> Result<TokenResponse, ApiError> {
+    let settings = &state.settings;
+    let (role, scope) = role_and_scope(state, user);
+    let spec = AccessTokenSpec {
+        issuer: &settings.issuer,
+        subject: &user.id,
+        client_id: &settings.tokens.user_client_id,
+        audience: &settings.tokens.user_audiences,
+        scope: &scope,
+        session_id: Some(session_id),
+        role: Some(role),
+        ttl: settings.tokens.access_token_ttl,
+    };
+    let access_token = mint(state, &spec, grant)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: settings.tokens.access_token_ttl.as_secs(),
+        refresh_token: Some(refresh_token),
+        scope,
+    })
+}
+
+/// Opens a session for `user` (after a successful login) and issues its first tokens.
+///
+/// # Errors
+/// Database failures, or no signing key.
+pub async fn open_session(
+    state: &AppState,
+    user: &UserRow,
+    user_agent: Option<String>,
+) -> Result<TokenResponse, ApiError> {
+    // Fail before writing anything when this replica cannot sign.
+    state.keys.signer().ok_or(ApiError::NoSigningKey)?;
+    let tokens_settings = &state.settings.tokens;
+    let now = now_millis();
+    let session = SessionRow {
+        id: SessionId::new().to_string(),
+        user_id: user.id.clone(),
+        client_id: tokens_settings.user_client_id.clone(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now.saturating_add(ms(tokens_settings.session_ttl)),
+        user_agent,
+        ended_at: None,
+    };
+    let (refresh_token, refresh_hash) = tokens::new_refresh_token();
+    let refresh_expires = now.saturating_add(ms(tokens_settings.refresh_token_ttl)).min(session.expires_at);
+    db::create_session(&state.db, &session, &refresh_hash, refresh_expires).await?;
+    tracing::info!(user.id = %user.id, session.id = %session.id, "session opened");
+    user_tokens(state, user, &session.id, refresh_token, Grant::Login)
+}
+
+fn invalid_grant(description: &str) -> ApiError {
+    ApiError::oauth(OAuthCode::InvalidGrant, description)
+}
+
+/// `grant_type=refresh_token`: spends `presented`, issues a new refresh and access token.
+///
+/// Presenting a token that was already spent ends its whole session (OAuth 2.0 Security BCP
+/// §4.14): either the client or an attacker holds a copy, and the server cannot tell which.
+///
+/// # Errors
+/// `invalid_grant` for unknown, expired, reused or foreign tokens and ended sessions.
+pub async fn refresh(state: &AppState, presented: &str, client_id: Option<&str>) -> Result<TokenResponse, ApiError> {
+    if !tokens::looks_like_refresh_token(presented) {
+        return Err(invalid_grant("the refresh token is invalid"));
+    }
+    let now = now_millis();
+    let hash = tokens::hash_refresh_token(presented);
+    let (session_id, expires_at) = match db::use_refresh_token(&state.db, &hash, now).await? {
+        RefreshUse::Fresh { session_id, expires_at } => (session_id, expires_at),
+        RefreshUse::Unknown => return Err(invalid_grant("the refresh token is invalid")),
+        RefreshUse::Reused { session_id } => {
+            let ended = db::end_session(&state.db, &session_id, None, "refresh_token_reuse", now).await?;
+            metrics::counter!("auth_refresh_token_reuse_total").increment(1);
+            tracing::warn!(session.id = %session_id, session_was_active = ended, "refresh token reuse detected; session ended");
+            return Err(invalid_grant("the refresh token was already used; the session has been ended"));
+        }
+    };
+    if expires_at <= now {
+        return Err(invalid_grant("the refresh token has expired"));
+    }
+    let session =
+        db::find_session(&state.db, &session_id).await?.ok_or_else(|| invalid_grant("the session has ended"))?;
+    if !session.is_active(now) {
+        return Err(invalid_grant("the session has ended"));
+    }
+    if client_id.is_some_and(|id| id != session.client_id) {
+        return Err(invalid_grant("the refresh token was not issued to this client"));
+    }
+    let user =
+        db::find_user(&state.db, &session.user_id).await?.ok_or_else(|| invalid_grant("the session has ended"))?;
+    let (refresh_token, refresh_hash) = tokens::new_refresh_token();
+    let refresh_expires = now.saturating_add(ms(state.settings.tokens.refresh_token_ttl)).min(session.expires_at);
+    db::add_refresh_token(&state.db, &session.id, &refresh_hash, now, refresh_expires).await?;
+    user_tokens(state, &user, &session.id, refresh_token, Grant::RefreshToken)
+}
+
+/// `grant_type=client_credentials` for an authenticated `client`: scope and audience are the
+/// requested subsets of its registration (all of it when not requested).
+///
+/// # Errors
+/// `invalid_scope` / `invalid_target` for anything outside the registration.
+pub fn client_credentials(
+    state: &AppState,
+    client: &ServiceClient,
+    requested_scope: Option<&str>,
+    requested_audience: Option<&str>,
+) -> Result<TokenResponse, ApiError> {
+    let scopes = subset(requested_scope, &client.scopes).map_err(|scope| {
+        ApiError::oauth(OAuthCode::InvalidScope, format!("scope `{scope}` is not allowed for client `{}`", client.id))
+    })?;
+    let audience = subset(requested_audience, &client.audiences).map_err(|audience| {
+        ApiError::oauth(
+            OAuthCode::InvalidTarget,
+            format!("audience `{audience}` is not allowed for client `{}`", client.id),
+        )
+    })?;
+    let scope = scopes.join(" ");
+    let settings = &state.settings;
+    let spec = AccessTokenSpec {
+        issuer: &settings.issuer,
+        subject: &client.id,
+        client_id: &client.id,
+        audience: &audience,
+        scope: &scope,
+        session_id: None,
+        role: None,
+        ttl: settings.tokens.access_token_ttl,
+    };
+    let access_token = mint(state, &spec, Grant::ClientCredentials)?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: settings.tokens.access_token_ttl.as_secs(),
+        refresh_token: None,
+        scope,
+    })
+}
+
+/// The space-separated `requested` items, each of which must be in `allowed`; all of
+/// `allowed` when nothing was requested. The error is the first item not allowed.
+fn subset(requested: Option<&str>, allowed: &[String]) -> Result<Vec<String>, String> {
+    let Some(requested) = requested.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(allowed.to_vec());
+    };
+    let mut granted: Vec<String> = Vec::new();
+    for item in requested.split(' ').filter(|s| !s.is_empty()) {
+        if !allowed.iter().any(|a| a == item) {
+            return Err(item.chars().take(64).collect());
+        }
+        if !granted.iter().any(|g| g == item) {
+            granted.push(item.to_owned());
+        }
+    }
+    Ok(granted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subset;
+
+    #[test]
+    fn requested_items_must_be_allowed() {
+        let allowed = vec!["a:read".to_owned(), "a:write".to_owned()];
+        assert_eq!(subset(None, &allowed).unwrap(), allowed);
+        assert_eq!(subset(Some("  "), &allowed).unwrap(), allowed);
+        assert_eq!(subset(Some("a:write a:write"), &allowed).unwrap(), ["a:write"]);
+        assert_eq!(subset(Some("a:read admin"), &allowed).unwrap_err(), "admin");
+    }
+}

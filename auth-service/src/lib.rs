@@ -1,0 +1,29 @@
+//! auth-service: the workspace's issuer. Users and server-side sessions at the web boundary;
+//! RS256 access tokens (RFC 9068) between services; signing keys generated, sealed, rotated
+//! and published (JWKS, RFC 8414 metadata) by the service itself.
+//!
+//! # Layout
+//!
+//! - [`cli`]: subcommands (`serve`, `rotate-keys`, `healthcheck`).
+//! - [`config`]: [`config::Settings`] from environment variables.
+//! - [`startup`]: [`startup::Application`]: build, bind, serve until shut down.
+//! - [`state`]: [`state::AppState`], what handlers can reach.
+//! - [`http`]: routers, handlers and [`http::error::ApiError`].
+//! - [`issuer`]: what tokens contain; sessions and refresh-token rotation.
+//! - [`keys`]: signing keys, lifecycle, JWKS.
+//! - [`tokens`]: token formats (minting, refresh tokens).
+//! - [`passwords`]: argon2id hashing.
+//! - [`domain`]: parsed types (`Email`, `Password`, ids).
+//! - [`db`]: queries for users, sessions, refresh tokens and throttling.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod issuer;
+pub mod keys;
+pub mod passwords;
+pub mod startup;
+pub mod state;
+pub mod tokens;

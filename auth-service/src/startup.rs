@@ -1,0 +1,158 @@
+//! [`Application`]: builds everything from [`Settings`], binds the listener, and serves until
+//! the injected shutdown future resolves, so `main` stays tiny and tests run the real thing
+//! on port 0.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use axum::Router;
+use shared::{
+    db::{Pool, now_millis},
+    http::layers::ServiceIdentity,
+};
+use tokio::{net::TcpListener, sync::watch};
+
+use crate::{
+    config::{SERVICE_NAME, Settings},
+    keys::{
+        KeyManager, RotationOutcome,
+        master::{MasterKey, MasterKeySource},
+    },
+    passwords::PasswordHasher,
+    state::AppState,
+};
+
+/// How often expired sessions, refresh tokens and throttle windows are purged.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
+
+/// A built service, bound to its port, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    router: Router,
+    state: AppState,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("address", &self.address).finish_non_exhaustive()
+    }
+}
+
+/// Connects to the database, runs the migrations and loads (or creates) the signing keys.
+async fn prepare(settings: &Settings) -> anyhow::Result<(Pool, KeyManager)> {
+    let (master, source) = MasterKey::resolve(settings.master_key.as_ref(), &settings.common.database_url)?;
+    match &source {
+        MasterKeySource::Configured => tracing::info!("signing keys are sealed with the configured master key"),
+        MasterKeySource::CreatedFile(path) => tracing::warn!(
+            path = %path.display(),
+            "AUTH_MASTER_KEY is not set: created a master key file beside the SQLite database; back it up, \
+             the signing keys cannot be decrypted without it"
+        ),
+        MasterKeySource::ExistingFile(path) => {
+            tracing::info!(path = %path.display(), "AUTH_MASTER_KEY is not set: using the master key file beside the SQLite database");
+        }
+        MasterKeySource::Ephemeral => {
+            tracing::warn!("in-memory database: the master key lives only as long as this process")
+        }
+    }
+    let pool = shared::db::connect(&settings.common.database_url, settings.db_max_connections).await?;
+    sqlx::migrate!("./migrations").run(&pool).await.context("cannot run the database migrations")?;
+    let keys = KeyManager::new(pool.clone(), master, settings);
+    keys.tick().await.context("cannot load the signing keys")?;
+    Ok((pool, keys))
+}
+
+impl Application {
+    /// Builds the service and binds `LISTEN_ADDR` (port 0 picks a free port).
+    ///
+    /// # Errors
+    /// An unusable master key, an unreachable database, failed migrations, signing keys that
+    /// cannot be decrypted, or an address that cannot be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        shared::metrics::install();
+        for name in &settings.dev_defaults {
+            tracing::warn!(variable = %name, "using a development-only default; set it in production");
+        }
+        let (pool, keys) = prepare(&settings).await?;
+        let passwords = PasswordHasher::new(&settings.login)?;
+        let listener = TcpListener::bind(settings.common.listen_addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.common.listen_addr))?;
+        let address = listener.local_addr().context("cannot read the bound address")?;
+        let state = AppState::new(pool, Arc::new(settings), keys, passwords);
+        let identity = ServiceIdentity::detect(SERVICE_NAME);
+        let router = crate::http::router(state.clone(), &identity);
+        tracing::info!(%address, issuer = %state.settings.issuer, instance = %identity.instance_id, "auth-service listening");
+        Ok(Self { listener, address, router, state })
+    }
+
+    /// The bound port.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The bound address.
+    #[must_use]
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The state handlers see (tests inspect keys and the database through it).
+    #[must_use]
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests. Also runs this
+    /// replica's background work: key refresh and lifecycle steps, and housekeeping.
+    ///
+    /// # Errors
+    /// The server failing (not a client's error).
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let keys = self.state.keys.clone();
+        let refresh_interval = self.state.settings.keys.refresh_interval;
+        let key_task = tokio::spawn(keys.run(refresh_interval, stopped(stop_rx.clone())));
+        let housekeeping = tokio::spawn(housekeeping(self.state.clone(), stopped(stop_rx)));
+
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        let _ = stop_tx.send(true);
+        let _ = key_task.await;
+        let _ = housekeeping.await;
+        tracing::info!("auth-service stopped");
+        served.context("the HTTP server failed")
+    }
+}
+
+async fn housekeeping(state: AppState, stop: impl Future<Output = ()>) {
+    let window_ms = i64::try_from(state.settings.login.failure_window.as_millis()).unwrap_or(i64::MAX / 4);
+    let mut ticker = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            _ = ticker.tick() => match crate::db::purge_expired(&state.db, now_millis(), window_ms).await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::debug!(deleted, "purged expired sessions, refresh tokens and throttle windows"),
+                Err(error) => tracing::warn!(%error, "housekeeping failed"),
+            },
+        }
+    }
+}
+
+/// The `rotate-keys` subcommand: rotates through the database directly (no server needed);
+/// running replicas pick the change up within `AUTH_KEY_REFRESH_INTERVAL`.
+///
+/// # Errors
+/// As [`Application::build`], or a concurrent rotation.
+pub async fn rotate_keys(settings: &Settings, emergency: bool) -> anyhow::Result<RotationOutcome> {
+    let (_pool, keys) = prepare(settings).await?;
+    Ok(keys.rotate(emergency).await?)
+}
