@@ -1,0 +1,89 @@
+//! notifications-service settings, read once at start from environment variables.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `LISTEN_ADDR` | `127.0.0.1:8083` | address to bind (port 0 picks a free port) |
+//! | `DATABASE_URL` | `sqlite://data/notifications.db` | SQLite file or `postgres://…` |
+//! | `DATABASE_MAX_CONNECTIONS` | `10` | pool size per replica |
+//! | `LOG_FORMAT`, `RUST_LOG` | human, `info` | logging |
+//! | `AUTH_ISSUER`, `AUTH_JWKS_URL`, `AUTH_ALLOW_INSECURE_HTTP`, … | see `shared::auth` | the trusted issuer |
+//!
+//! The audience this service accepts is fixed: `notifications-service`.
+
+use std::net::SocketAddr;
+
+use shared::{
+    auth::VerifierConfig,
+    config::{CommonSettings, ConfigError, Env},
+};
+
+/// Name used in `X-Served-By`, logs and metrics.
+pub const SERVICE_NAME: &str = "notifications-service";
+/// The `aud` value tokens must carry to be accepted here.
+pub const AUDIENCE: &str = "notifications-service";
+/// `LISTEN_ADDR` when unset.
+pub const DEFAULT_LISTEN_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8083);
+
+/// Everything the service needs to start.
+pub struct Settings {
+    /// Listen address, database URL, log format.
+    pub common: CommonSettings,
+    /// `DATABASE_MAX_CONNECTIONS`: the pool size of this replica. With PostgreSQL, replicas ×
+    /// this must stay under the server's `max_connections`.
+    pub database_max_connections: u32,
+    /// The issuer this service trusts and how its keys are fetched and cached.
+    pub verifier: VerifierConfig,
+}
+
+impl Settings {
+    /// Reads every variable, recording each bad value in `env`.
+    pub fn from_env(env: &mut Env) -> Self {
+        let common = CommonSettings::read(env, DEFAULT_LISTEN_ADDR, "notifications.db");
+        let database_max_connections = env.parse_with("DATABASE_MAX_CONNECTIONS", 10, parse_pool_size);
+        let verifier = VerifierConfig::from_env(env, AUDIENCE);
+        Self { common, database_max_connections, verifier }
+    }
+
+    /// Reads the process environment.
+    ///
+    /// # Errors
+    /// Every bad value at once. On success, also the variables that fell back to
+    /// development-only defaults, for `main` to log.
+    pub fn from_process() -> Result<(Self, Vec<String>), ConfigError> {
+        let mut env = Env::from_process();
+        let settings = Self::from_env(&mut env);
+        let dev_defaults = env.finish()?;
+        Ok((settings, dev_defaults))
+    }
+}
+
+/// 1–1000 connections.
+pub(crate) fn parse_pool_size(raw: &str) -> Result<u32, String> {
+    match raw.parse::<u32>() {
+        Ok(size) if (1..=1000).contains(&size) => Ok(size),
+        _ => Err("expected a number of connections between 1 and 1000".to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let mut env = Env::from_pairs(Vec::<(String, String)>::new());
+        let settings = Settings::from_env(&mut env);
+        assert_eq!(settings.common.listen_addr, DEFAULT_LISTEN_ADDR);
+        assert_eq!(settings.common.database_url, "sqlite://data/notifications.db");
+        assert_eq!(settings.database_max_connections, 10);
+        assert!(env.finish().is_ok());
+    }
+
+    #[test]
+    fn a_bad_pool_size_is_reported() {
+        let mut env = Env::from_pairs([("DATABASE_MAX_CONNECTIONS", "0")]);
+        let _ = Settings::from_env(&mut env);
+        let error = env.finish().unwrap_err();
+        assert!(error.0[0].starts_with("DATABASE_MAX_CONNECTIONS:"), "{error}");
+    }
+}

@@ -1,0 +1,16 @@
+//! Domain types of notifications-service: what a notification is and the rules its fields
+//! follow.
+//!
+//! Every type here is built by a `parse` function that checks the raw input once; code that
+//! holds a value of one of these types never re-checks it ("parse, don't validate"). Parse
+//! errors are [`FieldError`]s naming the request field, so handlers can return them as they are.
+//!
+//! - [`notification`]: the fields of a new notification and the stored notification.
+//! - [`cursor`]: opaque pagination cursors and page sizes.
+
+pub mod cursor;
+pub mod notification;
+
+pub use cursor::{Cursor, PageLimit};
+pub use notification::{EventId, Kind, Message, NewNotification, Notification, NotificationId, Recipient};
+pub use shared::http::error::FieldError;

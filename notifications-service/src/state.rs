@@ -1,0 +1,23 @@
+//! What every handler can reach: the database pool and the token verifier.
+//!
+//! Both fields are cheap handles (an `Arc` inside), so cloning the state per request costs a
+//! couple of reference-count increments.
+
+use axum::extract::FromRef;
+use shared::{auth::Verifier, db::Pool};
+
+/// Shared state of the router.
+#[derive(Clone)]
+pub struct AppState {
+    /// Connection pool.
+    pub db: Pool,
+    /// Verifies access tokens locally against the issuer's cached keys.
+    pub verifier: Verifier,
+}
+
+/// Lets `shared::auth`'s extractors find the verifier in this state.
+impl FromRef<AppState> for Verifier {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}

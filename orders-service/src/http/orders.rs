@@ -1,0 +1,227 @@
+//! `/v1/orders`: users place orders and read their own; admins read everyone's.
+//!
+//! | method and path | scope | notes |
+//! |---|---|---|
+//! | `POST /v1/orders` | `orders:write` | optional `Idempotency-Key` header |
+//! | `GET /v1/orders` | `orders:read` | own orders (all for role `admin`), newest first, `limit` + `cursor` |
+//! | `GET /v1/orders/{id}` | `orders:read` | 404 unless the caller owns it or is an admin |
+//!
+//! Another user's order answers 404, exactly like a missing one, so ids cannot be probed.
+
+use anyhow::Context;
+use axum::{
+    Router,
+    extract::{Path, Query, State, rejection::QueryRejection},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use serde::{Deserialize, Serialize};
+use shared::{
+    auth::RequireScope,
+    http::{context::RequestContext, error::FieldError, json::AppJson},
+};
+use uuid::Uuid;
+
+use super::{
+    error::{ApiError, Result},
+    timestamp,
+};
+use crate::{
+    db::{self, NewIdempotencyKey, NewOutboxRecord, PlaceOutcome},
+    domain::{
+        Cursor, Fingerprint, IdempotencyKey, Order, OrderId, OrderItems, OrderNotification, OrderStatus, PageLimit,
+        idempotency,
+    },
+    state::AppState,
+};
+
+shared::scope!(OrdersWrite, "orders:write");
+shared::scope!(OrdersRead, "orders:read");
+
+/// Set on the answer to a retried request that returns the first result.
+static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// The order routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/orders", post(create_order).get(list_orders)).route("/v1/orders/{id}", get(find_order))
+}
+
+/// Body of `POST /v1/orders`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateOrderRequest {
+    items: Vec<ItemRequest>,
+}
+
+/// One item of the request. `quantity` is a signed 64-bit integer so that 0, negative and huge
+/// values reach the domain check and get its message instead of a type error.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemRequest {
+    sku: String,
+    quantity: i64,
+}
+
+/// An order on the wire.
+#[derive(Debug, Serialize)]
+struct OrderResponse {
+    id: String,
+    owner: String,
+    items: Vec<ItemResponse>,
+    status: &'static str,
+    created_at: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ItemResponse {
+    sku: String,
+    quantity: u32,
+}
+
+impl From<&Order> for OrderResponse {
+    fn from(order: &Order) -> Self {
+        Self {
+            id: order.id.to_string(),
+            owner: order.owner.clone(),
+            items: order
+                .items
+                .as_slice()
+                .iter()
+                .map(|i| ItemResponse { sku: i.sku.as_ref().to_owned(), quantity: i.quantity.get() })
+                .collect(),
+            status: order.status.as_str(),
+            created_at: timestamp(order.created_at),
+        }
+    }
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize)]
+struct Page<T> {
+    items: Vec<T>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    next_cursor: Option<String>,
+}
+
+/// Query string of `GET /v1/orders`; parsed by the domain types so errors name the parameter.
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+async fn create_order(
+    State(state): State<AppState>,
+    RequireScope(caller, ..): RequireScope<OrdersWrite>,
+    context: RequestContext,
+    headers: HeaderMap,
+    AppJson(body): AppJson<CreateOrderRequest>,
+) -> Result<Response> {
+    let key = headers
+        .get(idempotency::HEADER)
+        .map(|value| IdempotencyKey::parse(value.as_bytes()))
+        .transpose()
+        .map_err(ApiError::InvalidParameter)?;
+    let items =
+        OrderItems::parse(body.items.iter().map(|i| (i.sku.as_str(), i.quantity))).map_err(ApiError::Validation)?;
+    let fingerprint = Fingerprint::of_items(&items);
+    let now = shared::db::now_millis();
+    let keys_valid_since = now.saturating_sub(i64::try_from(state.idempotency_ttl.as_millis()).unwrap_or(i64::MAX));
+
+    // Fast path for retries: no transaction needed when the key is already known.
+    if let Some(key) = &key
+        && let Some(response) = replay(&state, &caller.subject, key, &fingerprint, keys_valid_since).await?
+    {
+        return Ok(response);
+    }
+
+    let order = Order {
+        id: OrderId::generate(),
+        owner: caller.subject.clone(),
+        items,
+        status: OrderStatus::Placed,
+        created_at: now,
+    };
+    let event_id = Uuid::now_v7();
+    let payload = serde_json::to_string(&OrderNotification::for_order(event_id, &order))
+        .context("failed to serialise the order notification")?;
+    let outbox = NewOutboxRecord { id: event_id, payload, context: &context };
+    let idempotency =
+        key.as_ref().map(|key| NewIdempotencyKey { key, fingerprint: &fingerprint, expired_before: keys_valid_since });
+    match db::insert_order(&state.db, &order, &outbox, idempotency).await? {
+        PlaceOutcome::Placed => {
+            state.outbox_wake.notify_one();
+            metrics::counter!("orders_placed_total").increment(1);
+            tracing::info!(order.id = %order.id, items = order.items.as_slice().len(), "order placed");
+            Ok((StatusCode::CREATED, AppJson(OrderResponse::from(&order))).into_response())
+        }
+        // A concurrent request with the same key committed first: answer with its order.
+        PlaceOutcome::KeyTaken => {
+            let Some(key) = &key else {
+                return Err(anyhow::anyhow!("key conflict reported for a request without a key").into());
+            };
+            replay(&state, &caller.subject, key, &fingerprint, keys_valid_since)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("idempotency key conflict but no stored key").into())
+        }
+    }
+}
+
+/// The response for a request whose key is already stored: the first order (201, marked as a
+/// replay), or 422 when the key came with a different body. `None` for an unknown key.
+async fn replay(
+    state: &AppState,
+    owner: &str,
+    key: &IdempotencyKey,
+    fingerprint: &Fingerprint,
+    keys_valid_since: i64,
+) -> Result<Option<Response>> {
+    let Some((stored_fingerprint, order_id)) =
+        db::find_idempotency_key(&state.db, owner, key, keys_valid_since).await?
+    else {
+        return Ok(None);
+    };
+    if &stored_fingerprint != fingerprint {
+        return Err(ApiError::IdempotencyKeyReused);
+    }
+    let order = db::find_order(&state.db, order_id, Some(owner))
+        .await?
+        .with_context(|| format!("idempotency key points at missing order {order_id}"))?;
+    metrics::counter!("orders_idempotent_replays_total").increment(1);
+    tracing::info!(order.id = %order.id, "idempotent retry, returning the stored order");
+    let mut response = (StatusCode::CREATED, AppJson(OrderResponse::from(&order))).into_response();
+    response.headers_mut().insert(IDEMPOTENT_REPLAYED.clone(), HeaderValue::from_static("true"));
+    Ok(Some(response))
+}
+
+async fn list_orders(
+    State(state): State<AppState>,
+    RequireScope(caller, ..): RequireScope<OrdersRead>,
+    query: std::result::Result<Query<ListQuery>, QueryRejection>,
+) -> Result<AppJson<Page<OrderResponse>>> {
+    let Query(query) = query.map_err(|r| ApiError::InvalidParameter(FieldError::new("query", r.body_text())))?;
+    let limit = PageLimit::parse(query.limit.as_deref()).map_err(ApiError::InvalidParameter)?;
+    let after = query.cursor.as_deref().map(Cursor::parse).transpose().map_err(ApiError::InvalidParameter)?;
+    let owner = (!caller.is_admin()).then_some(caller.subject.as_str());
+    let mut orders = db::list_orders(&state.db, owner, after.as_ref(), limit).await?;
+    let next_cursor = if orders.len() > limit.get() as usize {
+        orders.truncate(limit.get() as usize);
+        orders.last().map(|last| Cursor::after(last.created_at, last.id.as_uuid()).encode())
+    } else {
+        None
+    };
+    Ok(AppJson(Page { items: orders.iter().map(OrderResponse::from).collect(), next_cursor }))
+}
+
+async fn find_order(
+    State(state): State<AppState>,
+    RequireScope(caller, ..): RequireScope<OrdersRead>,
+    Path(id): Path<String>,
+) -> Result<AppJson<OrderResponse>> {
+    // A malformed id cannot name anything: same 404 as an id that does not exist.
+    let id = OrderId::parse(&id).ok_or(ApiError::NotFound)?;
+    let owner = (!caller.is_admin()).then_some(caller.subject.as_str());
+    let order = db::find_order(&state.db, id, owner).await?.ok_or(ApiError::NotFound)?;
+    Ok(AppJson(OrderResponse::from(&order)))
+}
