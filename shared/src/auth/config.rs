@@ -201,7 +201,9 @@ impl VerifierConfig {
         config.accept_cookie = env.bool("AUTH_ACCEPT_COOKIE", config.accept_cookie);
         config.allowed_origins = env
             .optional("AUTH_ALLOWED_ORIGINS")
-            .map(|raw| raw.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect())
+            .map(|raw| {
+                raw.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect()
+            })
             .unwrap_or_default();
         config.startup = env.parse_with("AUTH_JWKS_STARTUP", config.startup, StartupMode::parse);
         config.min_refresh = env.duration("AUTH_JWKS_MIN_REFRESH", config.min_refresh);
@@ -235,7 +237,9 @@ impl VerifierConfig {
                         problems.push(("AUTH_ISSUER", message));
                     }
                 }
-                Err(e) => problems.push(("AUTH_ISSUER", format!("not a URL ({e}); set AUTH_JWKS_URL or use a URL issuer"))),
+                Err(e) => {
+                    problems.push(("AUTH_ISSUER", format!("not a URL ({e}); set AUTH_JWKS_URL or use a URL issuer")))
+                }
             },
         }
         if self.audience.trim().is_empty() {
@@ -311,7 +315,8 @@ mod tests {
         assert_eq!(problems.0.len(), 1, "{problems}");
         assert!(problems.0[0].starts_with("AUTH_ISSUER:"), "{problems}");
 
-        let mut env = Env::from_pairs([("AUTH_ISSUER", "http://auth-service:8080"), ("AUTH_ALLOW_INSECURE_HTTP", "true")]);
+        let mut env =
+            Env::from_pairs([("AUTH_ISSUER", "http://auth-service:8080"), ("AUTH_ALLOW_INSECURE_HTTP", "true")]);
         let _ = VerifierConfig::from_env(&mut env, "orders-service");
         assert!(env.finish().is_ok());
 

@@ -261,7 +261,9 @@ impl AuthError {
         let mut response = ErrorBody::new(self.code(), description.clone()).into_response_with(status);
         let challenge = match self {
             Self::MissingToken => Some(bearer(realm, &[])),
-            Self::MalformedAuthorization => Some(bearer(realm, &[("error", "invalid_request"), ("error_description", &description)])),
+            Self::MalformedAuthorization => {
+                Some(bearer(realm, &[("error", "invalid_request"), ("error_description", &description)]))
+            }
             Self::InsufficientScope(scope) => Some(bearer(
                 realm,
                 &[("error", "insufficient_scope"), ("error_description", &description), ("scope", scope)],

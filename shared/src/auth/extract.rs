@@ -183,7 +183,8 @@ async fn authenticate(parts: &Parts, verifier: &Verifier) -> Result<Option<Calle
     let reject = |error| AuthRejection { error, realm: verifier.realm().clone() };
     let config = verifier.config();
     let Some((token, _source)) =
-        token_from_request(&parts.method, &parts.headers, config.accept_cookie, &config.allowed_origins).map_err(reject)?
+        token_from_request(&parts.method, &parts.headers, config.accept_cookie, &config.allowed_origins)
+            .map_err(reject)?
     else {
         return Ok(None);
     };
@@ -268,7 +269,10 @@ where
             return Err(AuthRejection { error: AuthError::ServiceTokenRequired, realm: verifier.realm().clone() });
         }
         if !caller.has_scope(Sc::NAME) {
-            return Err(AuthRejection { error: AuthError::InsufficientScope(Sc::NAME), realm: verifier.realm().clone() });
+            return Err(AuthRejection {
+                error: AuthError::InsufficientScope(Sc::NAME),
+                realm: verifier.realm().clone(),
+            });
         }
         Ok(Self(caller, PhantomData))
     }
@@ -310,7 +314,10 @@ mod tests {
 
     #[test]
     fn header_wins_over_cookie() {
-        let found = token(Method::POST, &[("authorization", "Bearer fromheader"), ("cookie", "__Host-access_token=fromcookie")]);
+        let found = token(
+            Method::POST,
+            &[("authorization", "Bearer fromheader"), ("cookie", "__Host-access_token=fromcookie")],
+        );
         assert_eq!(found.unwrap().unwrap(), ("fromheader".to_owned(), TokenSource::Header));
     }
 
@@ -322,12 +329,20 @@ mod tests {
         assert_eq!(token(Method::POST, &[cookie, ("sec-fetch-site", "cross-site")]), Err(AuthError::CrossSiteRequest));
         assert_eq!(token(Method::POST, &[cookie, ("sec-fetch-site", "same-site")]), Err(AuthError::CrossSiteRequest));
         assert!(token(Method::POST, &[cookie, ("sec-fetch-site", "same-origin")]).unwrap().is_some());
-        assert!(token(Method::DELETE, &[cookie, ("origin", "https://api.example.com"), ("host", "api.example.com")]).unwrap().is_some());
+        assert!(
+            token(Method::DELETE, &[cookie, ("origin", "https://api.example.com"), ("host", "api.example.com")])
+                .unwrap()
+                .is_some()
+        );
         assert_eq!(
             token(Method::DELETE, &[cookie, ("origin", "https://evil.example"), ("host", "api.example.com")]),
             Err(AuthError::CrossSiteRequest)
         );
-        assert!(token(Method::PUT, &[cookie, ("origin", "https://app.example.com"), ("host", "api.example.com")]).unwrap().is_some());
+        assert!(
+            token(Method::PUT, &[cookie, ("origin", "https://app.example.com"), ("host", "api.example.com")])
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]

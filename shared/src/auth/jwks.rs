@@ -204,7 +204,11 @@ impl JwksCache {
             audience: config.audience.clone(),
             jwks_url: config.jwks_url.clone(),
             allow_insecure_http: config.allow_insecure_http,
-            freshness: FreshnessPolicy { min: config.min_refresh, max: config.max_refresh, default: config.default_refresh },
+            freshness: FreshnessPolicy {
+                min: config.min_refresh,
+                max: config.max_refresh,
+                default: config.default_refresh,
+            },
             cooldown: config.unknown_kid_cooldown,
             wait: config.unknown_kid_wait,
             negative_ttl: config.negative_cache_ttl,
@@ -295,8 +299,15 @@ enum FetchFailure {
 }
 
 enum Fetched {
-    New { keys: KeySet, skipped: Vec<(Option<String>, super::keys::KeyProblem)>, etag: Option<String>, lifetime: Duration },
-    NotModified { lifetime: Duration },
+    New {
+        keys: KeySet,
+        skipped: Vec<(Option<String>, super::keys::KeyProblem)>,
+        etag: Option<String>,
+        lifetime: Duration,
+    },
+    NotModified {
+        lifetime: Duration,
+    },
 }
 
 impl Inner {
@@ -400,9 +411,8 @@ impl Inner {
 
     fn cooldown_remaining(&self) -> Duration {
         let control = self.control.lock();
-        let remaining = control
-            .last_attempt
-            .map_or(Duration::ZERO, |last| self.settings.cooldown.saturating_sub(last.elapsed()));
+        let remaining =
+            control.last_attempt.map_or(Duration::ZERO, |last| self.settings.cooldown.saturating_sub(last.elapsed()));
         remaining.max(Duration::from_secs(1))
     }
 
@@ -475,7 +485,8 @@ impl Inner {
             control.last_outcome = Some(outcome);
             let mut rng = rand::rng();
             control.next_refresh = Some(if outcome.succeeded() {
-                let lifetime = self.state.load().fresh_until.map_or(Duration::ZERO, |f| f.saturating_duration_since(now));
+                let lifetime =
+                    self.state.load().fresh_until.map_or(Duration::ZERO, |f| f.saturating_duration_since(now));
                 control.stale_warned = false;
                 now + lifetime.mul_f64(rng.random_range(0.75..0.85))
             } else {
@@ -507,7 +518,8 @@ impl Inner {
             tracing::warn!(auth.iss = %self.settings.issuer, auth.key_set_age_secs = ?age, reason, "{what}; keeping the current key set");
         }
         if let Some(age) = age {
-            metrics::gauge!("auth_jwks_key_set_age_seconds", "audience" => self.settings.audience.clone()).set(age as f64);
+            metrics::gauge!("auth_jwks_key_set_age_seconds", "audience" => self.settings.audience.clone())
+                .set(age as f64);
         }
     }
 
@@ -603,7 +615,9 @@ fn check_json_content_type(response: &FetchResponse, allowed: &[&str]) -> Result
         .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
     match media_type {
         Some(media_type) if allowed.contains(&media_type.as_str()) => Ok(()),
-        Some(media_type) => Err(FetchFailure::Refused(format!("unexpected content type `{}`", media_type.escape_debug()))),
+        Some(media_type) => {
+            Err(FetchFailure::Refused(format!("unexpected content type `{}`", media_type.escape_debug())))
+        }
         None => Err(FetchFailure::Refused("no content type".to_owned())),
     }
 }

@@ -85,7 +85,9 @@ pub const MAX_KID_LEN: usize = 128;
 /// visible ASCII (no quotes, backslashes or control characters).
 #[must_use]
 pub fn is_sane_kid(kid: &str) -> bool {
-    !kid.is_empty() && kid.len() <= MAX_KID_LEN && kid.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+    !kid.is_empty()
+        && kid.len() <= MAX_KID_LEN
+        && kid.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// An RSA public key pinned to one algorithm, ready to verify signatures.
@@ -190,7 +192,9 @@ impl VerifyingKey {
         // from choosing PS256 (or anything else) for the same key.
         let algorithm = match jwk.get("alg") {
             None => JwsAlgorithm::Rs256,
-            Some(Value::String(name)) => JwsAlgorithm::from_name(name).ok_or_else(|| KeyProblem::UnsupportedAlgorithm(short(name)))?,
+            Some(Value::String(name)) => {
+                JwsAlgorithm::from_name(name).ok_or_else(|| KeyProblem::UnsupportedAlgorithm(short(name)))?
+            }
             Some(_) => return Err(KeyProblem::Malformed),
         };
         let kid = match jwk.get("kid") {
@@ -245,9 +249,7 @@ impl VerifyingKey {
         if algorithm != self.algorithm {
             return Err(AuthError::AlgorithmMismatch);
         }
-        self.components
-            .verify(algorithm.ring_parameters(), message, signature)
-            .map_err(|_| AuthError::InvalidSignature)
+        self.components.verify(algorithm.ring_parameters(), message, signature).map_err(|_| AuthError::InvalidSignature)
     }
 }
 
@@ -548,8 +550,8 @@ impl KeySet {
 /// for all 38 primes with probability far below 2^-100.
 fn is_roca_vulnerable(modulus: &[u8]) -> bool {
     const PRIMES: [u32; 38] = [
-        3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101, 103, 107, 109,
-        113, 127, 131, 137, 139, 149, 151, 157, 163, 167,
+        3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97, 101, 103, 107,
+        109, 113, 127, 131, 137, 139, 149, 151, 157, 163, 167,
     ];
     PRIMES.iter().all(|&prime| {
         let residue = modulus.iter().fold(0u32, |acc, byte| (acc * 256 + u32::from(*byte)) % prime);

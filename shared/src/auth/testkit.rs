@@ -58,7 +58,10 @@ static KEYS: LazyLock<Vec<TestKey>> = LazyLock::new(|| {
     KEY_FILES
         .iter()
         .map(|der| {
-            let pair = RsaKeyPair::from_pkcs8(der).expect("test key files are valid PKCS#8 RSA keys");
+            // The files are PKCS#1 `RSAPrivateKey` DER despite their `.pk8` names; accept either.
+            let pair = RsaKeyPair::from_pkcs8(der)
+                .or_else(|_| RsaKeyPair::from_der(der))
+                .expect("test key files are valid RSA private keys");
             let components = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
             let kid = rfc7638_thumbprint(&components.n, &components.e);
             TestKey { inner: Arc::new(TestKeyInner { pair, kid, n: components.n, e: components.e }) }
@@ -142,10 +145,16 @@ impl TestKey {
         self.sign(&json!({"alg": "RS256", "typ": "at+jwt", "kid": self.inner.kid}), claims)
     }
 
-    /// The private key as PKCS#8 DER (for interoperability tests with other JWT libraries).
+    /// The private key as PEM (PKCS#8 `PRIVATE KEY` or PKCS#1 `RSA PRIVATE KEY`, as the file
+    /// is), for interoperability tests with other JWT libraries.
     #[must_use]
-    pub fn pkcs8_der(&self) -> &'static [u8] {
-        KEY_FILES[KEYS.iter().position(|k| k == self).unwrap_or(0)]
+    pub fn private_key_pem(&self) -> String {
+        use base64::Engine;
+        let der = KEY_FILES[KEYS.iter().position(|k| k == self).unwrap_or(0)];
+        let label = if RsaKeyPair::from_pkcs8(der).is_ok() { "PRIVATE KEY" } else { "RSA PRIVATE KEY" };
+        let body = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap_or("")).collect();
+        format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
     }
 }
 
@@ -165,7 +174,7 @@ pub fn jwks_document(keys: &[TestKey]) -> Value {
 /// it for signing, so only its public half is offered).
 #[must_use]
 pub fn weak_key_jwk() -> Value {
-    let (n, e) = rsa_public_from_pkcs8(WEAK_KEY_FILE).expect("weak test key file is valid PKCS#8");
+    let (n, e) = rsa_public_from_der(WEAK_KEY_FILE).expect("weak test key file is a valid RSA key");
     json!({
         "kty": "RSA",
         "kid": rfc7638_thumbprint(&n, &e),
@@ -230,9 +239,9 @@ fn audience_value(audience: &[&str]) -> Value {
     }
 }
 
-/// `(n, e)` from a PKCS#8 RSA private key, with a minimal DER walk (ring does not expose
-/// keys it refuses to load, such as the 1024-bit one).
-fn rsa_public_from_pkcs8(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
+/// `(n, e)` from a PKCS#8 or PKCS#1 RSA private key, with a minimal DER walk (ring does not
+/// expose keys it refuses to load, such as the 1024-bit one).
+fn rsa_public_from_der(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     fn read(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         let (&tag, rest) = input.split_first()?;
         let (&first, rest) = rest.split_first()?;
@@ -248,11 +257,17 @@ fn rsa_public_from_pkcs8(der: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
         };
         (rest.len() >= length).then(|| (tag, &rest[..length], &rest[length..]))
     }
-    let (_, info, _) = read(der)?; // PrivateKeyInfo SEQUENCE
-    let (_, _version, rest) = read(info)?;
-    let (_, _algorithm, rest) = read(rest)?;
-    let (_, octets, _) = read(rest)?; // OCTET STRING wrapping RSAPrivateKey
-    let (_, rsa, _) = read(octets)?;
+    let (_, outer, _) = read(der)?;
+    let (_, _version, rest) = read(outer)?;
+    let (tag, _, _) = read(rest)?;
+    // PKCS#8 has an AlgorithmIdentifier SEQUENCE (0x30) next; PKCS#1 has the modulus INTEGER.
+    let rsa = if tag == 0x30 {
+        let (_, _algorithm, rest) = read(rest)?;
+        let (_, octets, _) = read(rest)?; // OCTET STRING wrapping RSAPrivateKey
+        read(octets)?.1
+    } else {
+        outer
+    };
     let (_, _version, rest) = read(rsa)?;
     let (_, n, rest) = read(rest)?;
     let (_, e, _) = read(rest)?;

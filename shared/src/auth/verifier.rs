@@ -251,10 +251,12 @@ impl Verifier {
         match inner.store.snapshot() {
             KeySnapshot::Ready { keys, stale } if keys.contains(&entry.kid) => {
                 inner.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("auth_token_cache_hits_total", "audience" => inner.config.audience.clone()).increment(1);
+                metrics::counter!("auth_token_cache_hits_total", "audience" => inner.config.audience.clone())
+                    .increment(1);
                 if stale {
                     inner.counters.stale.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!("auth_stale_served_total", "audience" => inner.config.audience.clone()).increment(1);
+                    metrics::counter!("auth_stale_served_total", "audience" => inner.config.audience.clone())
+                        .increment(1);
                 }
                 Ok(Some(entry.caller.clone()))
             }

@@ -67,8 +67,11 @@ mod tests {
 
     use super::*;
 
-    const POLICY: FreshnessPolicy =
-        FreshnessPolicy { min: Duration::from_secs(60), max: Duration::from_secs(3600), default: Duration::from_secs(300) };
+    const POLICY: FreshnessPolicy = FreshnessPolicy {
+        min: Duration::from_secs(60),
+        max: Duration::from_secs(3600),
+        default: Duration::from_secs(300),
+    };
 
     fn headers(pairs: &[(header::HeaderName, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -99,7 +102,8 @@ mod tests {
 
     #[test]
     fn expires_counts_from_date() {
-        let pairs = [(header::DATE, "Sun, 06 Nov 1994 08:49:37 GMT"), (header::EXPIRES, "Sun, 06 Nov 1994 09:09:37 GMT")];
+        let pairs =
+            [(header::DATE, "Sun, 06 Nov 1994 08:49:37 GMT"), (header::EXPIRES, "Sun, 06 Nov 1994 09:09:37 GMT")];
         assert_eq!(life(&pairs), 1200);
         assert_eq!(life(&[(header::EXPIRES, "0")]), 60);
         // max-age beats Expires.

@@ -92,10 +92,8 @@ impl ReqwestTransport {
 impl JwksTransport for ReqwestTransport {
     fn get(&self, request: FetchRequest) -> BoxFuture<'_, Result<FetchResponse, TransportError>> {
         Box::pin(async move {
-            let mut builder = self
-                .client
-                .get(request.url)
-                .header(http::header::ACCEPT, "application/jwk-set+json, application/json");
+            let mut builder =
+                self.client.get(request.url).header(http::header::ACCEPT, "application/jwk-set+json, application/json");
             if let Some(etag) = &request.if_none_match {
                 builder = builder.header(http::header::IF_NONE_MATCH, etag);
             }

@@ -336,7 +336,8 @@ impl JwksTransport for InProcessTransport {
                 builder = builder.header(header::IF_NONE_MATCH, etag);
             }
             let http_request = builder.body(Body::empty()).map_err(|e| TransportError::Other(e.to_string()))?;
-            let response = self.router.clone().oneshot(http_request).await.map_err(|e| TransportError::Other(e.to_string()))?;
+            let response =
+                self.router.clone().oneshot(http_request).await.map_err(|e| TransportError::Other(e.to_string()))?;
             let (parts, body) = response.into_parts();
             let body = body.collect().await.map_err(|e| TransportError::Other(e.to_string()))?.to_bytes();
             if body.len() > request.max_body_bytes {

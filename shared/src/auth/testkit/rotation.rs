@@ -16,8 +16,8 @@ use serde_json::Value;
 use super::{TestIssuer, TestKey};
 use crate::auth::Verifier;
 
-/// A step of the rotation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A step of the rotation, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RotationStep {
     /// Before anything changed.
     Initial,
@@ -126,7 +126,8 @@ pub async fn check_rotation(
 ) -> RotationReport {
     let mut report = RotationReport::default();
     let mut live: Vec<(RotationStep, String)> = Vec::new();
-    let steps = [RotationStep::Initial, RotationStep::NextPublished, RotationStep::SignerSwitched, RotationStep::OldRetired];
+    let steps =
+        [RotationStep::Initial, RotationStep::NextPublished, RotationStep::SignerSwitched, RotationStep::OldRetired];
     for step in steps {
         let taken = match step {
             RotationStep::Initial => Ok(()),
