@@ -80,6 +80,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonRejection>
         let inner = error.into_inner();
         if inner.is_syntax() || inner.is_eof() {
             JsonRejection::Syntax(inner.to_string())
+        } else if let Err(syntax) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            // A shape error can be hit before the parser reaches broken JSON further on
+            // (`{} trailing`): malformed input is a syntax error whatever the shape said.
+            JsonRejection::Syntax(syntax.to_string())
         } else {
             let field = if path == "." { "body".to_owned() } else { path };
             JsonRejection::Shape { field, message: strip_position(&inner.to_string()) }
