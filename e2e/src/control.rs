@@ -69,11 +69,21 @@ pub trait Control: Send + Sync {
     /// verifier can have fetched it).
     fn rotate_keys(&self) -> BoxFuture<'_, ControlResult<()>>;
 
-    /// Starts one extra auth-service replica on the shared database whose clock runs `offset`
-    /// ahead (positive) or behind (negative), reachable only directly; returns its URL. It
-    /// issues tokens with the real keys and issuer but skewed dates, the way a replica with a
-    /// broken clock would.
-    fn start_skewed_issuer(&self, offset: Duration, ahead: bool) -> BoxFuture<'_, ControlResult<Url>>;
+    /// Starts one extra auth-service replica on the shared database, so it signs with the real
+    /// keys, but misconfigured as `rogue` says (a skewed clock, another issuer name); it is
+    /// reachable only directly, and its URL is returned. It mints tokens that are validly
+    /// signed yet must be refused, the way a broken replica's would be.
+    fn start_rogue_issuer(&self, rogue: RogueIssuer) -> BoxFuture<'_, ControlResult<Url>>;
+}
+
+/// How a rogue auth-service replica ([`Control::start_rogue_issuer`]) is misconfigured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RogueIssuer {
+    /// Its wall clock runs this many seconds ahead (positive) or behind (negative); needs
+    /// libfaketime.
+    pub clock_skew_secs: i64,
+    /// Its `AUTH_ISSUER`, when not the real one.
+    pub issuer: Option<String>,
 }
 
 /// A [`Control`] for a system started elsewhere, driven by the program `E2E_FAULT_HOOK`.
@@ -184,10 +194,10 @@ impl Control for HookControl {
         Box::pin(async move { self.run(&["rotate-keys"]).await.map(drop) })
     }
 
-    fn start_skewed_issuer(&self, _offset: Duration, _ahead: bool) -> BoxFuture<'_, ControlResult<Url>> {
+    fn start_rogue_issuer(&self, _rogue: RogueIssuer) -> BoxFuture<'_, ControlResult<Url>> {
         Box::pin(async move {
             Err(ControlError::Unsupported(
-                "a replica with a skewed clock can only be started by the local harness (libfaketime)".to_owned(),
+                "a misconfigured extra auth-service replica can only be started by the local harness".to_owned(),
             ))
         })
     }

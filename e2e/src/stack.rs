@@ -41,6 +41,9 @@ pub struct StackOptions {
     pub dir: Option<PathBuf>,
     /// Route PostgreSQL traffic through a proxy a scenario can switch off (database outage).
     pub database_proxy: bool,
+    /// More OAuth clients for auth-service, each `id|secret|scopes|audiences` (orders-service's
+    /// own client is always registered).
+    pub extra_auth_clients: Vec<String>,
     /// Extra environment: `(None, k, v)` for every service, `(Some(s), k, v)` for one.
     pub env: Vec<(Option<Service>, String, String)>,
     /// How long every replica has to become ready.
@@ -70,6 +73,7 @@ impl StackOptions {
             gateway_port: None,
             dir: None,
             database_proxy: false,
+            extra_auth_clients: Vec::new(),
             env: Vec::new(),
             ready_timeout: Duration::from_secs(120),
             binaries,

@@ -27,7 +27,7 @@ use url::Url;
 use super::StackOptions;
 use crate::{
     binaries::Binaries,
-    control::{Control, ControlError, ControlResult, Which},
+    control::{Control, ControlError, ControlResult, RogueIssuer, Which},
     database::Databases,
     gateway::{Gateway, GatewayKind, Upstreams, builtin::BuiltInGateway, nginx::NginxGateway},
     ports::free_port,
@@ -241,6 +241,33 @@ impl LocalStack {
         }
     }
 
+    /// For a failed scenario: prints the end of every replica's log and of the gateway's error
+    /// log, and keeps the stack's directory (its path is printed).
+    pub fn report_failure(&self) {
+        for replicas in self.replicas.values() {
+            for replica in replicas {
+                if let Ok(replica) = replica.try_lock() {
+                    eprintln!(
+                        "---- e2e[{}]: last lines of {} ----\n{}",
+                        self.name,
+                        replica.spec().instance_id(),
+                        replica.log_tail(25)
+                    );
+                }
+            }
+        }
+        if let Ok(extras) = self.extras.try_lock() {
+            for extra in extras.iter() {
+                eprintln!("---- e2e[{}]: last lines of {} ----\n{}", self.name, extra.spec().instance_id(), extra.log_tail(15));
+            }
+        }
+        let gateway_errors = self.dir.join("gateway/logs/error.log");
+        if gateway_errors.exists() {
+            eprintln!("---- e2e[{}]: nginx error log ----\n{}", self.name, crate::process::tail(&gateway_errors, 25));
+        }
+        self.keep_dir();
+    }
+
     fn keep_dir(&self) {
         if let Ok(mut temp) = self.temp_dir.lock()
             && let Some(temp) = temp.take()
@@ -352,28 +379,34 @@ impl Control for LocalStack {
         })
     }
 
-    fn start_skewed_issuer(&self, offset: Duration, ahead: bool) -> BoxFuture<'_, ControlResult<Url>> {
+    fn start_rogue_issuer(&self, rogue: RogueIssuer) -> BoxFuture<'_, ControlResult<Url>> {
         Box::pin(async move {
-            let Some(library) = faketime_library() else {
-                return Err(ControlError::Unsupported(
-                    "libfaketime is not installed (Debian package `faketime`), so no replica can run with a skewed clock"
-                        .to_owned(),
-                ));
-            };
             let number = self.extra_count.fetch_add(1, Ordering::Relaxed) + 1;
             let port = free_port().map_err(anyhow::Error::from)?;
             let mut spec =
                 replica_spec(&self.binaries, &self.service_env, &self.dir.join("logs"), Service::Auth, 100 + number, port);
-            let sign = if ahead { "+" } else { "-" };
-            spec.env.retain(|(k, _)| k != "INSTANCE_ID");
-            spec.env.extend([
-                ("INSTANCE_ID".to_owned(), format!("auth-skewed-{number}")),
-                ("LD_PRELOAD".to_owned(), library.display().to_string()),
-                ("FAKETIME".to_owned(), format!("{sign}{}", offset.as_secs())),
+            let mut set = |key: &str, value: String| {
+                spec.env.retain(|(k, _)| k != key);
+                spec.env.push((key.to_owned(), value));
+            };
+            set("INSTANCE_ID", format!("auth-rogue-{number}"));
+            if let Some(issuer) = rogue.issuer {
+                set("AUTH_ISSUER", issuer);
+            }
+            if rogue.clock_skew_secs != 0 {
+                let Some(library) = faketime_library() else {
+                    return Err(ControlError::Unsupported(
+                        "libfaketime is not installed (Debian package `faketime`), so no replica can run with a \
+                         skewed clock"
+                            .to_owned(),
+                    ));
+                };
+                set("LD_PRELOAD", library.display().to_string());
+                set("FAKETIME", format!("{:+}", rogue.clock_skew_secs));
                 // Timers and timeouts keep real time; only the wall clock is off.
-                ("FAKETIME_DONT_FAKE_MONOTONIC".to_owned(), "1".to_owned()),
-                ("FAKETIME_NO_CACHE".to_owned(), "1".to_owned()),
-            ]);
+                set("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_owned());
+                set("FAKETIME_NO_CACHE", "1".to_owned());
+            }
             let mut replica = ReplicaProcess::new(spec);
             replica.spawn()?;
             replica.wait_ready(&self.client, self.ready_timeout).await?;
@@ -386,20 +419,8 @@ impl Control for LocalStack {
 
 impl Drop for LocalStack {
     fn drop(&mut self) {
-        let failed = std::thread::panicking();
-        if failed && !self.stopped.load(Ordering::SeqCst) {
-            for replicas in self.replicas.values_mut() {
-                for replica in replicas {
-                    let replica = replica.get_mut();
-                    eprintln!(
-                        "---- e2e[{}]: last lines of {} ----\n{}",
-                        self.name,
-                        replica.spec().instance_id(),
-                        replica.log_tail(25)
-                    );
-                }
-            }
-            self.keep_dir();
+        if std::thread::panicking() && !self.stopped.load(Ordering::SeqCst) {
+            self.report_failure();
         }
         if self.stopped.swap(true, Ordering::SeqCst) {
             return;
@@ -470,10 +491,12 @@ fn service_env(
         match service {
             Service::Auth => env.extend([
                 pair("AUTH_MASTER_KEY_FILE", &master_key_file.display().to_string()),
-                pair(
-                    "AUTH_CLIENTS",
-                    &format!("{ORDERS_CLIENT_ID}|{orders_client_secret}|notifications:write|notifications-service"),
-                ),
+                pair("AUTH_CLIENTS", &{
+                    let mut clients =
+                        vec![format!("{ORDERS_CLIENT_ID}|{orders_client_secret}|notifications:write|notifications-service")];
+                    clients.extend(options.extra_auth_clients.iter().cloned());
+                    clients.join(";")
+                }),
                 // The gateway appends the client's address to X-Forwarded-For.
                 pair("AUTH_TRUST_FORWARDED_FOR", "true"),
                 // Small pools: with PostgreSQL, every replica of every stack shares one server.
@@ -489,6 +512,7 @@ fn service_env(
                 pair("OUTBOX_POLL_INTERVAL", "500ms"),
                 pair("OUTBOX_INITIAL_BACKOFF", "250ms"),
                 pair("OUTBOX_MAX_BACKOFF", "2s"),
+                pair("NOTIFICATIONS_TIMEOUT", "3s"),
                 pair("OUTBOX_CLAIM_LEASE", "10s"),
             ]),
             Service::Notifications => {

@@ -1,1 +1,14 @@
-//! placeholder
+//! The cross-service end-to-end suite: real service binaries, several replicas each, behind a
+//! gateway. One file per claim; `support` holds the shared helpers. See `e2e/README-section.md`.
+
+mod database_outage;
+mod hostile_tokens;
+mod issuer_outage;
+mod jwks_fetches;
+mod key_rotation;
+mod login_and_order;
+mod notifications_outage;
+mod refresh_and_logout;
+mod replica_loss;
+mod support;
+mod tokens_everywhere;
