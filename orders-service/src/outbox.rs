@@ -226,9 +226,11 @@ enum RoundEnd {
     Stopped,
 }
 
-/// Delay before attempt `attempts + 1`: `initial × 2^(attempts−1)` capped at `max`, then
-/// "equal jitter" (half fixed, half random from `jitter` in `[0, 1)`), so replicas that failed
-/// together do not retry in lockstep while the delay still grows.
+/// Delay before attempt `attempts + 1`: `initial × 2^(attempts−1)`, capped at `max`, jittered.
+///
+/// The jitter is "equal jitter": half the delay is fixed, half is scaled by `jitter` (in
+/// `[0, 1)`), so replicas that failed together do not retry in lockstep while the delay still
+/// grows.
 #[must_use]
 pub fn backoff(attempts: i64, initial: Duration, max: Duration, jitter: f64) -> Duration {
     let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);

@@ -215,7 +215,7 @@ impl NewNotification {
     }
 }
 
-/// Serialises with object keys sorted (serde_json keeps insertion order when its
+/// Serialises with object keys sorted (`serde_json` keeps insertion order when its
 /// `preserve_order` feature is on somewhere in the dependency tree).
 fn canonical_string(value: &Value) -> String {
     match value {

@@ -3,6 +3,7 @@
 //! tests also run real notifications-service and auth-service instances.
 
 mod auth;
+mod claims;
 mod health;
 mod helpers;
 mod idempotency;
