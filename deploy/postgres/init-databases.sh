@@ -13,6 +13,10 @@
 #
 # The same file is used by the Kubernetes dev overlay (deploy/k8s/overlays/dev); CI checks
 # that the two copies are identical.
+#
+# The body runs in a subshell: the postgres image *sources* init scripts that are not
+# executable, and neither `set -u` nor `exit` may leak into its entrypoint then.
+(
 set -eu
 
 dir=${DATABASE_URLS_DIR:-/run/secrets}
@@ -57,3 +61,4 @@ GRANT CONNECT, TEMPORARY ON DATABASE :"database" TO :"role";
 SQL
   echo "init-databases: role and database $role/$database ready for $service-service"
 done
+)
