@@ -187,10 +187,18 @@ fn check_outbox(env: &mut Env, outbox: &OutboxSettings) {
     if outbox.max_backoff < outbox.initial_backoff {
         env.problem("OUTBOX_MAX_BACKOFF", "must not be shorter than OUTBOX_INITIAL_BACKOFF");
     }
-    // A delivery takes up to one token request plus one notification request; a lease shorter
-    // than that would let another replica claim a record that is still being delivered.
-    if outbox.claim_lease <= outbox.request_timeout * 2 {
-        env.problem("OUTBOX_CLAIM_LEASE", "must be longer than twice NOTIFICATIONS_TIMEOUT");
+    // A round takes up to one token request plus one request per wave of concurrent
+    // deliveries; a lease shorter than that would let another replica claim records that are
+    // still being delivered.
+    let waves = outbox.batch_size.div_ceil(crate::outbox::CONCURRENCY) + 1;
+    if outbox.claim_lease <= outbox.request_timeout * waves {
+        env.problem(
+            "OUTBOX_CLAIM_LEASE",
+            format!(
+                "must be longer than NOTIFICATIONS_TIMEOUT × {waves} (one token request plus one request per {} deliveries of a batch)",
+                crate::outbox::CONCURRENCY
+            ),
+        );
     }
 }
 

@@ -27,14 +27,14 @@ use uuid::Uuid;
 use crate::{
     clients::{
         notifications::{Delivered, DeliveryError, NotificationsClient},
-        token::TokenClient,
+        token::{ServiceToken, TokenClient},
     },
     config::OutboxSettings,
     db::{self, ClaimedRecord},
 };
 
 /// Deliveries in flight at once per replica.
-const CONCURRENCY: usize = 8;
+pub const CONCURRENCY: u32 = 8;
 /// How often expired idempotency keys and old delivered records are deleted.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 /// How often the backlog gauge is refreshed.
@@ -120,9 +120,22 @@ impl Dispatcher {
         if count == 0 {
             return Ok(RoundEnd::Claimed(0));
         }
+        // One token for the whole round: if the issuer is unreachable, the round fails at once
+        // instead of every record waiting for its own token request.
+        let token = match self.tokens.token().await {
+            Ok(token) => token,
+            Err(error) => {
+                let error = format!("no service token: {error}");
+                for record in &records {
+                    self.reschedule(&claim_id, record, &error).await;
+                }
+                tracing::warn!(claimed = count, error = %error, "cannot get a service token, outbox deliveries will retry with backoff");
+                return Ok(RoundEnd::Claimed(count));
+            }
+        };
         let deliveries = futures::stream::iter(records)
-            .map(|record| self.deliver(&claim_id, record))
-            .buffer_unordered(CONCURRENCY)
+            .map(|record| self.deliver(&claim_id, &token, record))
+            .buffer_unordered(CONCURRENCY as usize)
             .collect::<Vec<_>>();
         tokio::select! {
             outcomes = deliveries => {
@@ -143,41 +156,47 @@ impl Dispatcher {
     }
 
     /// Delivers one record and records the outcome. Returns the error of a failed attempt.
-    async fn deliver(&self, claim_id: &str, record: ClaimedRecord) -> Option<String> {
-        let attempt = self.attempt(&record).await;
+    async fn deliver(&self, claim_id: &str, token: &Arc<ServiceToken>, record: ClaimedRecord) -> Option<String> {
+        let attempt = self.attempt(token, &record).await;
         let now = now_millis();
-        let (stored, failure) = match attempt {
-            Attempt::Delivered => (db::mark_delivered(&self.db, &record.id, now).await, None),
+        match attempt {
+            Attempt::Delivered => {
+                if let Err(error) = db::mark_delivered(&self.db, &record.id, now).await {
+                    // The lease expires and another round redelivers; notifications-service
+                    // answers that with the stored notification.
+                    tracing::warn!(outbox.id = %record.id, error = %error, "cannot record a delivery");
+                }
+                None
+            }
             Attempt::Retry(error) => {
-                let delay = backoff(
-                    record.attempts,
-                    self.settings.initial_backoff,
-                    self.settings.max_backoff,
-                    rand::rng().random(),
-                );
-                let next = now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
-                metrics::counter!("outbox_delivery_failures_total").increment(1);
-                tracing::debug!(outbox.id = %record.id, attempts = record.attempts, retry_in_ms = delay.as_millis() as u64, error = %error, "delivery failed");
-                (db::schedule_retry(&self.db, &record.id, claim_id, next, &error).await, Some(error))
+                self.reschedule(claim_id, &record, &error).await;
+                Some(error)
             }
             Attempt::Failed(error) => {
                 metrics::counter!("outbox_dead_letters_total").increment(1);
                 tracing::error!(outbox.id = %record.id, order.id = %record.order_id, error = %error, "notification refused for good; parked in the outbox as failed");
-                (db::mark_failed(&self.db, &record.id, claim_id, now, &error).await, None)
+                if let Err(db_error) = db::mark_failed(&self.db, &record.id, claim_id, now, &error).await {
+                    tracing::warn!(outbox.id = %record.id, error = %db_error, "cannot park a refused record");
+                }
+                None
             }
-        };
-        if let Err(error) = stored {
-            // The lease expires and another round retries; delivery is idempotent.
-            tracing::warn!(outbox.id = %record.id, error = %error, "cannot record the delivery outcome");
         }
-        failure
     }
 
-    async fn attempt(&self, record: &ClaimedRecord) -> Attempt {
-        let token = match self.tokens.token().await {
-            Ok(token) => token,
-            Err(error) => return Attempt::Retry(format!("no service token: {error}")),
-        };
+    /// Releases a record after a failed attempt, due again after the backoff for its attempt
+    /// count.
+    async fn reschedule(&self, claim_id: &str, record: &ClaimedRecord, error: &str) {
+        let delay =
+            backoff(record.attempts, self.settings.initial_backoff, self.settings.max_backoff, rand::rng().random());
+        let next = now_millis().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+        metrics::counter!("outbox_delivery_failures_total").increment(1);
+        tracing::debug!(outbox.id = %record.id, attempts = record.attempts, retry_in_ms = delay.as_millis() as u64, error = %error, "delivery failed");
+        if let Err(db_error) = db::schedule_retry(&self.db, &record.id, claim_id, next, error).await {
+            tracing::warn!(outbox.id = %record.id, error = %db_error, "cannot reschedule a record; its lease will expire");
+        }
+    }
+
+    async fn attempt(&self, token: &Arc<ServiceToken>, record: &ClaimedRecord) -> Attempt {
         match self.notifications.deliver(&record.payload, &record.context, token.secret()).await {
             Ok(outcome) => {
                 let result = match outcome {
@@ -196,7 +215,7 @@ impl Dispatcher {
                 Attempt::Delivered
             }
             Err(error @ DeliveryError::TokenRejected(_)) => {
-                self.tokens.invalidate(&token);
+                self.tokens.invalidate(token);
                 Attempt::Retry(error.to_string())
             }
             Err(error @ DeliveryError::Refused { .. }) => Attempt::Failed(error.to_string()),
