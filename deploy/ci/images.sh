@@ -49,6 +49,9 @@ ensure_base() {
     report "$BASE" reused $((SECONDS - started))
     return
   fi
+  if ! command -v debootstrap >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  fi
   local root
   root=$(mktemp -d /tmp/debian-rootfs.XXXXXX)
   "${NICE[@]}" debootstrap --variant=minbase bookworm "$root" "$MIRROR" >/tmp/debootstrap.log 2>&1 ||

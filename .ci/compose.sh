@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# docker compose, for real: builds the images, brings up docker-compose.yml (with only the
+# images' origins swapped by deploy/compose/ci.yml, since CI has no registry), checks that
+# every replica answers through the gateway, runs the e2e scenarios black-box against the
+# gateway, shows that data survives restarts of PostgreSQL and the services, prints image
+# sizes and idle memory, and tears everything down with its volumes. Also validates the
+# Kubernetes manifests offline. Prints how long each phase took.
+#
+# Environment (all optional):
+#   E2E_COMPOSE_TESTS   e2e test filters to run black-box (default below)
+#   GATEWAY_PORT        host port of the gateway (default: a free one)
+#   KEEP_STACK=1        leave the stack running at the end (for a look around)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-jwtci}
+export IMAGE_TAG=ci
+export CARGO_TERM_COLOR=never
+# The scenarios that prove the compose stack: orders spread over the replicas and notify,
+# tokens verify on every replica, an orders replica killed under load, every auth replica
+# stopped (verifiers keep going on cached keys).
+E2E_COMPOSE_TESTS=${E2E_COMPOSE_TESTS:-login_and_order tokens_everywhere replica_loss issuer_outage}
+SERVICES=(auth-service orders-service notifications-service)
+declare -A REPLICAS=([auth-service]=2 [orders-service]=3 [notifications-service]=2)
+EXPECTED_CONTAINERS=9 # postgres + 2 + 3 + 2 + gateway
+
+if command -v docker-compose >/dev/null; then
+  COMPOSE_BIN=(docker-compose)
+elif docker compose version >/dev/null 2>&1; then
+  COMPOSE_BIN=(docker compose)
+else
+  echo "neither docker-compose nor the docker compose plugin is installed" >&2
+  exit 1
+fi
+COMPOSE=("${COMPOSE_BIN[@]}" -f docker-compose.yml -f deploy/compose/ci.yml)
+
+WORK=$(mktemp -d /tmp/compose-ci.XXXXXX)
+if [ -z "${GATEWAY_PORT:-}" ]; then
+  GATEWAY_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+fi
+export GATEWAY_PORT
+export PUBLIC_URL="http://localhost:$GATEWAY_PORT"
+GATEWAY=$PUBLIC_URL
+
+PHASES=()
+phase_started=0
+current_phase=""
+started_all=$SECONDS
+begin() {
+  current_phase=$1
+  phase_started=$SECONDS
+  printf '\n--- [%s] compose: %s\n' "$(date +%H:%M:%S)" "$1"
+}
+end() {
+  local took=$((SECONDS - phase_started))
+  PHASES+=("$(printf '%-34s %5ss' "$current_phase" "$took")")
+  printf -- '--- %s took %ss\n' "$current_phase" "$took"
+  current_phase=""
+}
+
+project_containers() {
+  docker ps -a --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" --format '{{.ID}}'
+}
+
+teardown() {
+  "${COMPOSE[@]}" down -v --remove-orphans --timeout 10 >"$WORK/down.log" 2>&1 || {
+    cat "$WORK/down.log" >&2
+    return 1
+  }
+}
+
+on_exit() {
+  local status=$?
+  if [ "$status" != 0 ]; then
+    echo "compose: FAILED during '${current_phase:-?}' (exit $status)" >&2
+    if [ -n "$(project_containers)" ]; then
+      "${COMPOSE[@]}" ps >&2 || true
+      echo "--- last log lines of every container" >&2
+      "${COMPOSE[@]}" logs --no-color --tail=40 >&2 || true
+    fi
+  fi
+  if [ "${KEEP_STACK:-0}" = 1 ] && [ "$status" = 0 ]; then
+    echo "compose: KEEP_STACK=1, the stack stays up at $GATEWAY (project $COMPOSE_PROJECT_NAME)"
+  elif [ -n "$(project_containers)" ]; then
+    teardown || true
+  fi
+  rm -rf "$WORK"
+  exit "$status"
+}
+trap on_exit EXIT
+
+# Waits until every container of the project runs and each one with a health check is
+# healthy; prints the table on success.
+wait_healthy() {
+  local timeout=$1 deadline=$((SECONDS + $1)) ids states total bad
+  while :; do
+    ids=$(project_containers)
+    total=$(echo "$ids" | grep -c . || true)
+    bad=0
+    if [ "$total" -ne "$EXPECTED_CONTAINERS" ]; then
+      bad=1
+    else
+      states=$(docker inspect -f '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}' $ids)
+      if echo "$states" | grep -qv -e '^running healthy$' -e '^running none$'; then bad=1; fi
+    fi
+    [ "$bad" = 0 ] && break
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "the stack was not healthy within ${timeout}s ($total containers):" >&2
+      docker inspect -f '{{.Name}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' $ids >&2 || true
+      return 1
+    fi
+    sleep 1
+  done
+  docker ps --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
+    --format 'table {{.Names}}\t{{.Image}}\t{{.Status}}\t{{.Ports}}' | sort
+}
+
+# curl through the gateway; prints the body, fails on an unexpected status.
+api() {
+  local expected=$1 method=$2 path=$3
+  shift 3
+  local out="$WORK/body" status
+  status=$(curl -sS -o "$out" -w '%{http_code}' -X "$method" "$GATEWAY$path" "$@")
+  if [ "$status" != "$expected" ]; then
+    echo "$method $path: expected $expected, got $status: $(head -c 500 "$out")" >&2
+    return 1
+  fi
+  cat "$out"
+}
+
+# GET path N times through the gateway; prints the distinct X-Served-By values with counts.
+served_by() {
+  local path=$1 count=$2
+  shift 2
+  for _ in $(seq "$count"); do
+    curl -sS -o /dev/null -D - "$GATEWAY$path" "$@" | tr -d '\r' | sed -n 's/^[Xx]-[Ss]erved-[Bb]y: //p'
+  done | sort | uniq -c
+}
+
+# ---------------------------------------------------------------------------------------
+begin "kubernetes manifests"
+bash deploy/k8s/validate.sh "$WORK/k8s"
+end
+
+begin "local base images"
+bash deploy/ci/images.sh 2>"$WORK/images.err" || { cat "$WORK/images.err" >&2; exit 1; }
+end
+
+begin "service images (one release build)"
+declare -A before=()
+for service in "${SERVICES[@]}"; do
+  before[$service]=$(docker image inspect -f '{{.Id}}' "jwt-demo/$service:$IMAGE_TAG" 2>/dev/null || echo none)
+done
+# docker-compose builds the services one after another; the builder stages are identical for
+# the three, so the first build compiles and the other two reuse its layers.
+if ! nice -n 19 "${COMPOSE[@]}" build "${SERVICES[@]}" >"$WORK/build.log" 2>&1; then
+  tail -60 "$WORK/build.log" >&2
+  exit 1
+fi
+grep -E 'Finished|Compiling (shared|auth-service|orders-service|notifications-service) ' "$WORK/build.log" | sed 's/\x1b\[[0-9;]*m//g' || true
+for service in "${SERVICES[@]}"; do
+  after=$(docker image inspect -f '{{.Id}}' "jwt-demo/$service:$IMAGE_TAG")
+  if [ "${before[$service]}" = "$after" ]; then state=unchanged; else state=new; fi
+  printf '  jwt-demo/%s:%s %s (%s)\n' "$service" "$IMAGE_TAG" "${after:7:12}" "$state"
+done
+end
+
+begin "stack up (docker-compose up -d)"
+# A run that was interrupted may have left its stack behind.
+if [ -n "$(project_containers)" ]; then teardown; fi
+# Fresh random secrets, as a real deployment would have (not the committed dev ones).
+SECRETS_DIR="$WORK/secrets"
+export SECRETS_DIR
+sh deploy/compose/generate-secrets.sh "$SECRETS_DIR" >/dev/null
+"${COMPOSE[@]}" up -d --no-build >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; exit 1; }
+wait_healthy 240
+end
+
+begin "every replica answers through the gateway"
+api 200 GET /healthz >/dev/null
+email="compose-ci-$(date +%s)-$$@example.com"
+password="correct horse battery staple"
+credentials=$(jq -cn --arg e "$email" --arg p "$password" '{email: $e, password: $p}')
+api 201 POST /v1/users -H 'content-type: application/json' -d "$credentials" >/dev/null
+token=$(api 200 POST /v1/login -H 'content-type: application/json' -d "$credentials" | jq -r .access_token)
+order=$(api 201 POST /v1/orders -H 'content-type: application/json' -H "authorization: Bearer $token" \
+  -d '{"items":[{"sku":"COMPOSE-CI","quantity":2}]}')
+order_id=$(echo "$order" | jq -r .id)
+kids_before=$(api 200 GET /.well-known/jwks.json | jq -r '[.keys[].kid] | sort | join(" ")')
+spread_ok=1
+for service in "${SERVICES[@]}"; do
+  case "$service" in
+    auth-service) path=/.well-known/jwks.json ;;
+    orders-service) path=/v1/orders ;;
+    notifications-service) path=/v1/notifications ;;
+  esac
+  seen=$(served_by "$path" 30 -H "authorization: Bearer $token")
+  distinct=$(echo "$seen" | grep -c "$service/" || true)
+  echo "$service: $distinct of ${REPLICAS[$service]} replicas answered 30 requests to $path"
+  echo "$seen" | sed 's/^/    /'
+  [ "$distinct" -eq "${REPLICAS[$service]}" ] || spread_ok=0
+done
+[ "$spread_ok" = 1 ] || { echo "not every replica answered through the gateway" >&2; exit 1; }
+end
+
+begin "e2e scenarios, black-box through the gateway"
+# shellcheck disable=SC2086 # the filters are words
+E2E_BASE_URL="$GATEWAY" \
+  E2E_FAULT_HOOK="$ROOT/deploy/compose/fault-hook.sh" \
+  E2E_TOPOLOGY="auth=2,orders=3,notifications=2" \
+  E2E_DATABASE_KIND=postgres \
+  cargo test -q -p e2e --test e2e -- --test-threads=1 $E2E_COMPOSE_TESTS 2>&1 | tee "$WORK/e2e.log"
+ran=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$WORK/e2e.log" | tail -1)
+if [ "${ran:-0}" -lt 1 ]; then
+  echo "no e2e scenario matched the filters '$E2E_COMPOSE_TESTS'" >&2
+  exit 1
+fi
+# The scenarios kill and restart replicas; the stack must be whole again afterwards.
+wait_healthy 120 >/dev/null
+end
+
+begin "data survives restarts of PostgreSQL and the services"
+"${COMPOSE[@]}" restart postgres >"$WORK/restart.log" 2>&1 || { cat "$WORK/restart.log" >&2; exit 1; }
+"${COMPOSE[@]}" restart "${SERVICES[@]}" >>"$WORK/restart.log" 2>&1 || { cat "$WORK/restart.log" >&2; exit 1; }
+wait_healthy 180 >/dev/null
+token=$(api 200 POST /v1/login -H 'content-type: application/json' -d "$credentials" | jq -r .access_token)
+api 200 GET "/v1/orders/$order_id" -H "authorization: Bearer $token" | jq -c '{id, owner, items}'
+kids_after=$(api 200 GET /.well-known/jwks.json | jq -r '[.keys[].kid] | sort | join(" ")')
+for kid in $kids_before; do
+  case " $kids_after " in
+    *" $kid "*) ;;
+    *) echo "signing key $kid was lost across the restart (before: $kids_before, after: $kids_after)" >&2; exit 1 ;;
+  esac
+done
+echo "after restarting postgres and every service: the user logs in, order $order_id is there, signing keys kept ($kids_after)"
+end
+
+begin "image sizes and idle memory"
+docker image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | grep -E "^jwt-demo/.*:$IMAGE_TAG" | sort | column -t
+# A few quiet seconds, so the figures are idle ones.
+sleep 5
+docker stats --no-stream --format '{{.Name}}\t{{.MemUsage}}\t{{.CPUPerc}}' $(project_containers) | sort | column -t
+end
+
+begin "teardown (down -v)"
+if [ "${KEEP_STACK:-0}" != 1 ]; then
+  teardown
+  if [ -n "$(project_containers)" ] || docker volume ls -q | grep -qx "${COMPOSE_PROJECT_NAME}_pgdata"; then
+    echo "containers or the database volume survived docker-compose down -v" >&2
+    exit 1
+  fi
+  echo "no container, network or volume of project $COMPOSE_PROJECT_NAME is left"
+fi
+end
+
+printf '\ncompose phases:\n'
+printf '  %s\n' "${PHASES[@]}"
+printf '  %-34s %5ss\n' "total" "$((SECONDS - started_all))"
