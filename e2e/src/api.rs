@@ -59,7 +59,12 @@ impl Reply {
     /// Any other status.
     pub fn expect(self, expected: StatusCode, what: &str) -> anyhow::Result<Reply> {
         if self.status != expected {
-            bail!("{what}: expected {expected}, got {} from {}: {}", self.status, self.served_by().unwrap_or("?"), self.text);
+            bail!(
+                "{what}: expected {expected}, got {} from {}: {}",
+                self.status,
+                self.served_by().unwrap_or("?"),
+                self.text
+            );
         }
         Ok(self)
     }
@@ -68,7 +73,8 @@ impl Reply {
     /// and `error_description` is a non-empty string.
     #[must_use]
     pub fn is_error_envelope(&self) -> bool {
-        let code_ok = self.error_code().is_some_and(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
+        let code_ok =
+            self.error_code().is_some_and(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
         let description_ok = self.str("error_description").is_some_and(|d| !d.trim().is_empty());
         code_ok && description_ok
     }
@@ -310,7 +316,8 @@ pub fn metric_sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
             if metric != name {
                 return None;
             }
-            let all_match = labels.iter().all(|(k, v)| label_text.split(',').any(|pair| pair == format!("{k}=\"{v}\"")));
+            let all_match =
+                labels.iter().all(|(k, v)| label_text.split(',').any(|pair| pair == format!("{k}=\"{v}\"")));
             all_match.then(|| value.parse::<f64>().ok()).flatten()
         })
         .sum()
@@ -335,7 +342,12 @@ mod tests {
 
     #[test]
     fn error_envelopes_are_recognised() {
-        let reply = |body: Value| Reply { status: StatusCode::UNAUTHORIZED, headers: HeaderMap::new(), text: body.to_string(), body };
+        let reply = |body: Value| Reply {
+            status: StatusCode::UNAUTHORIZED,
+            headers: HeaderMap::new(),
+            text: body.to_string(),
+            body,
+        };
         assert!(reply(json!({"error": "invalid_token", "error_description": "expired"})).is_error_envelope());
         assert!(!reply(json!({"error": "Invalid", "error_description": "x"})).is_error_envelope());
         assert!(!reply(json!({"error": "invalid_token"})).is_error_envelope());

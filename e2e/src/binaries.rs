@@ -115,6 +115,7 @@ impl Binaries {
             "e2e: building the service binaries: cargo build --profile {profile} -p auth-service -p orders-service -p notifications-service --bins (target dir {})",
             target_dir.display()
         );
+        let started = std::time::Instant::now();
         let output = command.output().with_context(|| format!("cannot run `{cargo}`"))?;
         if !output.status.success() {
             bail!(
@@ -123,6 +124,7 @@ impl Binaries {
                 String::from_utf8_lossy(&output.stderr)
             );
         }
+        eprintln!("e2e: service binaries ready after {:.1}s", started.elapsed().as_secs_f64());
         Ok(())
     }
 }

@@ -117,8 +117,9 @@ impl ReplicaProcess {
             .stderr(Stdio::from(stderr))
             // A test that panics drops its stack; nothing may outlive it.
             .kill_on_drop(true);
-        let child =
-            command.spawn().with_context(|| format!("cannot start {} ({})", self.spec.instance_id(), self.spec.binary.display()))?;
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {} ({})", self.spec.instance_id(), self.spec.binary.display()))?;
         self.child = Some(child);
         Ok(())
     }
@@ -145,7 +146,11 @@ impl ReplicaProcess {
                     Some(child) => child.try_wait().ok().flatten().map_or_else(|| "?".to_owned(), |s| s.to_string()),
                     None => "never started".to_owned(),
                 };
-                bail!("{} exited ({status}) before it was ready; its log ends with:\n{}", self.spec.instance_id(), self.log_tail(40));
+                bail!(
+                    "{} exited ({status}) before it was ready; its log ends with:\n{}",
+                    self.spec.instance_id(),
+                    self.log_tail(40)
+                );
             }
             match client.get(url.clone()).timeout(Duration::from_secs(2)).send().await {
                 Ok(response) if response.status().is_success() => return Ok(()),

@@ -62,7 +62,9 @@ impl StackOptions {
     /// A bad `E2E_GATEWAY` or `E2E_TOPOLOGY`.
     pub fn from_env(name: &str, binaries: Binaries) -> anyhow::Result<Self> {
         let topology = match std::env::var("E2E_TOPOLOGY") {
-            Ok(raw) if !raw.trim().is_empty() => Topology::parse(&raw).map_err(anyhow::Error::msg).context("E2E_TOPOLOGY")?,
+            Ok(raw) if !raw.trim().is_empty() => {
+                Topology::parse(&raw).map_err(anyhow::Error::msg).context("E2E_TOPOLOGY")?
+            }
             _ => Topology::default(),
         };
         Ok(Self {
@@ -77,7 +79,10 @@ impl StackOptions {
             env: Vec::new(),
             ready_timeout: Duration::from_secs(120),
             binaries,
-            rust_log: std::env::var("E2E_RUST_LOG").ok().filter(|v| !v.trim().is_empty()).unwrap_or_else(|| "info".to_owned()),
+            rust_log: std::env::var("E2E_RUST_LOG")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| "info".to_owned()),
         })
     }
 
@@ -100,7 +105,10 @@ pub struct Stack {
 
 impl std::fmt::Debug for Stack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stack").field("gateway", &self.gateway.as_str()).field("topology", &self.topology).finish_non_exhaustive()
+        f.debug_struct("Stack")
+            .field("gateway", &self.gateway.as_str())
+            .field("topology", &self.topology)
+            .finish_non_exhaustive()
     }
 }
 
@@ -149,7 +157,9 @@ impl Stack {
         let gateway = Url::parse(raw.trim()).context("E2E_BASE_URL is not a URL")?;
         let hook = std::env::var_os("E2E_FAULT_HOOK").filter(|v| !v.is_empty()).map(PathBuf::from);
         let topology = match std::env::var("E2E_TOPOLOGY") {
-            Ok(raw) if !raw.trim().is_empty() => Topology::parse(&raw).map_err(anyhow::Error::msg).context("E2E_TOPOLOGY")?,
+            Ok(raw) if !raw.trim().is_empty() => {
+                Topology::parse(&raw).map_err(anyhow::Error::msg).context("E2E_TOPOLOGY")?
+            }
             _ => Topology::default(),
         };
         let database_is_postgres = std::env::var("E2E_DATABASE_KIND").ok().map(|k| k.trim() == "postgres");

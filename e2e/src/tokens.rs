@@ -90,7 +90,8 @@ pub fn hs256_with_public_key(token: &str, jwk: &Value) -> anyhow::Result<Vec<Str
     let mut header = parts.header.clone();
     header["alg"] = Value::from("HS256");
     let signing_input = format!("{}.{}", b64_json(&header), b64_json(&parts.claims));
-    let secrets: [Vec<u8>; 5] = [pem.clone().into_bytes(), pem.trim_end().as_bytes().to_vec(), der, n, jwk.to_string().into_bytes()];
+    let secrets: [Vec<u8>; 5] =
+        [pem.clone().into_bytes(), pem.trim_end().as_bytes().to_vec(), der, n, jwk.to_string().into_bytes()];
     Ok(secrets
         .iter()
         .map(|secret| {
@@ -211,7 +212,10 @@ mod tests {
         let components = ring::signature::RsaPublicKeyComponents::<Vec<u8>>::from(key.pair.public());
         let der = spki_der(&components.n, &components.e);
         assert!(der.windows(pkcs1.len()).any(|w| w == pkcs1.as_slice()), "SPKI does not embed the PKCS#1 key");
-        assert!(pem("PUBLIC KEY", &der).starts_with("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"));
+        assert!(
+            pem("PUBLIC KEY", &der)
+                .starts_with("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA")
+        );
     }
 
     #[test]
@@ -219,7 +223,10 @@ mod tests {
         let key = ForeignKey::test_key("b").unwrap();
         let token = key.sign(&json!({"alg": "RS256", "kid": "x"}), &json!({"sub": "s"})).unwrap();
         let (input, signature) = token.rsplit_once('.').unwrap();
-        let public = ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, key.pair.public().as_ref());
+        let public = ring::signature::UnparsedPublicKey::new(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+            key.pair.public().as_ref(),
+        );
         public.verify(input.as_bytes(), &URL_SAFE_NO_PAD.decode(signature).unwrap()).unwrap();
     }
 }

@@ -151,8 +151,16 @@ impl Drop for BuiltInGateway {
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
-        "connection" | "keep-alive" | "proxy-authenticate" | "proxy-authorization" | "te" | "trailer"
-            | "transfer-encoding" | "upgrade" | "proxy-connection" | "content-length"
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "proxy-connection"
+            | "content-length"
     )
 }
 
@@ -168,7 +176,11 @@ fn envelope(status: StatusCode, code: &str, description: &str, request_id: &str)
     response
 }
 
-async fn proxy(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request) -> Response {
+async fn proxy(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let request_id = parts
@@ -203,7 +215,8 @@ async fn proxy(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInfo
         headers.insert("x-request-id", value);
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    let idempotent = matches!(parts.method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS);
+    let idempotent =
+        matches!(parts.method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS);
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
 
     let candidates = pool.candidates();
@@ -242,7 +255,10 @@ async fn proxy(State(shared): State<Arc<Shared>>, ConnectInfo(peer): ConnectInfo
                 return envelope(
                     StatusCode::BAD_GATEWAY,
                     "bad_gateway",
-                    &format!("the {} replica failed while handling the request; it may have been applied", pool.service),
+                    &format!(
+                        "the {} replica failed while handling the request; it may have been applied",
+                        pool.service
+                    ),
                     &request_id,
                 );
             }

@@ -196,7 +196,8 @@ mod tests {
             let mut words = line.split_whitespace().skip(1);
             let first = words.next().unwrap_or_default();
             let path = if first == "=" { words.next().unwrap_or_default() } else { first };
-            let upstream = line.split("proxy_pass http://").nth(1).and_then(|r| r.split(';').next()).unwrap_or_default();
+            let upstream =
+                line.split("proxy_pass http://").nth(1).and_then(|r| r.split(';').next()).unwrap_or_default();
             let expected = match upstream {
                 "auth_service" => Service::Auth,
                 "orders_service" => Service::Orders,

@@ -111,9 +111,9 @@ impl LocalStack {
         // The gateway goes first: it holds its port from now on, and verifiers reach the issuer
         // through it.
         let gateway = match &options.gateway {
-            GatewayKind::Nginx(binary) => {
-                Gateway::Nginx(Box::new(NginxGateway::start(binary, &dir.join("gateway"), gateway_port, &upstreams).await?))
-            }
+            GatewayKind::Nginx(binary) => Gateway::Nginx(Box::new(
+                NginxGateway::start(binary, &dir.join("gateway"), gateway_port, &upstreams).await?,
+            )),
             GatewayKind::BuiltIn => Gateway::BuiltIn(BuiltInGateway::start(gateway_port, &upstreams).await?),
         };
         let client = reqwest::Client::builder().no_proxy().build()?;
@@ -179,7 +179,8 @@ impl LocalStack {
     /// every verifier uses).
     async fn check_gateway(&self) -> anyhow::Result<()> {
         let url = self.gateway_url.join("/.well-known/openid-configuration")?;
-        let response = self.client.get(url.clone()).send().await.with_context(|| format!("gateway at {url} does not answer"))?;
+        let response =
+            self.client.get(url.clone()).send().await.with_context(|| format!("gateway at {url} does not answer"))?;
         if !response.status().is_success() {
             bail!("gateway answered {} for {url}", response.status());
         }
@@ -258,7 +259,12 @@ impl LocalStack {
         }
         if let Ok(extras) = self.extras.try_lock() {
             for extra in extras.iter() {
-                eprintln!("---- e2e[{}]: last lines of {} ----\n{}", self.name, extra.spec().instance_id(), extra.log_tail(15));
+                eprintln!(
+                    "---- e2e[{}]: last lines of {} ----\n{}",
+                    self.name,
+                    extra.spec().instance_id(),
+                    extra.log_tail(15)
+                );
             }
         }
         let gateway_errors = self.dir.join("gateway/logs/error.log");
@@ -383,8 +389,14 @@ impl Control for LocalStack {
         Box::pin(async move {
             let number = self.extra_count.fetch_add(1, Ordering::Relaxed) + 1;
             let port = free_port().map_err(anyhow::Error::from)?;
-            let mut spec =
-                replica_spec(&self.binaries, &self.service_env, &self.dir.join("logs"), Service::Auth, 100 + number, port);
+            let mut spec = replica_spec(
+                &self.binaries,
+                &self.service_env,
+                &self.dir.join("logs"),
+                Service::Auth,
+                100 + number,
+                port,
+            );
             let mut set = |key: &str, value: String| {
                 spec.env.retain(|(k, _)| k != key);
                 spec.env.push((key.to_owned(), value));
@@ -487,13 +499,18 @@ fn service_env(
     let pair = |k: &str, v: &str| (k.to_owned(), v.to_owned());
     let mut all = BTreeMap::new();
     for service in Service::ALL {
-        let mut env = vec![pair("DATABASE_URL", databases.url(service)), pair("RUST_LOG", &options.rust_log), pair("AUTH_ISSUER", &issuer)];
+        let mut env = vec![
+            pair("DATABASE_URL", databases.url(service)),
+            pair("RUST_LOG", &options.rust_log),
+            pair("AUTH_ISSUER", &issuer),
+        ];
         match service {
             Service::Auth => env.extend([
                 pair("AUTH_MASTER_KEY_FILE", &master_key_file.display().to_string()),
                 pair("AUTH_CLIENTS", &{
-                    let mut clients =
-                        vec![format!("{ORDERS_CLIENT_ID}|{orders_client_secret}|notifications:write|notifications-service")];
+                    let mut clients = vec![format!(
+                        "{ORDERS_CLIENT_ID}|{orders_client_secret}|notifications:write|notifications-service"
+                    )];
                     clients.extend(options.extra_auth_clients.iter().cloned());
                     clients.join(";")
                 }),
@@ -512,8 +529,8 @@ fn service_env(
                 pair("OUTBOX_POLL_INTERVAL", "500ms"),
                 pair("OUTBOX_INITIAL_BACKOFF", "250ms"),
                 pair("OUTBOX_MAX_BACKOFF", "2s"),
-                pair("NOTIFICATIONS_TIMEOUT", "3s"),
-                pair("OUTBOX_CLAIM_LEASE", "10s"),
+                pair("NOTIFICATIONS_TIMEOUT", "2s"),
+                pair("OUTBOX_CLAIM_LEASE", "15s"),
             ]),
             Service::Notifications => {
                 env.extend([pair("AUTH_ALLOW_INSECURE_HTTP", "true"), pair("DATABASE_MAX_CONNECTIONS", "4")]);
@@ -555,7 +572,10 @@ fn replica_spec(
 /// libfaketime's preload library, when the `faketime` package is installed.
 #[must_use]
 pub fn faketime_library() -> Option<PathBuf> {
-    let mut candidates = vec![PathBuf::from("/usr/lib/faketime/libfaketime.so.1"), PathBuf::from("/usr/local/lib/faketime/libfaketime.so.1")];
+    let mut candidates = vec![
+        PathBuf::from("/usr/lib/faketime/libfaketime.so.1"),
+        PathBuf::from("/usr/local/lib/faketime/libfaketime.so.1"),
+    ];
     if let Ok(entries) = std::fs::read_dir("/usr/lib") {
         for entry in entries.flatten() {
             candidates.push(entry.path().join("faketime/libfaketime.so.1"));

@@ -156,7 +156,11 @@ pub fn served_by(reply: &Reply) -> String {
 ///
 /// # Errors
 /// Transport failures, or replicas that never answer through the gateway.
-pub async fn on_every_replica<F, Fut>(stack: &Stack, service: Service, request: F) -> anyhow::Result<Vec<(String, Reply)>>
+pub async fn on_every_replica<F, Fut>(
+    stack: &Stack,
+    service: Service,
+    request: F,
+) -> anyhow::Result<Vec<(String, Reply)>>
 where
     F: Fn(Api) -> Fut,
     Fut: Future<Output = anyhow::Result<Reply>>,
