@@ -22,7 +22,7 @@ pub const REPORTING_CLIENT: (&str, &str) = ("reporting", "reporting-secret");
 /// Email that `AUTH_ADMIN_EMAILS` lists.
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 
-/// A database for one test: the URL, and the temporary directory that holds a SQLite file.
+/// A database for one test: the URL, and (for SQLite) the directory that holds the file.
 #[derive(Clone)]
 pub struct TestDb {
     /// `DATABASE_URL` for the app.
@@ -30,16 +30,28 @@ pub struct TestDb {
     _dir: Option<Arc<tempfile::TempDir>>,
 }
 
+/// Prefix of the PostgreSQL databases this suite creates.
+const PG_PREFIX: &str = "auth_test_";
+/// Test databases older than this are dropped by later runs.
+const PG_STALE_AFTER_SECS: u64 = 3600;
+
 impl TestDb {
-    /// A fresh database: a new PostgreSQL database named with a UUID when
-    /// `TEST_DATABASE_URL` is set (nothing else on that server is touched), else a new SQLite
-    /// file in a temporary directory.
+    /// A fresh database: a new PostgreSQL database named `auth_test_<unix secs>_<uuid>` when
+    /// `TEST_DATABASE_URL` is set, else a new SQLite file in a temporary directory.
+    ///
+    /// PostgreSQL databases are not dropped when the test ends: the app's pool may be half-way
+    /// through a connection handshake then, and `DROP DATABASE … WITH (FORCE)` waits for such a
+    /// backend until `authentication_timeout` (a minute). Instead each test drops this suite's
+    /// databases that are more than an hour old, which no running test can still be using;
+    /// nothing else on the server is touched.
     pub async fn fresh() -> Self {
         shared::telemetry::init_for_tests();
         match std::env::var("TEST_DATABASE_URL") {
             Ok(server) if !server.trim().is_empty() => {
-                let name = format!("auth_test_{}", uuid::Uuid::new_v4().simple());
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+                let name = format!("{PG_PREFIX}{now}_{}", uuid::Uuid::new_v4().simple());
                 let admin = shared::db::connect(&server, 1).await.expect("connect to TEST_DATABASE_URL");
+                drop_stale_databases(&admin, now).await;
                 sqlx::query(&format!("CREATE DATABASE {name}"))
                     .execute(&admin)
                     .await
@@ -54,6 +66,23 @@ impl TestDb {
                 let url = format!("sqlite://{}/auth.db", dir.path().display());
                 Self { url, _dir: Some(Arc::new(dir)) }
             }
+        }
+    }
+}
+
+async fn drop_stale_databases(admin: &Pool, now: u64) {
+    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'auth\\_test\\_%'")
+        .fetch_all(admin)
+        .await
+        .unwrap_or_default();
+    for name in names {
+        let created = name
+            .strip_prefix(PG_PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|secs| secs.parse::<u64>().ok());
+        if created.is_some_and(|created| now.saturating_sub(created) > PG_STALE_AFTER_SECS) {
+            // Another run may be dropping it too; either way it goes.
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(admin).await;
         }
     }
 }
