@@ -26,7 +26,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use secrecy::SecretString;
 use shared::{
-    auth::VerifierConfig,
+    auth::{VerifierConfig, config::check_fetch_url},
     config::{CommonSettings, ConfigError, Env},
 };
 use url::Url;
@@ -147,14 +147,13 @@ impl Settings {
             env.problem("IDEMPOTENCY_KEY_TTL", "must be longer than zero");
         }
         let client = ClientSettings { issuer, token_url, client_id, client_secret, allow_insecure_http };
-        for (name, url) in
-            [("AUTH_TOKEN_URL", client.token_url.as_ref()), ("NOTIFICATIONS_URL", Some(&outbox.notifications_url))]
-        {
-            if let Some(url) = url
-                && !allow_insecure_http
-                && !is_secure_or_loopback(url)
-            {
-                env.problem(name, "plain http is only allowed to loopback hosts unless AUTH_ALLOW_INSECURE_HTTP=true");
+        // Client secrets and bearer tokens travel on these connections: the verifier's rule
+        // for key fetches (https, or http to loopback, unless explicitly allowed) applies.
+        let outgoing =
+            [("AUTH_TOKEN_URL", client.token_url.as_ref()), ("NOTIFICATIONS_URL", Some(&outbox.notifications_url))];
+        for (name, url) in outgoing {
+            if let Some(Err(message)) = url.map(|url| check_fetch_url(url, allow_insecure_http)) {
+                env.problem(name, message);
             }
         }
         Self { common, database_max_connections, verifier, client, outbox, idempotency_ttl }
@@ -216,17 +215,6 @@ fn parse_http_url(raw: &str) -> Result<Url, String> {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(url),
         _ => Err("expected an absolute http(s) URL".to_owned()),
     }
-}
-
-/// `https`, or `http` to a loopback host.
-pub(crate) fn is_secure_or_loopback(url: &Url) -> bool {
-    url.scheme() == "https"
-        || match url.host() {
-            Some(url::Host::Domain(domain)) => domain == "localhost",
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        }
 }
 
 #[cfg(test)]

@@ -27,7 +27,9 @@ use tokio::{sync::OnceCell, time::Instant};
 use url::Url;
 
 use super::excerpt;
-use crate::config::{ClientSettings, is_secure_or_loopback};
+use shared::auth::config::check_fetch_url;
+
+use crate::config::ClientSettings;
 
 /// Why no token could be had.
 #[derive(Debug, thiserror::Error)]
@@ -46,8 +48,9 @@ pub enum TokenError {
     /// The answer was not a usable token response.
     #[error("invalid token response: {0}")]
     InvalidResponse(String),
-    /// The discovered endpoint is not acceptable.
-    #[error("token endpoint {0} is plain http to a non-loopback host; set AUTH_ALLOW_INSECURE_HTTP=true to allow it")]
+    /// The discovered endpoint is not acceptable (plain http to a non-loopback host without
+    /// `AUTH_ALLOW_INSECURE_HTTP`, or not http at all).
+    #[error("token endpoint refused: {0}")]
     InsecureEndpoint(String),
 }
 
@@ -256,9 +259,7 @@ impl TokenClient {
             return Ok(configured.clone());
         }
         let endpoint = self.discovered_endpoint.get_or_try_init(|| self.discover()).await?.clone();
-        if !self.allow_insecure_http && !is_secure_or_loopback(&endpoint) {
-            return Err(TokenError::InsecureEndpoint(endpoint.to_string()));
-        }
+        check_fetch_url(&endpoint, self.allow_insecure_http).map_err(TokenError::InsecureEndpoint)?;
         Ok(endpoint)
     }
 
