@@ -71,10 +71,11 @@ impl TestDb {
 }
 
 async fn drop_stale_databases(admin: &Pool, now: u64) {
-    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'auth\\_test\\_%'")
-        .fetch_all(admin)
-        .await
-        .unwrap_or_default();
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT CAST(datname AS TEXT) FROM pg_database WHERE datname LIKE 'auth\\_test\\_%'")
+            .fetch_all(admin)
+            .await
+            .unwrap_or_default();
     for name in names {
         let created = name
             .strip_prefix(PG_PREFIX)
