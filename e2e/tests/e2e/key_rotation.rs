@@ -200,7 +200,7 @@ async fn load_step(api: &Api, session: &Mutex<Session>, iteration: usize) -> Out
     }
     let token = session.tokens.access_token.clone();
     drop(session);
-    let path = if iteration % 2 == 0 { "/v1/orders" } else { "/v1/notifications" };
+    let path = if iteration.is_multiple_of(2) { "/v1/orders" } else { "/v1/notifications" };
     let kid = kid_of(&token).unwrap_or_default();
     match api.get(path, Some(&token)).await {
         Ok(reply) if reply.status == StatusCode::OK => Outcome::Verified { kid },
