@@ -51,6 +51,8 @@ impl EventId {
     /// Longest accepted event id.
     pub const MAX_LEN: usize = 128;
 
+    /// Parses an event id.
+    ///
     /// # Errors
     /// A [`FieldError`] on `event_id` when empty, too long or with other characters.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
@@ -83,6 +85,8 @@ impl Recipient {
     /// Longest accepted recipient.
     pub const MAX_LEN: usize = 255;
 
+    /// Parses a recipient.
+    ///
     /// # Errors
     /// A [`FieldError`] on `recipient` when it is not a plausible subject.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
@@ -111,6 +115,8 @@ impl AsRef<str> for Recipient {
 pub struct Kind(String);
 
 impl Kind {
+    /// Parses a kind.
+    ///
     /// # Errors
     /// A [`FieldError`] on `kind` when it does not match the format.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
@@ -140,6 +146,8 @@ impl Message {
     /// Longest accepted message, in characters.
     pub const MAX_CHARS: usize = 2000;
 
+    /// Parses a message.
+    ///
     /// # Errors
     /// A [`FieldError`] on `message` when blank or too long.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {

@@ -21,6 +21,8 @@ impl IdempotencyKey {
     /// Longest accepted key.
     pub const MAX_LEN: usize = 255;
 
+    /// Parses the header value.
+    ///
     /// # Errors
     /// A [`FieldError`] on `Idempotency-Key` when empty, too long or not visible ASCII.
     pub fn parse(raw: &[u8]) -> Result<Self, FieldError> {

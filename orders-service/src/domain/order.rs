@@ -57,6 +57,8 @@ impl Quantity {
     /// Largest quantity of one item.
     pub const MAX: u32 = 1000;
 
+    /// Parses a requested quantity.
+    ///
     /// # Errors
     /// A message for the `quantity` field when out of range.
     pub fn parse(raw: i64) -> Result<Self, String> {

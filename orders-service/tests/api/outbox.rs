@@ -177,3 +177,53 @@ async fn orders_keep_working_while_auth_is_down_and_notifications_follow_when_it
     assert_eq!(notified_orders, order_ids);
     assert_eq!(count(&notifications.db, "notifications").await, 3);
 }
+
+#[tokio::test]
+async fn a_notification_that_notifications_refuses_is_parked_not_retried() {
+    // Arrange: the whole stack up, one real order delivered.
+    let auth_db = TestDatabase::create("auth").await;
+    let auth = start_auth(free_port(), &auth_db.url).await;
+    let notifications_db = TestDatabase::create("notifications").await;
+    let notifications = start_notifications(notifications_env(0, &notifications_db.url, &auth.address)).await;
+    let orders_db = TestDatabase::create("orders").await;
+    let orders = start_orders(dispatching_env(&auth.address, &orders_db.url, &notifications.address)).await;
+    let token = register_and_login(&client(), &auth.address, "carol@example.com").await;
+    let order_id = place_orders(&[&orders], &token, 1).await.pop_first().unwrap();
+
+    // Act: a record whose payload notifications-service can never accept (a bad event id).
+    let now = shared::db::now_millis();
+    sqlx::query(
+        "INSERT INTO outbox (id, order_id, payload, request_id, traceparent, attempts, next_attempt_at, created_at)
+         VALUES ($1, $2, $3, 'req-bad', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', 0, $4, $4)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(&order_id)
+    .bind(r#"{"event_id":"not valid!","recipient":"x","kind":"order.placed","message":"m"}"#)
+    .bind(now)
+    .execute(&orders.db)
+    .await
+    .unwrap();
+
+    // Assert: it is parked as failed after one attempt, with the reason kept.
+    let (attempts, error) = eventually(Duration::from_secs(10), "the bad record parked", || async {
+        let row = sqlx::query("SELECT attempts, last_error, failed_at FROM outbox WHERE request_id = 'req-bad'")
+            .fetch_one(&orders.db)
+            .await
+            .unwrap();
+        row.get::<Option<i64>, _>("failed_at")
+            .map(|_| (row.get::<i64, _>("attempts"), row.get::<Option<String>, _>("last_error").unwrap_or_default()))
+    })
+    .await;
+    assert_eq!(attempts, 1, "a refused payload is not retried");
+    assert!(error.contains("422") && error.contains("event_id"), "{error}");
+    eventually(Duration::from_secs(10), "the good record delivered", || async {
+        let delivered: i64 = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NOT NULL")
+            .fetch_one(&orders.db)
+            .await
+            .unwrap()
+            .get("n");
+        (delivered == 1).then_some(())
+    })
+    .await;
+    assert_eq!(count(&notifications.db, "notifications").await, 1);
+}
