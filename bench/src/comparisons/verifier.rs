@@ -1,0 +1,214 @@
+//! Comparisons 1 and 2: one trivial handler served without authentication, behind
+//! `shared`'s extractor, and behind jwt-authorizer 0.15, with a hot token (the same one every
+//! request: our token cache hits) and cold tokens (a different token per request from a list
+//! far larger than the cache: full RSA verification every time).
+//!
+//! Both servers trust the same JWKS, served by the runner's in-process test issuer, and get
+//! byte-identical requests: wrk sends the same `Authorization` header to every route, and
+//! the unauthenticated route ignores it.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use serde_json::json;
+use shared::auth::testkit::{TestIssuer, TestKey, test_key};
+
+use crate::{
+    child::{self, ChildServer},
+    lab::{self, Lab, Measured, Variant},
+    stats::{Spread, paired_ratio},
+    wrk::Run,
+};
+
+/// The audience of the synthetic tokens.
+const AUDIENCE: &str = "bench-api";
+
+/// What comparisons 1 and 2 measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifierResults {
+    /// Every variant, in a fixed order: ours-plain, ours-hot, ours-cold, then the peer's.
+    pub variants: Vec<Measured>,
+    /// Ours, hot / ours, plain (target ≥ 0.9).
+    pub hot_vs_plain: Spread,
+    /// Ours, cold / ours, plain.
+    pub cold_vs_plain: Spread,
+    /// Ours, hot / peer, hot (target ≥ 1.5); `None` without comparison 2.
+    pub hot_vs_peer: Option<Spread>,
+    /// Ours, cold / peer, cold (target ≥ 1.0).
+    pub cold_vs_peer: Option<Spread>,
+    /// Peer, plain / ours, plain: the two axum versions without authentication.
+    pub peer_plain_vs_plain: Option<Spread>,
+    /// Distinct cold tokens, and the size of one token.
+    pub cold_tokens: usize,
+    /// The verifier target's cache capacity.
+    pub cache_capacity: usize,
+    /// Length of the hot token in bytes.
+    pub token_bytes: usize,
+}
+
+impl VerifierResults {
+    /// The variant with `key`.
+    #[must_use]
+    pub fn variant(&self, key: &str) -> Option<&Measured> {
+        self.variants.iter().find(|v| v.key == key)
+    }
+}
+
+fn claims(issuer: &str, index: usize, now: i64, lifetime: i64) -> serde_json::Value {
+    json!({
+        "iss": issuer,
+        "sub": format!("user-{index}"),
+        "aud": AUDIENCE,
+        "client_id": "web",
+        "scope": "orders:read orders:write",
+        "role": "user",
+        "sid": uuid::Uuid::new_v4().to_string(),
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+    })
+}
+
+/// Mints `count` tokens on every core.
+fn mint_many(key: &TestKey, issuer: &str, count: usize, lifetime: i64) -> Vec<String> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let workers = std::thread::available_parallelism().map_or(1, usize::from).max(1);
+    let chunk = count.div_ceil(workers);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let key = key.clone();
+                scope.spawn(move || {
+                    (w * chunk..((w + 1) * chunk).min(count))
+                        .map(|i| key.mint(&claims(issuer, i, now, lifetime)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    })
+}
+
+async fn expect_status(client: &reqwest::Client, url: &str, token: &str, expected: u16) -> anyhow::Result<()> {
+    let status = client.get(url).bearer_auth(token).send().await?.status();
+    if status.as_u16() != expected {
+        bail!("GET {url} answered {status}, expected {expected}");
+    }
+    Ok(())
+}
+
+/// Runs comparison 1, and 2 when `with_peer`.
+///
+/// # Errors
+/// A server does not start, refuses a valid token, or wrk fails.
+pub async fn run(lab: &Lab, with_peer: bool) -> anyhow::Result<VerifierResults> {
+    let plan = &lab.plan;
+    let peer_binary = if with_peer { Some(child::build_peer(lab.release).await?) } else { None };
+    let key = test_key(0);
+    let issuer = TestIssuer::start(vec![key.clone()]).await;
+    let issuer_id = issuer.issuer();
+    // Long enough for the whole run, short of the verifier's 24 h lifetime limit.
+    let lifetime = 4 * 3600;
+    let hot = key.mint(&claims(&issuer_id, 0, time::OffsetDateTime::now_utc().unix_timestamp(), lifetime));
+    let started = std::time::Instant::now();
+    let cold = {
+        let (key, issuer_id, count) = (key.clone(), issuer_id.clone(), plan.cold_tokens);
+        tokio::task::spawn_blocking(move || mint_many(&key, &issuer_id, count, lifetime)).await?
+    };
+    eprintln!("bench: minted {} cold tokens in {:.1}s", cold.len(), started.elapsed().as_secs_f64());
+    let hot_file = lab::write_tokens(&lab.dir, "hot.tokens", std::slice::from_ref(&hot))?;
+    let cold_file = lab::write_tokens(&lab.dir, "cold.tokens", &cold)?;
+
+    let ours_port = e2e::ports::free_port()?;
+    let ours_url = format!("http://127.0.0.1:{ours_port}");
+    let args: Vec<String> = [
+        "serve",
+        "verifier",
+        "--listen",
+        &format!("127.0.0.1:{ours_port}"),
+        "--jwks-url",
+        issuer.jwks_url().as_str(),
+        "--issuer",
+        &issuer_id,
+        "--audience",
+        AUDIENCE,
+        "--cache-capacity",
+        &plan.cache_capacity.to_string(),
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    let mut ours = ChildServer::spawn("verifier-target", &lab.exe, &args, &[("RUST_LOG", "warn".to_owned())], &lab.dir)?;
+    ours.wait_ready(&lab.client, &format!("{ours_url}/plain"), Duration::from_secs(30)).await?;
+    expect_status(&lab.client, &format!("{ours_url}/auth"), &hot, 200).await.context("our verifier, hot token")?;
+    expect_status(&lab.client, &format!("{ours_url}/auth"), &cold[0], 200).await.context("our verifier, cold token")?;
+    expect_status(&lab.client, &format!("{ours_url}/auth"), "not-a-token", 401).await?;
+
+    let mut peer = None;
+    let mut peer_url = String::new();
+    if let Some(binary) = &peer_binary {
+        let port = e2e::ports::free_port()?;
+        peer_url = format!("http://127.0.0.1:{port}");
+        let args: Vec<String> = [
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--jwks-url",
+            issuer.jwks_url().as_str(),
+            "--issuer",
+            &issuer_id,
+            "--audience",
+            AUDIENCE,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        let mut server = ChildServer::spawn("peer-target", binary, &args, &[("RUST_LOG", "warn".to_owned())], &lab.dir)?;
+        server.wait_ready(&lab.client, &format!("{peer_url}/plain"), Duration::from_secs(30)).await?;
+        expect_status(&lab.client, &format!("{peer_url}/auth"), &hot, 200).await.context("peer, hot token")?;
+        expect_status(&lab.client, &format!("{peer_url}/auth"), &cold[0], 200).await.context("peer, cold token")?;
+        expect_status(&lab.client, &format!("{peer_url}/auth"), "not-a-token", 401).await?;
+        peer = Some(server);
+    }
+
+    let threads = plan.load.threads.to_string();
+    let run = |url: &str, path: &str, file: &std::path::Path| Run {
+        script: "tokens.lua",
+        url: url.to_owned(),
+        args: vec![path.to_owned(), file.display().to_string(), threads.clone()],
+    };
+    let stats = Some(format!("{ours_url}/stats"));
+    let mut variants = vec![
+        Variant { key: "ours-plain", label: "no authentication".into(), run: run(&ours_url, "/plain", &hot_file), stats_url: None },
+        Variant { key: "ours-hot", label: "shared, hot token".into(), run: run(&ours_url, "/auth", &hot_file), stats_url: stats.clone() },
+        Variant { key: "ours-cold", label: "shared, cold tokens".into(), run: run(&ours_url, "/auth", &cold_file), stats_url: stats },
+    ];
+    if peer.is_some() {
+        variants.extend([
+            Variant { key: "peer-plain", label: "axum 0.7, no authentication".into(), run: run(&peer_url, "/plain", &hot_file), stats_url: None },
+            Variant { key: "peer-hot", label: "jwt-authorizer, hot token".into(), run: run(&peer_url, "/auth", &hot_file), stats_url: None },
+            Variant { key: "peer-cold", label: "jwt-authorizer, cold tokens".into(), run: run(&peer_url, "/auth", &cold_file), stats_url: None },
+        ]);
+    }
+    eprintln!("bench: comparison 1{}: {} variants x {} rounds", if peer.is_some() { " and 2" } else { "" }, variants.len(), plan.rounds);
+    let measured = lab::measure(lab, &variants).await?;
+    ours.stop().await;
+    if let Some(peer) = peer {
+        peer.stop().await;
+    }
+
+    let rounds = |key: &str| measured.iter().find(|m| m.key == key).map(Measured::rps_by_round).unwrap_or_default();
+    let with_peer = with_peer && measured.iter().any(|m| m.key == "peer-hot");
+    Ok(VerifierResults {
+        hot_vs_plain: paired_ratio(&rounds("ours-hot"), &rounds("ours-plain")),
+        cold_vs_plain: paired_ratio(&rounds("ours-cold"), &rounds("ours-plain")),
+        hot_vs_peer: with_peer.then(|| paired_ratio(&rounds("ours-hot"), &rounds("peer-hot"))),
+        cold_vs_peer: with_peer.then(|| paired_ratio(&rounds("ours-cold"), &rounds("peer-cold"))),
+        peer_plain_vs_plain: with_peer.then(|| paired_ratio(&rounds("peer-plain"), &rounds("ours-plain"))),
+        cold_tokens: cold.len(),
+        cache_capacity: plan.cache_capacity,
+        token_bytes: hot.len(),
+        variants: measured,
+    })
+}

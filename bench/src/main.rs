@@ -1,0 +1,298 @@
+//! `bench`: puts numbers on the sessions-vs-JWT argument and on the workspace's verifier.
+//!
+//! ```text
+//! cargo run --release -p bench -- all      # every comparison, full length; writes docs/benchmarks/
+//! cargo run -p bench -- smoke              # every comparison for a second or so; writes nothing
+//! cargo run -p bench -- smoke --report --out /tmp/bench   # ... and a report of that
+//! cargo run --release -p bench -- all --only 1,2          # a subset
+//! ```
+//!
+//! Everything measured runs on loopback, started by the runner: the verifier target and the
+//! orders target are this binary again (`bench serve …`), the peer is `bench-peer/` (its own
+//! cargo project), auth-service and the gateway stack are the real binaries started through
+//! the e2e harness. Load comes from wrk. All variants of a comparison are measured in the
+//! same run, interleaved round by round, so their ratios hold on a noisy machine.
+//!
+//! # Layout
+//!
+//! - [`lab`]: the plan (full or smoke), the working directory, the interleaved rounds.
+//! - [`wrk`]: the Lua scripts and parsing wrk's output.
+//! - [`child`]: child processes (our targets, the peer) and building the peer.
+//! - [`serve`]: the `serve` subcommands, the targets themselves.
+//! - [`comparisons`]: the five comparisons.
+//! - [`machine`]: what the machine is, and `openssl speed`.
+//! - [`stats`]: medians, spreads, paired ratios.
+//! - [`report`] and [`charts`]: `REPORT.md`, `results.json` and the SVG charts.
+
+mod charts;
+mod child;
+mod comparisons;
+mod lab;
+mod machine;
+mod report;
+mod serve;
+mod stats;
+mod wrk;
+
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use e2e::{
+    binaries::{Binaries, BuildPolicy},
+    service::Topology,
+};
+use lab::{Lab, Plan};
+use serde::Serialize;
+
+#[derive(Parser)]
+#[command(name = "bench", about = "Benchmarks: verifier overhead, jwt-authorizer, introspection, the gateway stack, minting")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every comparison at full length; writes the report and charts.
+    All(RunArgs),
+    /// Every comparison for about a second each (CI); writes a report only with --report.
+    Smoke(RunArgs),
+    /// Runs one of the servers under test (started by the runner itself).
+    #[command(subcommand, hide = true)]
+    Serve(ServeCommand),
+}
+
+#[derive(Subcommand)]
+enum ServeCommand {
+    /// Comparison 1's target.
+    Verifier(serve::verifier::VerifierArgs),
+    /// Comparison 3's target.
+    Orders(serve::orders::OrdersArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Where REPORT.md, results.json and the SVG charts go.
+    #[arg(long, default_value = "docs/benchmarks")]
+    out: PathBuf,
+    /// Write the report (always on for `all`).
+    #[arg(long)]
+    report: bool,
+    /// Comparisons to run, such as `1,2,5` (default: all five).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<u8>,
+    /// Measured rounds per variant.
+    #[arg(long)]
+    rounds: Option<u32>,
+    /// Seconds per measured run.
+    #[arg(long)]
+    duration: Option<u64>,
+    /// wrk threads.
+    #[arg(long)]
+    threads: Option<u32>,
+    /// wrk connections.
+    #[arg(long)]
+    connections: Option<u32>,
+    /// Replicas of the gateway stack, such as `auth=2,orders=3,notifications=2`.
+    #[arg(long)]
+    topology: Option<String>,
+    /// Keep the working directory (logs, databases, token files) and print its path.
+    #[arg(long)]
+    keep: bool,
+}
+
+/// Everything one run measured; `results.json` is this, serialised.
+#[derive(Debug, Serialize)]
+pub struct Results {
+    /// When the run started (RFC 3339, UTC).
+    pub date: String,
+    /// The command that produced it.
+    pub command: String,
+    /// The plan it followed.
+    pub plan: Plan,
+    /// The machine.
+    pub machine: machine::Machine,
+    /// `openssl speed rsa2048`.
+    pub openssl: Option<machine::OpenSslSpeed>,
+    /// Comparisons 1 and 2.
+    pub verifier: Option<comparisons::verifier::VerifierResults>,
+    /// Comparison 3.
+    pub sessions: Option<comparisons::sessions::SessionsResults>,
+    /// Comparison 4.
+    pub gateway: Option<comparisons::gateway::GatewayResults>,
+    /// Comparison 5.
+    pub minting: Option<comparisons::minting::MintingResults>,
+    /// Wall-clock length of the run.
+    pub elapsed_s: f64,
+    /// Every distinct wrk command line.
+    pub wrk_commands: Vec<String>,
+}
+
+fn plan_for(full: bool, args: &RunArgs) -> anyhow::Result<Plan> {
+    let mut plan = if full { Plan::full() } else { Plan::smoke() };
+    if let Some(rounds) = args.rounds {
+        plan.rounds = rounds.max(1);
+    }
+    if let Some(duration) = args.duration {
+        plan.load.duration = Duration::from_secs(duration.max(1));
+    }
+    if let Some(threads) = args.threads {
+        plan.load.threads = threads.max(1);
+    }
+    if let Some(connections) = args.connections {
+        plan.load.connections = connections.max(1);
+    }
+    plan.load.connections = plan.load.connections.max(plan.load.threads);
+    if let Some(raw) = &args.topology {
+        plan = plan.with_topology(Topology::parse(raw).map_err(anyhow::Error::msg).context("--topology")?);
+    }
+    if !args.only.is_empty() {
+        if let Some(bad) = args.only.iter().find(|n| !(1..=5).contains(*n)) {
+            anyhow::bail!("--only: there is no comparison {bad} (1 to 5)");
+        }
+        plan.only = args.only.clone();
+    }
+    Ok(plan)
+}
+
+async fn run_all(full: bool, args: RunArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let plan = plan_for(full, &args)?;
+    let wrk_version = wrk::check_installed().await?;
+    let temp = tempfile::Builder::new().prefix("bench-").tempdir()?;
+    let lab = Lab::new(plan, temp.path())?;
+    let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
+    eprintln!("bench: {} run, working directory {}", lab.plan.mode, temp.path().display());
+    let mut results = Results {
+        date: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        command: format!(
+            "cargo run {}-p bench -- {command}",
+            if lab.release { "--release " } else { "" }
+        ),
+        machine: machine::describe(wrk_version).await,
+        openssl: None,
+        verifier: None,
+        sessions: None,
+        gateway: None,
+        minting: None,
+        elapsed_s: 0.0,
+        wrk_commands: Vec::new(),
+        plan: lab.plan.clone(),
+    };
+    eprintln!("bench: openssl speed rsa2048 (the physical limit)");
+    results.openssl = machine::openssl_speed(results.machine.cores).await;
+
+    let outcome = run_comparisons(&lab, &mut results).await;
+    results.machine.load_end = machine::load_average();
+    results.elapsed_s = started.elapsed().as_secs_f64();
+    results.wrk_commands = lab.commands.lock().map(|c| c.clone()).unwrap_or_default();
+    if args.keep {
+        let kept = temp.keep();
+        eprintln!("bench: kept the working directory {}", kept.display());
+    }
+    outcome?;
+    if full || args.report {
+        report::write(&results, &args.out)?;
+        eprintln!("bench: wrote {}", args.out.join("REPORT.md").display());
+    }
+    eprintln!("{}", report::summary(&results));
+    eprintln!("bench: done in {:.0}s", results.elapsed_s);
+    Ok(())
+}
+
+async fn run_comparisons(lab: &Lab, results: &mut Results) -> anyhow::Result<()> {
+    let plan = &lab.plan;
+    if plan.runs(1) || plan.runs(2) {
+        results.verifier = Some(Box::pin(comparisons::verifier::run(lab, plan.runs(2))).await.context("comparisons 1 and 2")?);
+    }
+    let needs_services = plan.runs(3) || plan.runs(4) || plan.runs(5);
+    if !needs_services {
+        return Ok(());
+    }
+    let policy = if std::env::var_os("CARGO").is_some() { BuildPolicy::Always } else { BuildPolicy::IfMissing };
+    eprintln!("bench: building the service binaries if needed");
+    let binaries = tokio::task::spawn_blocking(move || Binaries::next_to_current_exe(policy)).await??;
+    if plan.runs(3) || plan.runs(5) {
+        Box::pin(sessions_and_minting(lab, binaries.clone(), results)).await?;
+    }
+    if plan.runs(4) {
+        results.gateway = Some(Box::pin(comparisons::gateway::run(lab, binaries)).await.context("comparison 4")?);
+    }
+    Ok(())
+}
+
+/// Comparisons 3 and 5 share one auth-service: throughput, minting, the outage runs, and
+/// last (after a restart with short-lived access tokens) the revocation lag.
+async fn sessions_and_minting(lab: &Lab, binaries: Binaries, results: &mut Results) -> anyhow::Result<()> {
+    use comparisons::{minting, sessions};
+    let plan = &lab.plan;
+    let normal_ttl = Duration::from_secs(600);
+    let mut auth = sessions::AuthLab::start(lab, binaries, normal_ttl, plan.users).await.context("auth-service")?;
+    let outcome = async {
+        let target = if plan.runs(3) { Some(sessions::OrdersTarget::start(lab, &auth).await?) } else { None };
+        let mut part = None;
+        if let Some(target) = &target {
+            part = Some(sessions::throughput(lab, &auth, target, 3).await.context("comparison 3, throughput")?);
+        }
+        if plan.runs(5) {
+            results.minting = Some(minting::run(lab, &auth).await.context("comparison 5")?);
+        }
+        if let (Some(target), Some((throughput, ratio, tokens))) = (&target, part) {
+            let (outage, restarts) = sessions::outage(lab, &mut auth, target, &tokens, normal_ttl, plan.access_ttl)
+                .await
+                .context("comparison 3, outage")?;
+            let (revocation, remaining) =
+                sessions::revocation(lab, &auth, target).await.context("comparison 3, revocation")?;
+            results.sessions = Some(sessions::SessionsResults {
+                throughput,
+                local_vs_introspect: ratio,
+                outage,
+                revocation,
+                revocation_ttl_s: plan.access_ttl.as_secs(),
+                revoked_token_remaining_s: remaining,
+                leeway_s: plan.leeway.as_secs(),
+                orders_per_user: 3,
+                restart_s: restarts,
+            });
+        }
+        if let Some(target) = target {
+            target.stop().await;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    auth.stop().await;
+    outcome
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("bench: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        match cli.command {
+            Command::All(args) => run_all(true, args).await,
+            Command::Smoke(args) => run_all(false, args).await,
+            Command::Serve(ServeCommand::Verifier(args)) => serve::verifier::run(args).await,
+            Command::Serve(ServeCommand::Orders(args)) => {
+                shared::telemetry::init("orders_service");
+                serve::orders::run(args).await
+            }
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bench: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
