@@ -160,7 +160,7 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
 pub struct CommonSettings {
     /// `LISTEN_ADDR`; port 0 picks a free port (the bound address is logged).
     pub listen_addr: SocketAddr,
-    /// `DATABASE_URL`; defaults to a SQLite file under `./data/`.
+    /// `DATABASE_URL`; defaults to a `SQLite` file under `./data/`.
     pub database_url: String,
     /// `LOG_FORMAT`.
     pub log_format: LogFormat,

@@ -1,7 +1,7 @@
 //! One pool type for both databases the workspace supports.
 //!
-//! SQLite is the embedded default (a file under `./data/`, created on first run) so one command
-//! runs anywhere; `DATABASE_URL=postgres://…` switches to PostgreSQL. Both go through sqlx's
+//! `SQLite` is the embedded default (a file under `./data/`, created on first run) so one command
+//! runs anywhere; `DATABASE_URL=postgres://…` switches to `PostgreSQL`. Both go through sqlx's
 //! `Any` driver with runtime-checked queries, so each service has one query set and one
 //! migration set. Portable SQL rules the services follow: integers are `BIGINT` (decoded as
 //! `i64` on both), timestamps are Unix milliseconds in `BIGINT`, no `BOOLEAN` (a nullable
@@ -18,9 +18,9 @@ pub type Pool = sqlx::AnyPool;
 /// Which database a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// Embedded SQLite file.
+    /// Embedded `SQLite` file.
     Sqlite,
-    /// PostgreSQL server.
+    /// `PostgreSQL` server.
     Postgres,
 }
 
@@ -32,10 +32,10 @@ impl Backend {
     }
 }
 
-/// Opens a pool, creating the SQLite file and its directory when needed.
+/// Opens a pool, creating the `SQLite` file and its directory when needed.
 ///
-/// With SQLite the pool enables WAL and a busy timeout so several replicas (processes) can
-/// share one file; with PostgreSQL, `max_connections` should be sized per replica so that
+/// With `SQLite` the pool enables WAL and a busy timeout so several replicas (processes) can
+/// share one file; with `PostgreSQL`, `max_connections` should be sized per replica so that
 /// replicas × pool stays under the server's `max_connections`.
 ///
 /// # Errors
@@ -68,15 +68,16 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Pool> {
     Ok(pool)
 }
 
-/// The directory of a SQLite file URL, created if missing, and `mode=rwc` so the file is too.
+/// The directory of a `SQLite` file URL, created if missing, and `mode=rwc` so the file is too.
 fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     let rest = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path != ":memory:" && !path.is_empty() {
-        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create the database directory {}", parent.display()))?;
-        }
+    if path != ":memory:"
+        && !path.is_empty()
+        && let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create the database directory {}", parent.display()))?;
     }
     let mut url = format!("sqlite://{path}");
     if query.contains("mode=") {
@@ -92,7 +93,7 @@ fn prepare_sqlite_url(url: &str) -> anyhow::Result<String> {
     Ok(url)
 }
 
-/// The path of the SQLite file a URL names (`None` for PostgreSQL or in-memory databases).
+/// The path of the `SQLite` file a URL names (`None` for `PostgreSQL` or in-memory databases).
 #[must_use]
 pub fn sqlite_path(url: &str) -> Option<&Path> {
     if Backend::of(url) != Backend::Sqlite {

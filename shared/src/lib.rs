@@ -10,7 +10,7 @@
 //!   per bad value, and the settings every service has in common.
 //! - [`telemetry`]: `tracing` set-up (human or JSON logs).
 //! - [`shutdown`]: the Ctrl-C / SIGTERM future that servers drain on.
-//! - [`db`]: one connection pool type for SQLite (embedded default) and PostgreSQL.
+//! - [`db`]: one connection pool type for `SQLite` (embedded default) and `PostgreSQL`.
 //! - [`http`]: the one JSON error envelope, request ids, `traceparent` propagation,
 //!   `X-Served-By`, request spans, health and metrics endpoints.
 //! - [`metrics`]: the Prometheus recorder behind the `metrics` facade.

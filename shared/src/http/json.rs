@@ -93,7 +93,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonRejection>
     Ok(value)
 }
 
-/// serde_json appends " at line 1 column 42", which is noise once the field is named.
+/// `serde_json` appends " at line 1 column 42", which is noise once the field is named.
 fn strip_position(message: &str) -> String {
     message.split(" at line ").next().unwrap_or(message).to_owned()
 }
