@@ -33,6 +33,9 @@ const KNOWN_BAD: [u64; 4] = [367, 370, 372, 373];
 
 const PRIVATE_MEMBERS: [&str; 7] = ["d", "p", "q", "dp", "dq", "qi", "oth"];
 
+/// Runs one vector file, recording results and skipped vectors.
+type Runner = fn(&Path, &mut Tally, &mut Vec<String>) -> Result<(), String>;
+
 #[derive(Default)]
 struct Tally {
     passed: usize,
@@ -64,7 +67,7 @@ fn main() -> ExitCode {
     let root = std::env::args().nth(1).map_or_else(default_root, PathBuf::from);
     let mut tally = Tally::default();
     let mut skipped = Vec::new();
-    let steps: [(&str, fn(&Path, &mut Tally, &mut Vec<String>) -> Result<(), String>); 3] = [
+    let steps: [(&str, Runner); 3] = [
         ("wycheproof/json_web_signature_test.json", run_jws_vectors),
         ("rfc7520-cookbook/4_1.rsa_v15_signature.json", run_rfc7520),
         ("wycheproof/json_web_key_test.json", run_jwk_vectors),

@@ -6,9 +6,10 @@
 
 use std::{collections::BTreeSet, fmt, sync::Arc};
 
-use serde_json::{Map, Value};
-
-use super::error::AuthError;
+use super::{
+    error::AuthError,
+    json::{Member, Members},
+};
 
 /// The latest `NumericDate` accepted: 9999-12-31T23:59:59Z. Later values are nonsense from a
 /// buggy or hostile issuer, and rejecting them keeps every date arithmetic in range.
@@ -140,33 +141,33 @@ pub(crate) struct Claims {
 
 impl Claims {
     /// Reads and type-checks the claims; order of checks is fixed so errors are predictable.
-    pub(crate) fn from_json(mut map: Map<String, Value>) -> Result<Self, AuthError> {
-        let issuer = required_string(&mut map, "iss")?;
-        let audience = match map.remove("aud") {
+    pub(crate) fn from_members(mut members: Members<'_>) -> Result<Self, AuthError> {
+        let issuer = required_string(&mut members, "iss")?;
+        let audience = match members.take("aud") {
             None => return Err(AuthError::MissingClaim("aud")),
-            Some(Value::String(aud)) if !aud.is_empty() => vec![aud],
-            Some(Value::Array(items)) if !items.is_empty() => items
+            Some(Member::Str(aud)) if !aud.is_empty() => vec![aud.into_owned()],
+            Some(Member::Array(items)) if !items.is_empty() => items
                 .into_iter()
                 .map(|item| match item {
-                    Value::String(aud) if !aud.is_empty() => Ok(aud),
+                    Member::Str(aud) if !aud.is_empty() => Ok(aud.into_owned()),
                     _ => Err(AuthError::InvalidClaim("aud")),
                 })
                 .collect::<Result<Vec<_>, _>>()?,
             Some(_) => return Err(AuthError::InvalidClaim("aud")),
         };
-        let expires_at = numeric_date(map.get("exp"), "exp")?.ok_or(AuthError::MissingClaim("exp"))?;
-        let issued_at = numeric_date(map.get("iat"), "iat")?.ok_or(AuthError::MissingClaim("iat"))?;
-        let not_before = numeric_date(map.get("nbf"), "nbf")?;
-        let subject = required_string(&mut map, "sub")?;
-        let client_id = required_string(&mut map, "client_id")?;
-        let token_id = required_string(&mut map, "jti")?;
-        let scope = match map.remove("scope") {
+        let expires_at = numeric_date(members.get("exp"), "exp")?.ok_or(AuthError::MissingClaim("exp"))?;
+        let issued_at = numeric_date(members.get("iat"), "iat")?.ok_or(AuthError::MissingClaim("iat"))?;
+        let not_before = numeric_date(members.get("nbf"), "nbf")?;
+        let subject = required_string(&mut members, "sub")?;
+        let client_id = required_string(&mut members, "client_id")?;
+        let token_id = required_string(&mut members, "jti")?;
+        let scope = match members.take("scope") {
             None => ScopeSet::default(),
-            Some(Value::String(text)) => ScopeSet::parse(&text),
+            Some(Member::Str(text)) => ScopeSet::parse(&text),
             Some(_) => return Err(AuthError::InvalidClaim("scope")),
         };
-        let role = optional_string(&mut map, "role")?;
-        let session_id = optional_string(&mut map, "sid")?;
+        let role = optional_string(&mut members, "role")?;
+        let session_id = optional_string(&mut members, "sid")?;
         Ok(Self {
             issuer,
             audience,
@@ -226,46 +227,36 @@ impl Claims {
     }
 }
 
-fn required_string(map: &mut Map<String, Value>, name: &'static str) -> Result<String, AuthError> {
-    match map.remove(name) {
+fn required_string(members: &mut Members<'_>, name: &'static str) -> Result<String, AuthError> {
+    match members.take(name) {
         None => Err(AuthError::MissingClaim(name)),
-        Some(Value::String(text)) if !text.is_empty() => Ok(text),
+        Some(Member::Str(text)) if !text.is_empty() => Ok(text.into_owned()),
         Some(_) => Err(AuthError::InvalidClaim(name)),
     }
 }
 
-fn optional_string(map: &mut Map<String, Value>, name: &'static str) -> Result<Option<String>, AuthError> {
-    match map.remove(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) if !text.is_empty() => Ok(Some(text)),
+fn optional_string(members: &mut Members<'_>, name: &'static str) -> Result<Option<String>, AuthError> {
+    match members.take(name) {
+        None => Ok(None),
+        Some(Member::Str(text)) if !text.is_empty() => Ok(Some(text.into_owned())),
         Some(_) => Err(AuthError::InvalidClaim(name)),
     }
 }
 
 /// A `NumericDate` (RFC 7519 §2): a JSON number of seconds, fractions truncated, between the
 /// epoch and [`MAX_NUMERIC_DATE`]. Strings, booleans and out-of-range values are refused.
-fn numeric_date(value: Option<&Value>, name: &'static str) -> Result<Option<i64>, AuthError> {
-    let Some(value) = value else { return Ok(None) };
-    let Value::Number(number) = value else {
-        return Err(AuthError::InvalidDate(name));
-    };
-    let seconds = if let Some(int) = number.as_i64() {
-        int
-    } else if let Some(float) = number.as_f64() {
-        if !(0.0..=MAX_NUMERIC_DATE as f64).contains(&float) {
-            return Err(AuthError::InvalidDate(name));
-        }
-        float.trunc() as i64
-    } else {
-        return Err(AuthError::InvalidDate(name));
+fn numeric_date(value: Option<&Member<'_>>, name: &'static str) -> Result<Option<i64>, AuthError> {
+    let seconds = match value {
+        None => return Ok(None),
+        Some(Member::Int(int)) => *int,
+        Some(Member::Float(float)) if (0.0..=MAX_NUMERIC_DATE as f64).contains(float) => float.trunc() as i64,
+        Some(_) => return Err(AuthError::InvalidDate(name)),
     };
     if (0..=MAX_NUMERIC_DATE).contains(&seconds) { Ok(Some(seconds)) } else { Err(AuthError::InvalidDate(name)) }
 }
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
 
     #[test]
@@ -279,12 +270,19 @@ mod tests {
 
     #[test]
     fn numeric_dates_accept_numbers_only_in_range() {
-        assert_eq!(numeric_date(Some(&json!(1_700_000_000)), "exp"), Ok(Some(1_700_000_000)));
-        assert_eq!(numeric_date(Some(&json!(1_700_000_000.9)), "exp"), Ok(Some(1_700_000_000)));
-        assert_eq!(numeric_date(Some(&json!("1700000000")), "exp"), Err(AuthError::InvalidDate("exp")));
-        assert_eq!(numeric_date(Some(&json!(-1)), "exp"), Err(AuthError::InvalidDate("exp")));
-        assert_eq!(numeric_date(Some(&json!(u64::MAX)), "exp"), Err(AuthError::InvalidDate("exp")));
-        assert_eq!(numeric_date(Some(&json!(1e300)), "exp"), Err(AuthError::InvalidDate("exp")));
+        let date = |json: &str| {
+            let text = format!(r#"{{"exp":{json}}}"#);
+            let members = crate::auth::json::parse_members(text.as_bytes()).unwrap();
+            numeric_date(members.get("exp"), "exp")
+        };
+        assert_eq!(date("1700000000"), Ok(Some(1_700_000_000)));
+        assert_eq!(date("1700000000.9"), Ok(Some(1_700_000_000)));
+        assert_eq!(date("1.7e9"), Ok(Some(1_700_000_000)));
+        assert_eq!(date(r#""1700000000""#), Err(AuthError::InvalidDate("exp")));
+        assert_eq!(date("-1"), Err(AuthError::InvalidDate("exp")));
+        assert_eq!(date("18446744073709551615"), Err(AuthError::InvalidDate("exp")));
+        assert_eq!(date("1e300"), Err(AuthError::InvalidDate("exp")));
+        assert_eq!(date("null"), Err(AuthError::InvalidDate("exp")));
         assert_eq!(numeric_date(None, "exp"), Ok(None));
     }
 }

@@ -14,16 +14,14 @@
 //! - `crit` is refused (no extension is understood), and so are `jku`, `x5u`, `x5c` and
 //!   `jwk`: a token never chooses its own key.
 
+use super::{
+    error::{AuthError, TokenPart},
+    json::{self, JsonProblem, Member, Members},
+    keys::{JwsAlgorithm, VerifyingKey},
+};
 use base64::{
     Engine,
     engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig},
-};
-use serde_json::{Map, Value};
-
-use super::{
-    error::{AuthError, TokenPart},
-    json::{self, JsonProblem},
-    keys::{JwsAlgorithm, VerifyingKey},
 };
 
 /// Default limit on a token's length: 8 KiB. Our access tokens are under 1 KiB; anything
@@ -99,19 +97,8 @@ pub fn decode_part(text: &str, part: TokenPart) -> Result<Vec<u8>, AuthError> {
     decode_b64url(text).map_err(|Base64Error| AuthError::InvalidEncoding(part))
 }
 
-/// Parses strict JSON (one object, no duplicate members) for `part`.
-///
-/// # Errors
-/// [`AuthError::InvalidJson`] or [`AuthError::DuplicateMember`] naming `part`.
-pub fn parse_json(bytes: &[u8], part: TokenPart) -> Result<Map<String, Value>, AuthError> {
-    json::parse_object(bytes).map_err(|problem| match problem {
-        JsonProblem::DuplicateMember => AuthError::DuplicateMember(part),
-        JsonProblem::Invalid | JsonProblem::TooDeep => AuthError::InvalidJson(part),
-    })
-}
-
 /// A checked JOSE protected header.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoseHeader {
     /// `alg`, one this library implements.
     pub algorithm: JwsAlgorithm,
@@ -119,8 +106,6 @@ pub struct JoseHeader {
     pub kid: Option<String>,
     /// `typ`, when present.
     pub typ: Option<String>,
-    /// Every member, for profiles that look at more.
-    pub members: Map<String, Value>,
 }
 
 /// Members that would let a token pick its own verification key.
@@ -131,33 +116,45 @@ const KEY_CARRYING_MEMBERS: &[&str] = &["jku", "x5u", "x5c", "jwk"];
 /// # Errors
 /// The [`AuthError`] for the first rule broken.
 pub fn parse_header(bytes: &[u8]) -> Result<JoseHeader, AuthError> {
-    let members = parse_json(bytes, TokenPart::Header)?;
+    let members = parse_members(bytes, TokenPart::Header)?;
     let algorithm = members
         .get("alg")
-        .and_then(Value::as_str)
+        .and_then(Member::as_str)
         .and_then(JwsAlgorithm::from_name)
         .ok_or(AuthError::UnsupportedAlgorithm)?;
-    if members.contains_key("crit") {
+    if members.contains("crit") {
         return Err(AuthError::UnsupportedCritical);
     }
-    if KEY_CARRYING_MEMBERS.iter().any(|name| members.contains_key(*name)) {
+    if KEY_CARRYING_MEMBERS.iter().any(|name| members.contains(name)) {
         return Err(AuthError::EmbeddedKey);
     }
     let kid = match members.get("kid") {
         None => None,
-        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(Member::Str(kid)) => Some(kid.to_string()),
         Some(_) => return Err(AuthError::InvalidKeyId),
     };
     let typ = match members.get("typ") {
         None => None,
-        Some(Value::String(typ)) => Some(typ.clone()),
+        Some(Member::Str(typ)) => Some(typ.to_string()),
         Some(_) => return Err(AuthError::InvalidType),
     };
-    Ok(JoseHeader { algorithm, kid, typ, members })
+    Ok(JoseHeader { algorithm, kid, typ })
+}
+
+/// Parses the top-level members of the header or claims strictly (one object, no duplicate
+/// members at any depth).
+///
+/// # Errors
+/// [`AuthError::InvalidJson`] or [`AuthError::DuplicateMember`] naming `part`.
+pub fn parse_members(bytes: &[u8], part: TokenPart) -> Result<Members<'_>, AuthError> {
+    json::parse_members(bytes).map_err(|problem| match problem {
+        JsonProblem::DuplicateMember => AuthError::DuplicateMember(part),
+        JsonProblem::Invalid | JsonProblem::TooDeep => AuthError::InvalidJson(part),
+    })
 }
 
 /// A JWS whose signature verified.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedJws {
     /// Its protected header.
     pub header: JoseHeader,

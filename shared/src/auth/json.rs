@@ -5,7 +5,7 @@
 //! and RFC 8725 §3.2 let us reject such input; [`parse_object`] does, at every depth, and also
 //! refuses anything but a single object with no trailing data.
 
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -131,6 +131,184 @@ impl StrictSeed {
     }
 }
 
+/// One member value of a JOSE header or claims object, kept as cheaply as possible.
+///
+/// Strings borrow from the input unless they contain escapes; objects (and booleans, null)
+/// are walked for duplicates and depth, then dropped, since no claim we read is an object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Member<'a> {
+    /// A string.
+    Str(Cow<'a, str>),
+    /// An integer that fits `i64`.
+    Int(i64),
+    /// Any other number (large unsigned or fractional).
+    Float(f64),
+    /// An array.
+    Array(Vec<Member<'a>>),
+    /// An object, boolean or null.
+    Other,
+}
+
+impl Member<'_> {
+    /// The string, if this is one.
+    #[must_use]
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Self::Str(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+/// The top-level members of one JSON object, in document order, duplicates refused.
+#[derive(Debug, Clone, Default)]
+pub struct Members<'a>(Vec<(Cow<'a, str>, Member<'a>)>);
+
+impl<'a> Members<'a> {
+    /// The member called `name`.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&Member<'a>> {
+        self.0.iter().find(|(key, _)| key == name).map(|(_, value)| value)
+    }
+
+    /// Removes and returns the member called `name`.
+    pub fn take(&mut self, name: &str) -> Option<Member<'a>> {
+        let index = self.0.iter().position(|(key, _)| key == name)?;
+        Some(self.0.swap_remove(index).1)
+    }
+
+    /// Whether a member called `name` exists.
+    #[must_use]
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+/// Parses `bytes` as one JSON object into its top-level [`Members`] (the verifier's hot
+/// path: no map, no copies of unescaped strings). Same strictness as [`parse_object`].
+///
+/// # Errors
+/// [`JsonProblem`] saying what was wrong.
+pub fn parse_members(bytes: &[u8]) -> Result<Members<'_>, JsonProblem> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let members = deserializer.deserialize_map(MembersVisitor).map_err(|error| classify(&error))?;
+    deserializer.end().map_err(|_| JsonProblem::Invalid)?;
+    Ok(members)
+}
+
+struct MembersVisitor;
+
+impl<'de> Visitor<'de> for MembersVisitor {
+    type Value = Members<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
+        let mut members: Vec<(Cow<'de, str>, Member<'de>)> = Vec::with_capacity(16);
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if members.iter().any(|(seen, _)| *seen == key) {
+                return Err(de::Error::custom(DUPLICATE));
+            }
+            let value = map.next_value_seed(MemberSeed { depth: 1 })?;
+            members.push((key, value));
+        }
+        Ok(Members(members))
+    }
+}
+
+/// An object key, borrowed from the input when it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+#[derive(Clone, Copy)]
+struct MemberSeed {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for MemberSeed {
+    type Value = Member<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Member<'de>, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MemberSeed {
+    type Value = Member<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _v: bool) -> Result<Member<'de>, E> {
+        Ok(Member::Other)
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Member<'de>, E> {
+        Ok(Member::Int(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Member<'de>, E> {
+        Ok(i64::try_from(v).map_or(Member::Float(v as f64), Member::Int))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Member<'de>, E> {
+        Ok(Member::Float(v))
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Member<'de>, E> {
+        Ok(Member::Str(Cow::Borrowed(v)))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Member<'de>, E> {
+        Ok(Member::Str(Cow::Owned(v.to_owned())))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Member<'de>, E> {
+        Ok(Member::Str(Cow::Owned(v)))
+    }
+
+    fn visit_unit<E>(self) -> Result<Member<'de>, E> {
+        Ok(Member::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Member<'de>, A::Error> {
+        let inner = MemberSeed { depth: StrictSeed { depth: self.depth }.deeper::<A::Error>()?.depth };
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(inner)? {
+            items.push(item);
+        }
+        Ok(Member::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Member<'de>, A::Error> {
+        StrictSeed { depth: self.depth }.visit_map(map).map(|_| Member::Other)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +330,22 @@ mod tests {
         assert_eq!(parse_object(b"{\"a\":\"\xff\"}"), Err(JsonProblem::Invalid));
         assert_eq!(parse_object(br#"{"a":"\ud800"}"#), Err(JsonProblem::Invalid));
         assert!(parse_object(b" {\"a\" : 1}\n").is_ok());
+    }
+
+    #[test]
+    fn members_borrow_strings_and_refuse_duplicates() {
+        let members = parse_members(br#"{"sub":"u","n":7,"f":1.5,"a":["x",1],"o":{"k":1},"e":"\u0041"}"#).unwrap();
+        assert!(matches!(members.get("sub"), Some(Member::Str(Cow::Borrowed("u")))));
+        assert_eq!(members.get("n"), Some(&Member::Int(7)));
+        assert_eq!(members.get("f"), Some(&Member::Float(1.5)));
+        assert_eq!(members.get("a"), Some(&Member::Array(vec![Member::Str("x".into()), Member::Int(1)])));
+        assert_eq!(members.get("o"), Some(&Member::Other));
+        assert_eq!(members.get("e").and_then(Member::as_str), Some("A"));
+        assert_eq!(parse_members(br#"{"a":1,"a":1}"#).unwrap_err(), JsonProblem::DuplicateMember);
+        assert_eq!(parse_members(br#"{"a":1,"\u0061":1}"#).unwrap_err(), JsonProblem::DuplicateMember);
+        assert_eq!(parse_members(br#"{"o":{"k":1,"k":2}}"#).unwrap_err(), JsonProblem::DuplicateMember);
+        assert_eq!(parse_members(b"[]").unwrap_err(), JsonProblem::Invalid);
+        assert_eq!(parse_members(br#"{"a":1} x"#).unwrap_err(), JsonProblem::Invalid);
     }
 
     #[test]

@@ -599,7 +599,8 @@ mod tests {
         // the fingerprint of the flawed generator (a synthetic, odd, 2048-bit modulus).
         let prefix = "db7317a05e6cf70c67d3f8327eded4e9235c706745301d164c309a9";
         let hex = format!("{prefix}{}1", "0".repeat(512 - prefix.len() - 1));
-        let modulus: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        let modulus: Vec<u8> =
+            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
         assert!(is_roca_vulnerable(&modulus));
         let error = VerifyingKey::from_rsa_components("roca", JwsAlgorithm::Rs256, &modulus, &[1, 0, 1]).unwrap_err();
         assert_eq!(error, KeyProblem::RocaVulnerable);

@@ -86,7 +86,16 @@ struct CachedCaller {
 
 type TokenCache = quick_cache::sync::Cache<[u8; 32], Arc<CachedCaller>>;
 
+/// Handles of the hot-path metrics, registered on first use (by then the service has
+/// installed its recorder; handles taken earlier would stay no-ops).
+struct HotMetrics {
+    ok: metrics::Counter,
+    cache_hits: metrics::Counter,
+    stale: metrics::Counter,
+}
+
 struct Inner {
+    metrics: std::sync::OnceLock<HotMetrics>,
     config: VerifierConfig,
     policy: ClaimsPolicy,
     realm: Arc<str>,
@@ -154,7 +163,17 @@ impl Verifier {
         };
         let cache = (config.token_cache_capacity > 0).then(|| TokenCache::new(config.token_cache_capacity));
         let realm = Arc::from(config.audience.as_str());
-        Self { inner: Arc::new(Inner { config, policy, realm, store, cache, counters: Counters::default() }) }
+        Self {
+            inner: Arc::new(Inner {
+                metrics: std::sync::OnceLock::new(),
+                config,
+                policy,
+                realm,
+                store,
+                cache,
+                counters: Counters::default(),
+            }),
+        }
     }
 
     /// Verifies an access token.
@@ -167,8 +186,7 @@ impl Verifier {
         match &result {
             Ok(_) => {
                 inner.counters.ok.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("auth_verifications_total", "audience" => inner.config.audience.clone(), "result" => "ok", "reason" => "ok")
-                    .increment(1);
+                inner.metrics().ok.increment(1);
             }
             Err(error) => {
                 inner.counters.failed.fetch_add(1, Ordering::Relaxed);
@@ -207,7 +225,7 @@ impl Verifier {
         }
         let payload = jose::decode_part(compact.payload, TokenPart::Payload)?;
         let signature = jose::decode_part(compact.signature, TokenPart::Signature)?;
-        let claims = Claims::from_json(jose::parse_json(&payload, TokenPart::Payload)?)?;
+        let claims = Claims::from_members(jose::parse_members(&payload, TokenPart::Payload)?)?;
 
         let (keys, stale) = match inner.store.snapshot() {
             KeySnapshot::Ready { keys, stale } => (keys, stale),
@@ -230,7 +248,7 @@ impl Verifier {
         claims.validate(&inner.policy, inner.config.clock.now_unix())?;
         if stale {
             inner.counters.stale.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("auth_stale_served_total", "audience" => inner.config.audience.clone()).increment(1);
+            inner.metrics().stale.increment(1);
         }
         let caller = claims.into_caller(key.kid());
         if let (Some(cache), Some(hash)) = (&inner.cache, cache_key) {
@@ -251,12 +269,10 @@ impl Verifier {
         match inner.store.snapshot() {
             KeySnapshot::Ready { keys, stale } if keys.contains(&entry.kid) => {
                 inner.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("auth_token_cache_hits_total", "audience" => inner.config.audience.clone())
-                    .increment(1);
+                inner.metrics().cache_hits.increment(1);
                 if stale {
                     inner.counters.stale.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!("auth_stale_served_total", "audience" => inner.config.audience.clone())
-                        .increment(1);
+                    inner.metrics().stale.increment(1);
                 }
                 Ok(Some(entry.caller.clone()))
             }
@@ -303,6 +319,19 @@ impl Verifier {
     #[must_use]
     pub fn key_store(&self) -> &Arc<dyn KeyStore> {
         &self.inner.store
+    }
+}
+
+impl Inner {
+    fn metrics(&self) -> &HotMetrics {
+        self.metrics.get_or_init(|| {
+            let audience = self.config.audience.clone();
+            HotMetrics {
+                ok: metrics::counter!("auth_verifications_total", "audience" => audience.clone(), "result" => "ok", "reason" => "ok"),
+                cache_hits: metrics::counter!("auth_token_cache_hits_total", "audience" => audience.clone()),
+                stale: metrics::counter!("auth_stale_served_total", "audience" => audience),
+            }
+        })
     }
 }
 

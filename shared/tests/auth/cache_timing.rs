@@ -81,7 +81,10 @@ async fn junk_tokens_never_reach_the_issuer() {
     let wrong_issuer = json!({"iss": "https://evil.test"});
     let mut claims = setup.claims();
     claims["iss"] = wrong_issuer["iss"].clone();
-    assert_eq!(setup.verifier.verify(&unsigned_token("fresh-kid", &claims)).await.unwrap_err(), AuthError::InvalidIssuer);
+    assert_eq!(
+        setup.verifier.verify(&unsigned_token("fresh-kid", &claims)).await.unwrap_err(),
+        AuthError::InvalidIssuer
+    );
     let mut claims = setup.claims();
     let now = setup.clock.now_unix();
     claims["iat"] = json!(now - 7200);

@@ -11,8 +11,7 @@ use crate::helpers::{AUDIENCE, ISSUER, claims, static_verifier};
 fn our_tokens_verify_with_jsonwebtoken() {
     let key = test_key(0);
     let jwk = key.public_jwk();
-    let decoding =
-        DecodingKey::from_rsa_components(jwk["n"].as_str().unwrap(), jwk["e"].as_str().unwrap()).unwrap();
+    let decoding = DecodingKey::from_rsa_components(jwk["n"].as_str().unwrap(), jwk["e"].as_str().unwrap()).unwrap();
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[ISSUER]);
     validation.set_audience(&[AUDIENCE]);

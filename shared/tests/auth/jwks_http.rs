@@ -34,7 +34,10 @@ async fn discovery_for_another_issuer_is_refused() {
     let issuer = TestIssuer::start(vec![test_key(0)]).await;
     issuer.set_advertised_issuer("https://someone-else.test");
     let error = Verifier::start(warm(VerifierConfig::new(issuer.issuer(), AUDIENCE))).await.unwrap_err();
-    assert!(matches!(error, VerifierStartError::KeysNotLoaded { outcome: Some(FetchOutcome::Refused), .. }), "{error:?}");
+    assert!(
+        matches!(error, VerifierStartError::KeysNotLoaded { outcome: Some(FetchOutcome::Refused), .. }),
+        "{error:?}"
+    );
     assert_eq!(issuer.jwks_fetches(), 0);
 }
 
@@ -45,7 +48,10 @@ async fn a_jwks_with_a_private_member_is_refused() {
     leaked["d"] = json!("AQAB");
     issuer.set_jwks_json(&json!({"keys": [leaked]}));
     let error = Verifier::start(warm(issuer.verifier_config(AUDIENCE))).await.unwrap_err();
-    assert!(matches!(error, VerifierStartError::KeysNotLoaded { outcome: Some(FetchOutcome::Refused), .. }), "{error:?}");
+    assert!(
+        matches!(error, VerifierStartError::KeysNotLoaded { outcome: Some(FetchOutcome::Refused), .. }),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
