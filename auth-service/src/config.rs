@@ -83,8 +83,9 @@ pub struct KeySettings {
     /// takes over.
     pub rotation_interval: Duration,
     /// `AUTH_KEY_PREPUBLISH` (default 1h): how long a successor is published before it signs.
-    /// Must be at least `AUTH_JWKS_MAX_AGE`, so every verifier's cached JWKS has expired and been
-    /// refetched (and so contains the successor) before the successor's first token.
+    /// Must be at least `AUTH_JWKS_MAX_AGE` + `AUTH_KEY_REFRESH_INTERVAL`, so every verifier's
+    /// cached JWKS has expired and been refetched (and so contains the successor) before the
+    /// successor's first token, whichever replica the verifier asked.
     pub prepublish: Duration,
     /// `AUTH_JWKS_MAX_AGE` (default 15m): the largest `max-age` the JWKS is served with. Also
     /// bounds how long a verifier may keep trusting a key removed by an emergency rotation.
@@ -462,10 +463,13 @@ fn read_keys(env: &mut Env) -> KeySettings {
     if keys.jwks_min_max_age > keys.jwks_max_age {
         env.problem("AUTH_JWKS_MIN_MAX_AGE", "must not exceed AUTH_JWKS_MAX_AGE");
     }
-    if keys.prepublish < keys.jwks_max_age {
+    if keys.prepublish < keys.jwks_max_age + keys.refresh_interval {
+        // A replica learns of a new key up to one refresh interval after another replica
+        // created it, and may serve the old key set with the full max-age until then.
         env.problem(
             "AUTH_KEY_PREPUBLISH",
-            "must be at least AUTH_JWKS_MAX_AGE, or a verifier holding a cached JWKS could see a token from a key it has never fetched",
+            "must be at least AUTH_JWKS_MAX_AGE + AUTH_KEY_REFRESH_INTERVAL, or a verifier holding a cached JWKS could see \
+             a token from a key it has never fetched",
         );
     }
     if keys.rotation_interval <= keys.prepublish {

@@ -229,7 +229,7 @@ impl KeyManager {
         let applied = match step {
             Step::CreateActive => {
                 let key = self.generate().await?;
-                let applied = store::insert_active(pool, &key, now).await?;
+                let applied = store::insert_active(pool, &key, now_millis()).await?;
                 if applied {
                     tracing::info!(key.kid = %key.kid, "created the first signing key; it signs at once");
                 }
@@ -237,6 +237,8 @@ impl KeyManager {
             }
             Step::CreatePending { active } => {
                 let key = self.generate().await?;
+                // Generation takes a while: the publication time counts from the insert.
+                let now = now_millis();
                 let activate_after = now.saturating_add(schedule.prepublish_ms);
                 let applied = store::insert_pending(pool, &key, active, now, activate_after).await?;
                 if applied {

@@ -1,5 +1,5 @@
 //! Test harness: `spawn_app()` starts the real service on `127.0.0.1:0` with a fresh
-//! database (a temporary SQLite file, or a new database on `TEST_DATABASE_URL`'s PostgreSQL
+//! database (a temporary `SQLite` file, or a new database on `TEST_DATABASE_URL`'s `PostgreSQL`
 //! server), and typed helpers drive it over HTTP.
 
 use std::{sync::Arc, time::Duration};
@@ -22,7 +22,7 @@ pub const REPORTING_CLIENT: (&str, &str) = ("reporting", "reporting-secret");
 /// Email that `AUTH_ADMIN_EMAILS` lists.
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 
-/// A database for one test: the URL, and (for SQLite) the directory that holds the file.
+/// A database for one test: the URL, and (for `SQLite`) the directory that holds the file.
 #[derive(Clone)]
 pub struct TestDb {
     /// `DATABASE_URL` for the app.
@@ -30,16 +30,16 @@ pub struct TestDb {
     _dir: Option<Arc<tempfile::TempDir>>,
 }
 
-/// Prefix of the PostgreSQL databases this suite creates.
+/// Prefix of the `PostgreSQL` databases this suite creates.
 const PG_PREFIX: &str = "auth_test_";
 /// Test databases older than this are dropped by later runs.
 const PG_STALE_AFTER_SECS: u64 = 3600;
 
 impl TestDb {
-    /// A fresh database: a new PostgreSQL database named `auth_test_<unix secs>_<uuid>` when
-    /// `TEST_DATABASE_URL` is set, else a new SQLite file in a temporary directory.
+    /// A fresh database: a new `PostgreSQL` database named `auth_test_<unix secs>_<uuid>` when
+    /// `TEST_DATABASE_URL` is set, else a new `SQLite` file in a temporary directory.
     ///
-    /// PostgreSQL databases are not dropped when the test ends: the app's pool may be half-way
+    /// `PostgreSQL` databases are not dropped when the test ends: the app's pool may be half-way
     /// through a connection handshake then, and `DROP DATABASE … WITH (FORCE)` waits for such a
     /// backend until `authentication_timeout` (a minute). Instead each test drops this suite's
     /// databases that are more than an hour old, which no running test can still be using;
