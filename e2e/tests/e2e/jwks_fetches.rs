@@ -12,7 +12,7 @@ use e2e::{
 use futures::{StreamExt, stream};
 use http::StatusCode;
 
-use crate::support::{self, new_user, on_every_replica, skipped};
+use crate::support::{self, new_user, on_every_replica, replica_metrics, skipped};
 
 const NAME: &str = "3-no-jwks-fetches";
 const REQUESTS: usize = 1_000;
@@ -99,7 +99,7 @@ async fn a_thousand_requests_after_warm_up_cause_no_jwks_fetch() {
 
 /// JWKS fetches per verifying replica (`auth_jwks_fetches_total`, every result) and JWKS
 /// requests the auth replicas served (`http_requests_total` on the JWKS route).
-async fn fetch_counts(stack: &e2e::stack::Stack) -> anyhow::Result<BTreeMap<String, u64>> {
+pub async fn fetch_counts(stack: &e2e::stack::Stack) -> anyhow::Result<BTreeMap<String, u64>> {
     let mut counts = BTreeMap::new();
     for service in [Service::Orders, Service::Notifications, Service::Auth] {
         for (replica, text) in replica_metrics(stack, service).await? {
@@ -111,20 +111,4 @@ async fn fetch_counts(stack: &e2e::stack::Stack) -> anyhow::Result<BTreeMap<Stri
         }
     }
     Ok(counts)
-}
-
-/// `/metrics` of every replica of `service`, by replica.
-///
-/// # Errors
-/// A replica's metrics cannot be read.
-pub async fn replica_metrics(stack: &e2e::stack::Stack, service: Service) -> anyhow::Result<Vec<(String, String)>> {
-    let api = Api::new(stack.gateway_url().clone());
-    let urls = stack.control().replica_urls(service).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut all = Vec::new();
-    for url in urls {
-        let replica = api.at(&url);
-        let text = replica.metrics().await?;
-        all.push((url.to_string(), text));
-    }
-    Ok(all)
 }

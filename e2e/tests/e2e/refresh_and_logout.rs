@@ -15,56 +15,75 @@ const NAME: &str = "7-refresh-logout";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn refresh_tokens_rotate_and_a_dead_sessions_refresh_token_fails_everywhere() {
-    support::scenario(NAME, |options| options, async |stack| {
-        let api = Api::new(stack.gateway_url().clone());
-        let user = new_user(&api).await?;
-        let first = user.tokens.clone();
+    support::scenario(
+        NAME,
+        |options| options,
+        async |stack| {
+            let api = Api::new(stack.gateway_url().clone());
+            let user = new_user(&api).await?;
+            let first = user.tokens.clone();
 
-        // Rotation, each step on a different auth replica.
-        let auth_urls = stack.control().replica_urls(Service::Auth).await.ok();
-        let at = |n: usize| auth_urls.as_ref().and_then(|urls| urls.get(n % urls.len())).map_or_else(|| api.clone(), |url| api.at(url));
-        let second = refresh(&at(0), &first.refresh_token).await?;
-        let third = refresh(&at(1), &second.refresh_token).await?;
-        anyhow::ensure!(
-            first.refresh_token != second.refresh_token && second.refresh_token != third.refresh_token,
-            "refresh tokens did not rotate"
-        );
-        api.get("/v1/orders", Some(&third.access_token)).await?.expect(StatusCode::OK, "GET /v1/orders with a refreshed token")?;
+            // Rotation, each step on a different auth replica.
+            let auth_urls = stack.control().replica_urls(Service::Auth).await.ok();
+            let at = |n: usize| {
+                auth_urls
+                    .as_ref()
+                    .and_then(|urls| urls.get(n % urls.len()))
+                    .map_or_else(|| api.clone(), |url| api.at(url))
+            };
+            let second = refresh(&at(0), &first.refresh_token).await?;
+            let third = refresh(&at(1), &second.refresh_token).await?;
+            anyhow::ensure!(
+                first.refresh_token != second.refresh_token && second.refresh_token != third.refresh_token,
+                "refresh tokens did not rotate"
+            );
+            api.get("/v1/orders", Some(&third.access_token))
+                .await?
+                .expect(StatusCode::OK, "GET /v1/orders with a refreshed token")?;
 
-        // Reusing a spent refresh token ends the session: even the newest one stops working.
-        let reuse = api.refresh(&first.refresh_token).await?;
-        anyhow::ensure!(
-            reuse.status == StatusCode::BAD_REQUEST && reuse.error_code() == Some("invalid_grant"),
-            "reuse of a spent refresh token: {} {}",
-            reuse.status,
-            reuse.text
-        );
-        refused_everywhere(stack, &third.refresh_token, "the newest refresh token after a reuse").await?;
-        session_is_over(&api, &third.access_token, "after the reuse").await?;
-        eprintln!("e2e[{NAME}]: reuse of a spent refresh token ended the session on every auth replica");
+            // Reusing a spent refresh token ends the session: even the newest one stops working.
+            let reuse = api.refresh(&first.refresh_token).await?;
+            anyhow::ensure!(
+                reuse.status == StatusCode::BAD_REQUEST && reuse.error_code() == Some("invalid_grant"),
+                "reuse of a spent refresh token: {} {}",
+                reuse.status,
+                reuse.text
+            );
+            refused_everywhere(stack, &third.refresh_token, "the newest refresh token after a reuse").await?;
+            session_is_over(&api, &third.access_token, "after the reuse").await?;
+            eprintln!("e2e[{NAME}]: reuse of a spent refresh token ended the session on every auth replica");
 
-        // Logout ends the session too.
-        let session = login(&api, &user.email).await?;
-        api.sessions(&session.access_token).await?.expect(StatusCode::OK, "GET /v1/sessions")?;
-        api.logout(&session.access_token).await?.expect(StatusCode::NO_CONTENT, "POST /v1/logout")?;
-        refused_everywhere(stack, &session.refresh_token, "the refresh token of a logged-out session").await?;
-        session_is_over(&api, &session.access_token, "after logout").await?;
+            // Logout ends the session too.
+            let session = login(&api, &user.email).await?;
+            api.sessions(&session.access_token).await?.expect(StatusCode::OK, "GET /v1/sessions")?;
+            api.logout(&session.access_token).await?.expect(StatusCode::NO_CONTENT, "POST /v1/logout")?;
+            refused_everywhere(stack, &session.refresh_token, "the refresh token of a logged-out session").await?;
+            session_is_over(&api, &session.access_token, "after logout").await?;
 
-        // So does ending one session from another.
-        let phone = login(&api, &user.email).await?;
-        let laptop = login(&api, &user.email).await?;
-        let listed = api.sessions(&laptop.access_token).await?.expect(StatusCode::OK, "GET /v1/sessions")?;
-        let sessions = listed.body.get("sessions").and_then(Value::as_array).cloned().unwrap_or_default();
-        anyhow::ensure!(sessions.len() >= 2, "expected both sessions listed: {}", listed.text);
-        let phone_sid = session_id_of(&phone.access_token)?;
-        let reply = api
-            .send(api.request(Method::DELETE, &format!("/v1/sessions/{phone_sid}")).bearer_auth(&laptop.access_token))
-            .await?;
-        anyhow::ensure!(reply.status == StatusCode::NO_CONTENT, "DELETE /v1/sessions/{{id}}: {} {}", reply.status, reply.text);
-        refused_everywhere(stack, &phone.refresh_token, "the refresh token of a session ended from another").await?;
-        refresh(&api, &laptop.refresh_token).await?;
-        Ok(())
-    })
+            // So does ending one session from another.
+            let phone = login(&api, &user.email).await?;
+            let laptop = login(&api, &user.email).await?;
+            let listed = api.sessions(&laptop.access_token).await?.expect(StatusCode::OK, "GET /v1/sessions")?;
+            let sessions = listed.body.get("sessions").and_then(Value::as_array).cloned().unwrap_or_default();
+            anyhow::ensure!(sessions.len() >= 2, "expected both sessions listed: {}", listed.text);
+            let phone_sid = session_id_of(&phone.access_token)?;
+            let reply = api
+                .send(
+                    api.request(Method::DELETE, &format!("/v1/sessions/{phone_sid}")).bearer_auth(&laptop.access_token),
+                )
+                .await?;
+            anyhow::ensure!(
+                reply.status == StatusCode::NO_CONTENT,
+                "DELETE /v1/sessions/{{id}}: {} {}",
+                reply.status,
+                reply.text
+            );
+            refused_everywhere(stack, &phone.refresh_token, "the refresh token of a session ended from another")
+                .await?;
+            refresh(&api, &laptop.refresh_token).await?;
+            Ok(())
+        },
+    )
     .await;
 }
 
@@ -106,5 +125,10 @@ async fn session_is_over(api: &Api, access_token: &str, when: &str) -> anyhow::R
 /// `sid` of an access token.
 fn session_id_of(token: &str) -> anyhow::Result<String> {
     let parts = e2e::tokens::decode(token)?;
-    parts.claims.get("sid").and_then(Value::as_str).map(str::to_owned).ok_or_else(|| anyhow::anyhow!("token without sid"))
+    parts
+        .claims
+        .get("sid")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("token without sid"))
 }

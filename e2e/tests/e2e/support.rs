@@ -244,3 +244,18 @@ impl<T> Load<T> {
         Ok(all)
     }
 }
+
+/// `/metrics` of every replica of `service` (reached directly), by replica URL.
+///
+/// # Errors
+/// The replicas cannot be reached directly, or a replica's metrics cannot be read.
+pub async fn replica_metrics(stack: &Stack, service: Service) -> anyhow::Result<Vec<(String, String)>> {
+    let api = Api::new(stack.gateway_url().clone());
+    let urls = stack.control().replica_urls(service).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut all = Vec::new();
+    for url in urls {
+        let text = api.at(&url).metrics().await?;
+        all.push((url.to_string(), text));
+    }
+    Ok(all)
+}
