@@ -343,7 +343,9 @@ impl From<AuthRejection> for AuthError {
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         if let AuthError::KeysUnavailable { .. } = self.error {
-            tracing::warn!(auth.reason = self.error.reason(), "rejecting request: issuer keys unavailable");
+            // The key cache already warned once about the issuer; one line per request here
+            // would flood the log for the length of the outage.
+            tracing::debug!(auth.reason = self.error.reason(), "rejecting request: issuer keys unavailable");
         }
         self.error.to_response(Some(&self.realm))
     }

@@ -192,7 +192,11 @@ impl Verifier {
                 inner.counters.failed.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!("auth_verifications_total", "audience" => inner.config.audience.clone(), "result" => "rejected", "reason" => error.reason())
                     .increment(1);
-                tracing::debug!(auth.reason = error.reason(), "token rejected");
+                if tracing::enabled!(tracing::Level::DEBUG) {
+                    // The kid is re-read only when someone listens; never the token itself.
+                    let kid = peek_kid(token, inner.config.max_token_bytes);
+                    tracing::debug!(auth.reason = error.reason(), auth.kid = kid.as_deref().unwrap_or("-"), "token rejected");
+                }
             }
         }
         result
@@ -339,6 +343,13 @@ impl Inner {
 /// (RFC 7515 §4.1.9), and the `application/` prefix may be omitted.
 fn is_access_token_type(typ: &str) -> bool {
     typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
+}
+
+/// The `kid` of a token's header, if it has a sane one (for logs).
+fn peek_kid(token: &str, max_bytes: usize) -> Option<String> {
+    let compact = jose::split(token, max_bytes).ok()?;
+    let header = jose::parse_header(&jose::decode_part(compact.header, TokenPart::Header).ok()?).ok()?;
+    header.kid.filter(|kid| is_sane_kid(kid))
 }
 
 fn unavailable(retry_after: Duration) -> AuthError {
