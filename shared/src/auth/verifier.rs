@@ -195,7 +195,11 @@ impl Verifier {
                 if tracing::enabled!(tracing::Level::DEBUG) {
                     // The kid is re-read only when someone listens; never the token itself.
                     let kid = peek_kid(token, inner.config.max_token_bytes);
-                    tracing::debug!(auth.reason = error.reason(), auth.kid = kid.as_deref().unwrap_or("-"), "token rejected");
+                    tracing::debug!(
+                        auth.reason = error.reason(),
+                        auth.kid = kid.as_deref().unwrap_or("-"),
+                        "token rejected"
+                    );
                 }
             }
         }
