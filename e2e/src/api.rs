@@ -272,6 +272,19 @@ impl Api {
     /// # Errors
     /// Transport failures, or a page that is not 200 with an `items` array.
     pub async fn list_all(&self, path: &str, token: &str) -> anyhow::Result<Vec<Value>> {
+        match self.list_all_if_available(path, token).await? {
+            Some(items) => Ok(items),
+            None => bail!("{path}: the service is unavailable (502/503/504)"),
+        }
+    }
+
+    /// Like [`Api::list_all`], but `None` when a page answers 502, 503 or 504: what a poll
+    /// right after a restart sees while the gateway has not yet taken the replicas back.
+    ///
+    /// # Errors
+    /// Transport failures, or a page that is neither 200 with an `items` array nor one of
+    /// those statuses.
+    pub async fn list_all_if_available(&self, path: &str, token: &str) -> anyhow::Result<Option<Vec<Value>>> {
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..1_000 {
@@ -280,12 +293,16 @@ impl Api {
             if let Some(cursor) = &cursor {
                 url.query_pairs_mut().append_pair("cursor", cursor);
             }
-            let reply = self.send(self.http.get(url).bearer_auth(token)).await?.expect(StatusCode::OK, path)?;
+            let reply = self.send(self.http.get(url).bearer_auth(token)).await?;
+            if matches!(reply.status.as_u16(), 502..=504) {
+                return Ok(None);
+            }
+            let reply = reply.expect(StatusCode::OK, path)?;
             let page = reply.body.get("items").and_then(Value::as_array).context("page without items")?;
             items.extend(page.iter().cloned());
             match reply.str("next_cursor") {
                 Some(next) => cursor = Some(next.to_owned()),
-                None => return Ok(items),
+                None => return Ok(Some(items)),
             }
         }
         bail!("{path}: more than 1000 pages")

@@ -55,6 +55,7 @@ pub struct LocalStack {
     ready_timeout: Duration,
     client: reqwest::Client,
     stopped: AtomicBool,
+    reported: AtomicBool,
     extra_count: AtomicUsize,
 }
 
@@ -132,6 +133,7 @@ impl LocalStack {
             ready_timeout: options.ready_timeout,
             client,
             stopped: AtomicBool::new(false),
+            reported: AtomicBool::new(false),
             extra_count: AtomicUsize::new(0),
         };
 
@@ -243,8 +245,11 @@ impl LocalStack {
     }
 
     /// For a failed scenario: prints the end of every replica's log and of the gateway's error
-    /// log, and keeps the stack's directory (its path is printed).
+    /// log, and keeps the stack's directory (its path is printed). Only the first call prints.
     pub fn report_failure(&self) {
+        if self.reported.swap(true, Ordering::SeqCst) {
+            return;
+        }
         for replicas in self.replicas.values() {
             for replica in replicas {
                 if let Ok(replica) = replica.try_lock() {
@@ -502,6 +507,8 @@ fn service_env(
         let mut env = vec![
             pair("DATABASE_URL", databases.url(service)),
             pair("RUST_LOG", &options.rust_log),
+            // Log files, not terminals: no colour codes.
+            pair("NO_COLOR", "1"),
             pair("AUTH_ISSUER", &issuer),
         ];
         match service {
