@@ -241,3 +241,42 @@ async fn unavailable_keys_get_503_with_retry_after() {
     assert_eq!(answer.challenge, None);
     assert_eq!(answer.body["error"], "temporarily_unavailable");
 }
+
+/// Captures values recorded into span fields named `user.id`.
+#[derive(Clone, Default)]
+struct UserIdRecorder(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for UserIdRecorder {
+    fn on_record(
+        &self,
+        _span: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        struct Visit<'a>(&'a std::sync::Mutex<Vec<String>>);
+        impl tracing::field::Visit for Visit<'_> {
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                if field.name() == "user.id" {
+                    self.0.lock().unwrap().push(value.to_owned());
+                }
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.record_str(field, &format!("{value:?}"));
+            }
+        }
+        values.record(&mut Visit(&self.0));
+    }
+}
+
+#[tokio::test]
+async fn the_caller_is_recorded_on_the_request_span() {
+    use tracing::Instrument;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let recorder = UserIdRecorder::default();
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(recorder.clone()));
+    let span = tracing::info_span!("http_request", user.id = tracing::field::Empty);
+    let answer = call(default_app(), get_with("/me", Some(&test_key(0).mint(&claims())))).instrument(span).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(*recorder.0.lock().unwrap(), vec!["user-1".to_owned()]);
+}
