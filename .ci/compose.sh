@@ -90,8 +90,8 @@ on_exit() {
 }
 trap on_exit EXIT
 
-# Waits until every container of the project runs and each one with a health check is
-# healthy; prints the table on success.
+# Waits until every container of the project runs, each one with a health check is healthy
+# and every service replica is ready; prints the table on success.
 wait_healthy() {
   local timeout=$1 deadline=$((SECONDS + $1)) ids states total bad
   while :; do
@@ -111,6 +111,24 @@ wait_healthy() {
       return 1
     fi
     sleep 1
+  done
+  # Docker's health checks ask /healthz (the process serves); ready (/readyz) also means
+  # database reachable and keys loaded. Every replica is asked directly at its address.
+  local id ip
+  for id in $(docker ps -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
+    --filter "label=com.docker.compose.service" | sort); do
+    case "$(docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}}' "$id")" in
+      postgres | gateway) continue ;;
+    esac
+    ip=$(docker inspect -f "{{with index .NetworkSettings.Networks \"${COMPOSE_PROJECT_NAME}_backend\"}}{{.IPAddress}}{{end}}" "$id")
+    until curl -fsS -o /dev/null --max-time 2 "http://$ip:8080/readyz"; do
+      if [ "$SECONDS" -ge "$deadline" ]; then
+        echo "replica $id at $ip is not ready within ${timeout}s:" >&2
+        curl -sS --max-time 2 "http://$ip:8080/readyz" >&2 || true
+        return 1
+      fi
+      sleep 0.5
+    done
   done
   docker ps --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
     --format 'table {{.Names}}\t{{.Image}}\t{{.Status}}\t{{.Ports}}' | sort
