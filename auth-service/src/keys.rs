@@ -49,6 +49,8 @@ pub struct KeyRing {
     pub jwks: Arc<[u8]>,
     /// Strong `ETag` of [`jwks`](Self::jwks).
     pub etag: String,
+    /// Unix ms when this ring was read from the database.
+    pub loaded_at: i64,
 }
 
 impl KeyRing {
@@ -59,6 +61,7 @@ impl KeyRing {
             successor: None,
             jwks: Arc::from(&b"{\"keys\":[]}"[..]),
             etag: etag_of(b"{\"keys\":[]}"),
+            loaded_at: 0,
         }
     }
 
@@ -133,6 +136,9 @@ struct Inner {
     master: MasterKey,
     bits: u32,
     schedule: Schedule,
+    /// How old the ring may get before this replica reports itself not ready (see
+    /// [`KeyManager::is_fresh`]).
+    max_staleness_ms: i64,
     ring: ArcSwap<KeyRing>,
     /// The same keys for this service's own verifier (sessions, logout, admin, introspection).
     verifier_keys: Arc<StaticKeyStore>,
@@ -164,6 +170,7 @@ impl KeyManager {
                 master,
                 bits: keys.bits,
                 schedule,
+                max_staleness_ms: lifecycle::millis(keys.clock_leeway + keys.refresh_interval),
                 ring: ArcSwap::from_pointee(KeyRing::empty()),
                 verifier_keys: Arc::new(StaticKeyStore::new(KeySet::empty())),
                 rebuild: tokio::sync::Mutex::new(()),
@@ -181,6 +188,15 @@ impl KeyManager {
     #[must_use]
     pub fn signer(&self) -> Option<Arc<SigningKey>> {
         self.inner.ring.load().signer.clone()
+    }
+
+    /// Whether this replica read the key table recently enough to be trusted with signing:
+    /// within the clock leeway plus one refresh interval. A replica cut off from the database
+    /// for longer may still sign with a key the others have retired, and the retirement hold
+    /// only covers that much delay; `/readyz` fails so load balancers stop sending it logins.
+    #[must_use]
+    pub fn is_fresh(&self, now: i64) -> bool {
+        now.saturating_sub(self.inner.ring.load().loaded_at) <= self.inner.max_staleness_ms
     }
 
     /// The key store this service's own [`shared::auth::Verifier`] reads.
@@ -371,7 +387,8 @@ impl KeyManager {
         let keys: Vec<KeyRow> = rows.into_iter().map(|row| KeyRow { private_key: None, ..row }).collect();
         let jwks = jwks_document(&keys)?;
         let unchanged = jwks.as_slice() == &*current.jwks;
-        let ring = KeyRing { etag: etag_of(&jwks), jwks: Arc::from(jwks), signer, successor, keys };
+        let ring =
+            KeyRing { etag: etag_of(&jwks), jwks: Arc::from(jwks), signer, successor, keys, loaded_at: now_millis() };
         if !unchanged || self.inner.verifier_keys.keys().is_empty() {
             match KeySet::from_jwks_json(&ring.jwks) {
                 Ok((set, _report)) => self.inner.verifier_keys.replace(set),

@@ -1,5 +1,5 @@
 //! Operations endpoints: `GET /healthz` (the process serves HTTP), `GET /readyz` (database
-//! reachable and a signing key active), `GET /metrics` (Prometheus text).
+//! reachable, a signing key active, and the key table read recently), `GET /metrics`.
 
 use axum::{Router, extract::State, response::Response, routing::get};
 use shared::{
@@ -20,7 +20,8 @@ pub fn router() -> Router<AppState> {
 async fn readiness(State(state): State<AppState>) -> Response {
     let database = is_reachable(&state.db).await;
     let signing_key = state.keys.signer().is_some();
-    health::readiness(&[("database", database), ("signing_key", signing_key)])
+    let keys_fresh = state.keys.is_fresh(now_millis());
+    health::readiness(&[("database", database), ("signing_key", signing_key), ("signing_keys_fresh", keys_fresh)])
 }
 
 /// Refreshes the time-based key gauges, then renders every metric.

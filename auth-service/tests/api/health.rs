@@ -21,6 +21,7 @@ async fn healthz_and_readyz_answer_ok_with_a_database_and_an_active_key() {
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["checks"]["database"], "ok");
     assert_eq!(body["checks"]["signing_key"], "ok");
+    assert_eq!(body["checks"]["signing_keys_fresh"], "ok");
 }
 
 #[tokio::test]
