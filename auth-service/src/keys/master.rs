@@ -131,6 +131,12 @@ fn load_or_create_key_file(path: &Path) -> anyhow::Result<(SecretBox<[u8; 32]>, 
     if let Some(key) = read_key_file(path)? {
         return Ok((key, false));
     }
+    // First run in an empty directory: the database (and its directory) is created later, at
+    // connect time, but the key file beside it is needed first.
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create the directory of the master key file {}", parent.display()))?;
+    }
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
@@ -230,5 +236,13 @@ mod tests {
         assert_eq!(source, MasterKeySource::ExistingFile(path));
         let sealed = first.seal("k", b"x").unwrap();
         assert_eq!(second.open("k", &sealed).unwrap(), b"x");
+    }
+
+    #[test]
+    fn first_run_creates_the_missing_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/data/auth.db", dir.path().display());
+        let (_, source) = MasterKey::resolve(None, &url).unwrap();
+        assert_eq!(source, MasterKeySource::CreatedFile(dir.path().join("data/auth.db.master-key")));
     }
 }
