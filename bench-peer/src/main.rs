@@ -13,9 +13,7 @@
 use std::{io::Write, net::SocketAddr, process::ExitCode};
 
 use axum::{routing::get, Router};
-use jwt_authorizer::{
-    layer::JwtSource, Authorizer, IntoLayer, JwtAuthorizer, JwtClaims, OneOrArray, Validation,
-};
+use jwt_authorizer::{layer::JwtSource, Authorizer, IntoLayer, JwtAuthorizer, JwtClaims, OneOrArray, Validation};
 use serde::Deserialize;
 
 /// What a token says, as the workspace's `Caller` reads it.
@@ -93,10 +91,8 @@ async fn run(args: Args) -> Result<(), String> {
         .build()
         .await
         .map_err(|e| format!("cannot build the authorizer: {e}"))?;
-    let app = Router::new()
-        .route("/auth", get(authenticated))
-        .layer(authorizer.into_layer())
-        .route("/plain", get(plain));
+    let app =
+        Router::new().route("/auth", get(authenticated)).layer(authorizer.into_layer()).route("/plain", get(plain));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;

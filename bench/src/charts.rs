@@ -144,12 +144,7 @@ pub fn timeline(path: &Path, title: &str, y_label: &str, lines: &[Line]) -> anyh
         .y_label_area_size(60)
         .build_cartesian_2d(0.0..right, 0.0..105.0)
         .map_err(|e| anyhow!("{e}"))?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds into the run")
-        .y_desc(y_label)
-        .draw()
-        .map_err(|e| anyhow!("{e}"))?;
+    chart.configure_mesh().x_desc("seconds into the run").y_desc(y_label).draw().map_err(|e| anyhow!("{e}"))?;
     for line in lines {
         let color = line.color;
         chart

@@ -81,6 +81,12 @@ impl ChildServer {
         }
     }
 
+    /// Its process id (while it runs).
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// The last lines of its log.
     #[must_use]
     pub fn log_tail(&self) -> String {

@@ -61,8 +61,8 @@ impl Plan {
             rounds: 5,
             load: Load { threads: 2, connections: 32, duration: Duration::from_secs(8) },
             warmup: Duration::from_secs(2),
-            cold_tokens: 20_000,
-            cache_capacity: 5_000,
+            cold_tokens: 25_000,
+            cache_capacity: 1_000,
             users: 8,
             access_ttl: Duration::from_secs(30),
             leeway: Duration::from_secs(30),
@@ -137,6 +137,59 @@ pub struct Lab {
     pub release: bool,
     /// Every wrk command line run, for the report (deduplicated).
     pub commands: std::sync::Mutex<Vec<String>>,
+    /// CPU pinning, when the machine has more than one core.
+    pub pinning: Option<Pinning>,
+}
+
+/// Which CPUs the load generator and the servers run on.
+///
+/// On a small machine wrk and the servers compete for the same cores, and wrk's own cost
+/// per request then dilutes every difference between servers. Pinned, wrk has its core and
+/// the servers (this runner and every process it starts inherit its affinity) have the
+/// others, so a difference in server cost shows in full wherever the server is the
+/// bottleneck; the report also gives the servers' CPU time per request, which does not
+/// depend on who the bottleneck was.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pinning {
+    /// wrk's CPU list (`taskset -c` syntax).
+    pub load: String,
+    /// How many CPUs wrk has (its thread count, unless set on the command line).
+    pub load_cores: usize,
+    /// The servers' CPU list.
+    pub servers: String,
+    /// How many CPUs the servers have.
+    pub server_cores: usize,
+}
+
+impl Pinning {
+    /// Pins this process (all its threads, and so every child started from now on) to all
+    /// CPUs but the first quarter (at least one), which is left to wrk. `None` on a
+    /// single-core machine or without `taskset`.
+    pub async fn apply() -> Option<Self> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        if cores < 2 {
+            return None;
+        }
+        let load_cores = (cores / 4).max(1);
+        let load = if load_cores == 1 { "0".to_owned() } else { format!("0-{}", load_cores - 1) };
+        let servers =
+            if load_cores + 1 == cores { load_cores.to_string() } else { format!("{load_cores}-{}", cores - 1) };
+        let pid = std::process::id().to_string();
+        let status = tokio::process::Command::new("taskset")
+            .args(["-a", "-p", "-c", &servers, &pid])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .await;
+        match status {
+            Ok(status) if status.success() => {
+                Some(Self { load, load_cores, servers, server_cores: cores - load_cores })
+            }
+            _ => {
+                eprintln!("bench: taskset failed or is missing; the load generator shares the servers' cores");
+                None
+            }
+        }
+    }
 }
 
 impl Lab {
@@ -154,6 +207,7 @@ impl Lab {
             exe: std::env::current_exe().context("cannot find this executable")?,
             release: crate::child::is_release_build(),
             commands: std::sync::Mutex::new(Vec::new()),
+            pinning: None,
         })
     }
 
@@ -163,7 +217,22 @@ impl Lab {
     /// As [`wrk::run`].
     pub async fn wrk(&self, run: &wrk::Run, load: Option<Load>) -> anyhow::Result<(Outcome, Vec<wrk::Second>)> {
         let load = load.unwrap_or(self.plan.load);
-        let line = wrk::command_line(&self.scripts, &load, run)
+        let prefix: Vec<String> = match &self.pinning {
+            Some(pinning) => vec!["taskset".into(), "-c".into(), pinning.load.clone()],
+            None => Vec::new(),
+        };
+        let shown = wrk::Run {
+            args: run
+                .args
+                .iter()
+                .enumerate()
+                .map(|(i, a)| if run.secret_args.contains(&i) { "<secret>".to_owned() } else { a.clone() })
+                .collect(),
+            ..run.clone()
+        };
+        let mut full = prefix.clone();
+        full.extend(wrk::command_line(&self.scripts, &load, &shown));
+        let line = full
             .join(" ")
             .replace(&self.scripts.display().to_string(), "bench/lua")
             .replace(&self.dir.display().to_string(), "$RUN_DIR");
@@ -173,7 +242,7 @@ impl Lab {
                 commands.push(line);
             }
         }
-        wrk::run(&self.scripts, &load, run).await
+        wrk::run(&prefix, &self.scripts, &load, run).await
     }
 }
 
@@ -199,6 +268,8 @@ pub struct Variant {
     /// A `/stats` URL of the verifier target, read before and after each run to get the
     /// token-cache hit rate.
     pub stats_url: Option<String>,
+    /// The server's process, whose CPU time is read before and after each run.
+    pub pid: Option<u32>,
 }
 
 /// What the rounds measured for one variant.
@@ -222,14 +293,51 @@ pub struct Measured {
     pub socket_errors: u64,
     /// Token-cache hits / accepted tokens over all rounds (verifier target only).
     pub cache_hit_rate: Option<f64>,
+    /// The server process's CPU time per successful response, microseconds.
+    pub cpu_us_per_request: Option<Spread>,
+    /// The server process's CPU time / wall time: how many cores it kept busy.
+    pub cpu_cores: Option<Spread>,
+    /// CPU µs per successful response of every round (empty when not measured).
+    pub cpu_us_by_round: Vec<f64>,
 }
 
 impl Measured {
+    /// Server CPU per request of every round, for paired ratios.
+    #[must_use]
+    pub fn cpu_by_round(&self) -> &[f64] {
+        &self.cpu_us_by_round
+    }
+
     /// Throughput of every round, for paired ratios.
     #[must_use]
     pub fn rps_by_round(&self) -> Vec<f64> {
         self.rounds.iter().map(Outcome::ok_rps).collect()
     }
+}
+
+/// User plus system CPU time of process `pid` so far, in seconds (Linux `/proc`).
+#[must_use]
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / clock_ticks())
+}
+
+/// `USER_HZ`: 100 on every mainstream Linux; `getconf CLK_TCK` would say otherwise.
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .filter(|t: &f64| *t > 0.0)
+            .unwrap_or(100.0)
+    })
 }
 
 async fn cache_counters(client: &reqwest::Client, url: &str) -> Option<(u64, u64)> {
@@ -252,6 +360,7 @@ pub async fn measure(lab: &Lab, variants: &[Variant]) -> anyhow::Result<Vec<Meas
     let count = variants.len();
     let mut outcomes: Vec<Vec<Outcome>> = vec![Vec::new(); count];
     let mut cache: Vec<(u64, u64)> = vec![(0, 0); count];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); count];
     for round in 0..lab.plan.rounds as usize {
         for position in 0..count {
             let index = (position + round) % count;
@@ -260,7 +369,13 @@ pub async fn measure(lab: &Lab, variants: &[Variant]) -> anyhow::Result<Vec<Meas
                 Some(url) => cache_counters(&lab.client, url).await,
                 None => None,
             };
+            let cpu_before = variant.pid.and_then(cpu_seconds);
             let (outcome, _) = lab.wrk(&variant.run, None).await.with_context(|| format!("run of {}", variant.key))?;
+            if let (Some(pid), Some(before)) = (variant.pid, cpu_before)
+                && let Some(after) = cpu_seconds(pid)
+            {
+                cpu[index].push(after - before);
+            }
             if let (Some(url), Some((hits0, ok0))) = (&variant.stats_url, before)
                 && let Some((hits1, ok1)) = cache_counters(&lab.client, url).await
             {
@@ -284,14 +399,25 @@ pub async fn measure(lab: &Lab, variants: &[Variant]) -> anyhow::Result<Vec<Meas
         .iter()
         .zip(outcomes)
         .zip(cache)
-        .map(|((variant, rounds), (hits, ok))| summarise(variant, rounds, variant.stats_url.as_ref().map(|_| (hits, ok))))
+        .zip(cpu)
+        .map(|(((variant, rounds), (hits, ok)), cpu)| {
+            summarise(variant, rounds, variant.stats_url.as_ref().map(|_| (hits, ok)), &cpu)
+        })
         .collect())
 }
 
-fn summarise(variant: &Variant, rounds: Vec<Outcome>, cache: Option<(u64, u64)>) -> Measured {
+/// Summarises rounds; `cpu` holds the server's CPU seconds of each round (empty when not
+/// measured).
+#[must_use]
+pub fn summarise(variant: &Variant, rounds: Vec<Outcome>, cache: Option<(u64, u64)>, cpu: &[f64]) -> Measured {
     let rps: Vec<f64> = rounds.iter().map(Outcome::ok_rps).collect();
     let p50: Vec<f64> = rounds.iter().map(|o| o.p50_us as f64 / 1000.0).collect();
     let p99: Vec<f64> = rounds.iter().map(|o| o.p99_us as f64 / 1000.0).collect();
+    let cpu_per_request: Vec<f64> = cpu
+        .iter()
+        .zip(&rounds)
+        .map(|(seconds, o)| seconds * 1e6 / o.requests.saturating_sub(o.status_errors).max(1) as f64)
+        .collect();
     Measured {
         key: variant.key,
         label: variant.label.clone(),
@@ -301,6 +427,13 @@ fn summarise(variant: &Variant, rounds: Vec<Outcome>, cache: Option<(u64, u64)>)
         status_errors: rounds.iter().map(|o| o.status_errors).sum(),
         socket_errors: rounds.iter().map(Outcome::socket_errors).sum(),
         cache_hit_rate: cache.and_then(|(hits, ok)| (ok > 0).then(|| hits as f64 / ok as f64)),
+        cpu_us_per_request: (cpu.len() == rounds.len() && !cpu.is_empty()).then(|| Spread::of(&cpu_per_request)),
+        cpu_us_by_round: if cpu.len() == rounds.len() { cpu_per_request.clone() } else { Vec::new() },
+        cpu_cores: (cpu.len() == rounds.len() && !cpu.is_empty()).then(|| {
+            let busy: Vec<f64> =
+                cpu.iter().zip(&rounds).map(|(seconds, o)| seconds * 1e6 / o.duration_us.max(1) as f64).collect();
+            Spread::of(&busy)
+        }),
         rounds,
     }
 }

@@ -73,7 +73,8 @@ pub async fn describe(wrk: String) -> Machine {
     let memory_gib = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|text| {
-            text.lines().find_map(|l| l.strip_prefix("MemTotal:").and_then(|v| v.split_whitespace().next()?.parse().ok()))
+            text.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:").and_then(|v| v.split_whitespace().next()?.parse().ok()))
         })
         .map_or(0.0, |kib: f64| kib / 1024.0 / 1024.0);
     Machine {
@@ -105,7 +106,8 @@ pub async fn openssl_speed(cores: usize) -> Option<OpenSslSpeed> {
 fn parse_speed(text: &str) -> Option<(f64, f64)> {
     let header: Vec<&str> = text.lines().rev().find(|l| l.contains("sign/s"))?.split_whitespace().collect();
     let row = text.lines().rev().find(|l| l.trim_start().starts_with("rsa") && l.contains("2048 bits"))?;
-    let values: Vec<f64> = row.split_whitespace().skip(3).filter_map(|v| v.trim_end_matches('s').parse().ok()).collect();
+    let values: Vec<f64> =
+        row.split_whitespace().skip(3).filter_map(|v| v.trim_end_matches('s').parse().ok()).collect();
     let sign = header.iter().position(|h| *h == "sign/s")?;
     let verify = header.iter().position(|h| *h == "verify/s")?;
     Some((*values.get(sign)?, *values.get(verify)?))

@@ -46,7 +46,10 @@ use lab::{Lab, Plan};
 use serde::Serialize;
 
 #[derive(Parser)]
-#[command(name = "bench", about = "Benchmarks: verifier overhead, jwt-authorizer, introspection, the gateway stack, minting")]
+#[command(
+    name = "bench",
+    about = "Benchmarks: verifier overhead, jwt-authorizer, introspection, the gateway stack, minting"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -100,6 +103,30 @@ struct RunArgs {
     /// Keep the working directory (logs, databases, token files) and print its path.
     #[arg(long)]
     keep: bool,
+    /// Do not pin wrk and the servers to separate CPUs.
+    #[arg(long)]
+    no_pin: bool,
+}
+
+/// What the comparisons need built before the CPUs are pinned (builds get every core).
+struct Built {
+    peer: Option<PathBuf>,
+    binaries: Option<Binaries>,
+}
+
+async fn build(lab: &Lab) -> anyhow::Result<Built> {
+    let plan = &lab.plan;
+    let peer = if plan.runs(2) { Some(child::build_peer(lab.release).await?) } else { None };
+    let binaries = if plan.runs(3) || plan.runs(4) || plan.runs(5) {
+        // Under `cargo run`, rebuild the services too (a no-op when fresh) so stale binaries
+        // are never measured; elsewhere, build only what is missing.
+        let policy = if std::env::var_os("CARGO").is_some() { BuildPolicy::Always } else { BuildPolicy::IfMissing };
+        eprintln!("bench: building the service binaries if needed");
+        Some(tokio::task::spawn_blocking(move || Binaries::next_to_current_exe(policy)).await??)
+    } else {
+        None
+    };
+    Ok(Built { peer, binaries })
 }
 
 /// Everything one run measured; `results.json` is this, serialised.
@@ -123,6 +150,8 @@ pub struct Results {
     pub gateway: Option<comparisons::gateway::GatewayResults>,
     /// Comparison 5.
     pub minting: Option<comparisons::minting::MintingResults>,
+    /// CPU pinning of wrk and the servers.
+    pub pinning: Option<lab::Pinning>,
     /// Wall-clock length of the run.
     pub elapsed_s: f64,
     /// Every distinct wrk command line.
@@ -161,17 +190,14 @@ async fn run_all(full: bool, args: RunArgs) -> anyhow::Result<()> {
     let plan = plan_for(full, &args)?;
     let wrk_version = wrk::check_installed().await?;
     let temp = tempfile::Builder::new().prefix("bench-").tempdir()?;
-    let lab = Lab::new(plan, temp.path())?;
+    let mut lab = Lab::new(plan, temp.path())?;
     let command = std::env::args().skip(1).collect::<Vec<_>>().join(" ");
     eprintln!("bench: {} run, working directory {}", lab.plan.mode, temp.path().display());
     let mut results = Results {
         date: time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default(),
-        command: format!(
-            "cargo run {}-p bench -- {command}",
-            if lab.release { "--release " } else { "" }
-        ),
+        command: format!("cargo run {}-p bench -- {command}", if lab.release { "--release " } else { "" }),
         machine: machine::describe(wrk_version).await,
         openssl: None,
         verifier: None,
@@ -179,13 +205,28 @@ async fn run_all(full: bool, args: RunArgs) -> anyhow::Result<()> {
         gateway: None,
         minting: None,
         elapsed_s: 0.0,
+        pinning: None,
         wrk_commands: Vec::new(),
         plan: lab.plan.clone(),
     };
     eprintln!("bench: openssl speed rsa2048 (the physical limit)");
     results.openssl = machine::openssl_speed(results.machine.cores).await;
 
-    let outcome = run_comparisons(&lab, &mut results).await;
+    let outcome = match build(&lab).await {
+        Ok(built) => {
+            if !args.no_pin {
+                lab.pinning = lab::Pinning::apply().await;
+                if let (Some(pin), None) = (&lab.pinning, args.threads) {
+                    lab.plan.load.threads = u32::try_from(pin.load_cores).unwrap_or(1);
+                    lab.plan.load.connections = lab.plan.load.connections.max(lab.plan.load.threads);
+                    results.plan.load = lab.plan.load;
+                }
+                results.pinning.clone_from(&lab.pinning);
+            }
+            run_comparisons(&lab, built, &mut results).await
+        }
+        Err(error) => Err(error),
+    };
     results.machine.load_end = machine::load_average();
     results.elapsed_s = started.elapsed().as_secs_f64();
     results.wrk_commands = lab.commands.lock().map(|c| c.clone()).unwrap_or_default();
@@ -203,18 +244,15 @@ async fn run_all(full: bool, args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_comparisons(lab: &Lab, results: &mut Results) -> anyhow::Result<()> {
+async fn run_comparisons(lab: &Lab, built: Built, results: &mut Results) -> anyhow::Result<()> {
     let plan = &lab.plan;
     if plan.runs(1) || plan.runs(2) {
-        results.verifier = Some(Box::pin(comparisons::verifier::run(lab, plan.runs(2))).await.context("comparisons 1 and 2")?);
+        results.verifier =
+            Some(Box::pin(comparisons::verifier::run(lab, built.peer)).await.context("comparisons 1 and 2")?);
     }
-    let needs_services = plan.runs(3) || plan.runs(4) || plan.runs(5);
-    if !needs_services {
+    let Some(binaries) = built.binaries else {
         return Ok(());
-    }
-    let policy = if std::env::var_os("CARGO").is_some() { BuildPolicy::Always } else { BuildPolicy::IfMissing };
-    eprintln!("bench: building the service binaries if needed");
-    let binaries = tokio::task::spawn_blocking(move || Binaries::next_to_current_exe(policy)).await??;
+    };
     if plan.runs(3) || plan.runs(5) {
         Box::pin(sessions_and_minting(lab, binaries.clone(), results)).await?;
     }

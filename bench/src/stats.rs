@@ -27,8 +27,11 @@ impl Spread {
         }
         sorted.sort_by(f64::total_cmp);
         let middle = sorted.len() / 2;
-        let median =
-            if sorted.len().is_multiple_of(2) { f64::midpoint(sorted[middle - 1], sorted[middle]) } else { sorted[middle] };
+        let median = if sorted.len().is_multiple_of(2) {
+            f64::midpoint(sorted[middle - 1], sorted[middle])
+        } else {
+            sorted[middle]
+        };
         Self { median, min: sorted[0], max: sorted[sorted.len() - 1] }
     }
 
@@ -43,8 +46,7 @@ impl Spread {
 /// denominator is positive), summarised.
 #[must_use]
 pub fn paired_ratio(numerator: &[f64], denominator: &[f64]) -> Spread {
-    let ratios: Vec<f64> =
-        numerator.iter().zip(denominator).filter(|(_, d)| **d > 0.0).map(|(n, d)| n / d).collect();
+    let ratios: Vec<f64> = numerator.iter().zip(denominator).filter(|(_, d)| **d > 0.0).map(|(n, d)| n / d).collect();
     Spread::of(&ratios)
 }
 

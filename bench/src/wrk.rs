@@ -69,6 +69,8 @@ pub struct Run {
     pub url: String,
     /// Arguments after `--`.
     pub args: Vec<String>,
+    /// Positions in `args` that hold secrets: shown as `<secret>` in the report.
+    pub secret_args: Vec<usize>,
 }
 
 /// What one run measured.
@@ -161,8 +163,9 @@ pub fn command_line(scripts: &Path, load: &Load, run: &Run) -> Vec<String> {
 ///
 /// # Errors
 /// wrk cannot start, fails, or prints no result line.
-pub async fn run(scripts: &Path, load: &Load, run: &Run) -> anyhow::Result<(Outcome, Vec<Second>)> {
-    let line = command_line(scripts, load, run);
+pub async fn run(prefix: &[String], scripts: &Path, load: &Load, run: &Run) -> anyhow::Result<(Outcome, Vec<Second>)> {
+    let mut line = prefix.to_vec();
+    line.extend(command_line(scripts, load, run));
     let output = Command::new(&line[0])
         .args(&line[1..])
         .stdin(Stdio::null())

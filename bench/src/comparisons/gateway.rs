@@ -96,11 +96,30 @@ async fn measure(lab: &Lab, stack: &Stack, startup_s: f64) -> anyhow::Result<Gat
         script: "tokens.lua",
         url: base.to_owned(),
         args: vec![path.to_owned(), file.display().to_string(), threads.clone()],
+        secret_args: Vec::new(),
     };
     let variants = [
-        Variant { key: "gateway-healthz", label: "nginx alone (/healthz)".into(), run: run(&gateway, "/healthz"), stats_url: None },
-        Variant { key: "gateway-orders", label: "GET /v1/orders via nginx".into(), run: run(&gateway, ORDERS_PATH), stats_url: None },
-        Variant { key: "direct-orders", label: "GET /v1/orders, one replica".into(), run: run(&direct, ORDERS_PATH), stats_url: None },
+        Variant {
+            key: "gateway-healthz",
+            label: "nginx alone (/healthz)".into(),
+            run: run(&gateway, "/healthz"),
+            stats_url: None,
+            pid: None,
+        },
+        Variant {
+            key: "gateway-orders",
+            label: "GET /v1/orders via nginx".into(),
+            run: run(&gateway, ORDERS_PATH),
+            stats_url: None,
+            pid: None,
+        },
+        Variant {
+            key: "direct-orders",
+            label: "GET /v1/orders, one replica".into(),
+            run: run(&direct, ORDERS_PATH),
+            stats_url: None,
+            pid: None,
+        },
     ];
     eprintln!("bench: comparison 4: {} variants x {} rounds", variants.len(), plan.rounds);
     let measured = lab::measure(lab, &variants).await?;

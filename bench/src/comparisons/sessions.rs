@@ -154,7 +154,13 @@ impl AuthLab {
     /// # Errors
     /// A login fails.
     pub async fn sessions(&self, count: usize) -> anyhow::Result<Vec<Tokens>> {
-        stream::iter(0..count).map(|i| self.login(i)).buffer_unordered(4).collect::<Vec<_>>().await.into_iter().collect()
+        stream::iter(0..count)
+            .map(|i| self.login(i))
+            .buffer_unordered(4)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// Stops it.
@@ -326,10 +332,18 @@ pub async fn throughput(
         script: "tokens.lua",
         url: base.to_owned(),
         args: vec![ORDERS_PATH.to_owned(), file.display().to_string(), threads.clone()],
+        secret_args: Vec::new(),
     };
+    let pid = target.server.pid();
     let variants = [
-        Variant { key: "local", label: "local verification".into(), run: run(&target.local), stats_url: None },
-        Variant { key: "introspect", label: "RFC 7662 introspection".into(), run: run(&target.introspect), stats_url: None },
+        Variant { key: "local", label: "local verification".into(), run: run(&target.local), stats_url: None, pid },
+        Variant {
+            key: "introspect",
+            label: "RFC 7662 introspection".into(),
+            run: run(&target.introspect),
+            stats_url: None,
+            pid,
+        },
     ];
     eprintln!("bench: comparison 3: {} variants x {} rounds", variants.len(), lab.plan.rounds);
     let measured = lab::measure(lab, &variants).await?;
@@ -359,6 +373,7 @@ pub async fn outage(
             script: "timeline.lua",
             url: target.base(mode).to_owned(),
             args: vec![ORDERS_PATH.to_owned(), tokens.display().to_string(), lab.plan.load.threads.to_string()],
+            secret_args: Vec::new(),
         };
         let load = Load { duration: lab.plan.outage_run, ..lab.plan.load };
         let started = unix_now();
@@ -387,7 +402,13 @@ fn unix_now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
-fn summarise_outage(mode: &'static str, started: f64, killed_at: f64, seconds: &[Second], socket_errors: u64) -> OutageRun {
+fn summarise_outage(
+    mode: &'static str,
+    started: f64,
+    killed_at: f64,
+    seconds: &[Second],
+    socket_errors: u64,
+) -> OutageRun {
     let (mut before, mut after) = (Share::default(), Share::default());
     let kill_second = killed_at.floor() as i64;
     for second in seconds {

@@ -7,15 +7,18 @@
 //! byte-identical requests: wrk sends the same `Authorization` header to every route, and
 //! the unauthenticated route ignores it.
 
-use std::time::Duration;
+use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
 use serde_json::json;
-use shared::auth::testkit::{TestIssuer, TestKey, test_key};
+use shared::auth::{
+    StaticKeyStore, Verifier, VerifierConfig,
+    testkit::{TestIssuer, TestKey, key_set, test_key},
+};
 
 use crate::{
-    child::{self, ChildServer},
+    child::ChildServer,
     lab::{self, Lab, Measured, Variant},
     stats::{Spread, paired_ratio},
     wrk::Run,
@@ -45,6 +48,17 @@ pub struct VerifierResults {
     pub cache_capacity: usize,
     /// Length of the hot token in bytes.
     pub token_bytes: usize,
+    /// The verifier called in-process, without HTTP: where the extractor's time goes.
+    pub in_process: InProcess,
+    /// The same ratios from server CPU per request (`plain CPU / hot CPU`…): what the
+    /// throughput ratio becomes where the server, not the load generator, is the bottleneck.
+    pub cpu_hot_vs_plain: Option<Spread>,
+    /// Ours, cold, by CPU per request.
+    pub cpu_cold_vs_plain: Option<Spread>,
+    /// Ours vs the peer, hot, by CPU per request.
+    pub cpu_hot_vs_peer: Option<Spread>,
+    /// Ours vs the peer, cold, by CPU per request.
+    pub cpu_cold_vs_peer: Option<Spread>,
 }
 
 impl VerifierResults {
@@ -53,6 +67,43 @@ impl VerifierResults {
     pub fn variant(&self, key: &str) -> Option<&Measured> {
         self.variants.iter().find(|v| v.key == key)
     }
+}
+
+/// `Verifier::verify` timed in the runner's process (one core, no HTTP), nanoseconds per call.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct InProcess {
+    /// A hot token: cache hit.
+    pub verify_hot_ns: f64,
+    /// Distinct tokens: full verification.
+    pub verify_cold_ns: f64,
+    /// SHA-256 of the hot token alone (the cache key).
+    pub sha256_ns: f64,
+}
+
+/// Times the verifier directly, over the same tokens the HTTP runs use.
+async fn in_process(issuer: &str, key: &TestKey, hot: &str, cold: &[String], cache_capacity: usize) -> InProcess {
+    let mut config = VerifierConfig::new(issuer, AUDIENCE);
+    config.token_cache_capacity = cache_capacity;
+    let verifier =
+        Verifier::with_key_store(config, std::sync::Arc::new(StaticKeyStore::new(key_set(std::slice::from_ref(key)))));
+    let _ = verifier.verify(hot).await;
+    let hot_rounds = 200_000u32;
+    let started = std::time::Instant::now();
+    for _ in 0..hot_rounds {
+        std::hint::black_box(verifier.verify(std::hint::black_box(hot)).await.is_ok());
+    }
+    let verify_hot_ns = started.elapsed().as_nanos() as f64 / f64::from(hot_rounds);
+    let started = std::time::Instant::now();
+    for token in cold {
+        std::hint::black_box(verifier.verify(token).await.is_ok());
+    }
+    let verify_cold_ns = started.elapsed().as_nanos() as f64 / cold.len().max(1) as f64;
+    let started = std::time::Instant::now();
+    for _ in 0..hot_rounds {
+        std::hint::black_box(ring::digest::digest(&ring::digest::SHA256, std::hint::black_box(hot.as_bytes())));
+    }
+    let sha256_ns = started.elapsed().as_nanos() as f64 / f64::from(hot_rounds);
+    InProcess { verify_hot_ns, verify_cold_ns, sha256_ns }
 }
 
 fn claims(issuer: &str, index: usize, now: i64, lifetime: i64) -> serde_json::Value {
@@ -99,13 +150,13 @@ async fn expect_status(client: &reqwest::Client, url: &str, token: &str, expecte
     Ok(())
 }
 
-/// Runs comparison 1, and 2 when `with_peer`.
+/// Runs comparison 1, and 2 when the peer's binary is given.
 ///
 /// # Errors
 /// A server does not start, refuses a valid token, or wrk fails.
-pub async fn run(lab: &Lab, with_peer: bool) -> anyhow::Result<VerifierResults> {
+pub async fn run(lab: &Lab, peer_binary: Option<PathBuf>) -> anyhow::Result<VerifierResults> {
     let plan = &lab.plan;
-    let peer_binary = if with_peer { Some(child::build_peer(lab.release).await?) } else { None };
+    let with_peer = peer_binary.is_some();
     let key = test_key(0);
     let issuer = TestIssuer::start(vec![key.clone()]).await;
     let issuer_id = issuer.issuer();
@@ -118,6 +169,11 @@ pub async fn run(lab: &Lab, with_peer: bool) -> anyhow::Result<VerifierResults> 
         tokio::task::spawn_blocking(move || mint_many(&key, &issuer_id, count, lifetime)).await?
     };
     eprintln!("bench: minted {} cold tokens in {:.1}s", cold.len(), started.elapsed().as_secs_f64());
+    let in_process = in_process(&issuer_id, &key, &hot, &cold, plan.cache_capacity).await;
+    eprintln!(
+        "bench: in-process Verifier::verify: hot {:.0} ns, cold {:.0} ns; SHA-256 of the token {:.0} ns",
+        in_process.verify_hot_ns, in_process.verify_cold_ns, in_process.sha256_ns
+    );
     let hot_file = lab::write_tokens(&lab.dir, "hot.tokens", std::slice::from_ref(&hot))?;
     let cold_file = lab::write_tokens(&lab.dir, "cold.tokens", &cold)?;
 
@@ -140,7 +196,8 @@ pub async fn run(lab: &Lab, with_peer: bool) -> anyhow::Result<VerifierResults> 
     .iter()
     .map(ToString::to_string)
     .collect();
-    let mut ours = ChildServer::spawn("verifier-target", &lab.exe, &args, &[("RUST_LOG", "warn".to_owned())], &lab.dir)?;
+    let mut ours =
+        ChildServer::spawn("verifier-target", &lab.exe, &args, &[("RUST_LOG", "warn".to_owned())], &lab.dir)?;
     ours.wait_ready(&lab.client, &format!("{ours_url}/plain"), Duration::from_secs(30)).await?;
     expect_status(&lab.client, &format!("{ours_url}/auth"), &hot, 200).await.context("our verifier, hot token")?;
     expect_status(&lab.client, &format!("{ours_url}/auth"), &cold[0], 200).await.context("our verifier, cold token")?;
@@ -164,7 +221,8 @@ pub async fn run(lab: &Lab, with_peer: bool) -> anyhow::Result<VerifierResults> 
         .iter()
         .map(ToString::to_string)
         .collect();
-        let mut server = ChildServer::spawn("peer-target", binary, &args, &[("RUST_LOG", "warn".to_owned())], &lab.dir)?;
+        let mut server =
+            ChildServer::spawn("peer-target", binary, &args, &[("RUST_LOG", "warn".to_owned())], &lab.dir)?;
         server.wait_ready(&lab.client, &format!("{peer_url}/plain"), Duration::from_secs(30)).await?;
         expect_status(&lab.client, &format!("{peer_url}/auth"), &hot, 200).await.context("peer, hot token")?;
         expect_status(&lab.client, &format!("{peer_url}/auth"), &cold[0], 200).await.context("peer, cold token")?;
@@ -177,21 +235,65 @@ pub async fn run(lab: &Lab, with_peer: bool) -> anyhow::Result<VerifierResults> 
         script: "tokens.lua",
         url: url.to_owned(),
         args: vec![path.to_owned(), file.display().to_string(), threads.clone()],
+        secret_args: Vec::new(),
     };
     let stats = Some(format!("{ours_url}/stats"));
+    let ours_pid = ours.pid();
+    let peer_pid = peer.as_ref().and_then(ChildServer::pid);
     let mut variants = vec![
-        Variant { key: "ours-plain", label: "no authentication".into(), run: run(&ours_url, "/plain", &hot_file), stats_url: None },
-        Variant { key: "ours-hot", label: "shared, hot token".into(), run: run(&ours_url, "/auth", &hot_file), stats_url: stats.clone() },
-        Variant { key: "ours-cold", label: "shared, cold tokens".into(), run: run(&ours_url, "/auth", &cold_file), stats_url: stats },
+        Variant {
+            key: "ours-plain",
+            label: "no authentication".into(),
+            run: run(&ours_url, "/plain", &hot_file),
+            stats_url: None,
+            pid: ours_pid,
+        },
+        Variant {
+            key: "ours-hot",
+            label: "shared, hot token".into(),
+            run: run(&ours_url, "/auth", &hot_file),
+            stats_url: stats.clone(),
+            pid: ours_pid,
+        },
+        Variant {
+            key: "ours-cold",
+            label: "shared, cold tokens".into(),
+            run: run(&ours_url, "/auth", &cold_file),
+            stats_url: stats,
+            pid: ours_pid,
+        },
     ];
     if peer.is_some() {
         variants.extend([
-            Variant { key: "peer-plain", label: "axum 0.7, no authentication".into(), run: run(&peer_url, "/plain", &hot_file), stats_url: None },
-            Variant { key: "peer-hot", label: "jwt-authorizer, hot token".into(), run: run(&peer_url, "/auth", &hot_file), stats_url: None },
-            Variant { key: "peer-cold", label: "jwt-authorizer, cold tokens".into(), run: run(&peer_url, "/auth", &cold_file), stats_url: None },
+            Variant {
+                key: "peer-plain",
+                label: "axum 0.7, no authentication".into(),
+                run: run(&peer_url, "/plain", &hot_file),
+                stats_url: None,
+                pid: peer_pid,
+            },
+            Variant {
+                key: "peer-hot",
+                label: "jwt-authorizer, hot token".into(),
+                run: run(&peer_url, "/auth", &hot_file),
+                stats_url: None,
+                pid: peer_pid,
+            },
+            Variant {
+                key: "peer-cold",
+                label: "jwt-authorizer, cold tokens".into(),
+                run: run(&peer_url, "/auth", &cold_file),
+                stats_url: None,
+                pid: peer_pid,
+            },
         ]);
     }
-    eprintln!("bench: comparison 1{}: {} variants x {} rounds", if peer.is_some() { " and 2" } else { "" }, variants.len(), plan.rounds);
+    eprintln!(
+        "bench: comparison 1{}: {} variants x {} rounds",
+        if peer.is_some() { " and 2" } else { "" },
+        variants.len(),
+        plan.rounds
+    );
     let measured = lab::measure(lab, &variants).await?;
     ours.stop().await;
     if let Some(peer) = peer {
@@ -200,12 +302,24 @@ pub async fn run(lab: &Lab, with_peer: bool) -> anyhow::Result<VerifierResults> 
 
     let rounds = |key: &str| measured.iter().find(|m| m.key == key).map(Measured::rps_by_round).unwrap_or_default();
     let with_peer = with_peer && measured.iter().any(|m| m.key == "peer-hot");
+    let cpu = |key: &str| measured.iter().find(|m| m.key == key).map(|m| m.cpu_by_round().to_vec()).unwrap_or_default();
+    // Less CPU per request is better: the ratio is inverted so that, like throughput, more
+    // is better and 1.0 means equal.
+    let cpu_ratio = |ours: &str, other: &str| {
+        let (ours, other) = (cpu(ours), cpu(other));
+        (!ours.is_empty() && ours.len() == other.len()).then(|| paired_ratio(&other, &ours))
+    };
     Ok(VerifierResults {
         hot_vs_plain: paired_ratio(&rounds("ours-hot"), &rounds("ours-plain")),
         cold_vs_plain: paired_ratio(&rounds("ours-cold"), &rounds("ours-plain")),
         hot_vs_peer: with_peer.then(|| paired_ratio(&rounds("ours-hot"), &rounds("peer-hot"))),
         cold_vs_peer: with_peer.then(|| paired_ratio(&rounds("ours-cold"), &rounds("peer-cold"))),
         peer_plain_vs_plain: with_peer.then(|| paired_ratio(&rounds("peer-plain"), &rounds("ours-plain"))),
+        cpu_hot_vs_plain: cpu_ratio("ours-hot", "ours-plain"),
+        cpu_cold_vs_plain: cpu_ratio("ours-cold", "ours-plain"),
+        cpu_hot_vs_peer: if with_peer { cpu_ratio("ours-hot", "peer-hot") } else { None },
+        cpu_cold_vs_peer: if with_peer { cpu_ratio("ours-cold", "peer-cold") } else { None },
+        in_process,
         cold_tokens: cold.len(),
         cache_capacity: plan.cache_capacity,
         token_bytes: hot.len(),

@@ -167,8 +167,8 @@ pub async fn run(args: OrdersArgs) -> anyhow::Result<()> {
         client_secret: Arc::from(args.client_secret.as_str()),
     };
     let local = orders_service::http::router(state.clone(), &identity);
-    let introspected = orders_service::http::router(state, &identity)
-        .layer(middleware::from_fn_with_state(introspector, introspect));
+    let introspected =
+        orders_service::http::router(state, &identity).layer(middleware::from_fn_with_state(introspector, introspect));
     tokio::try_join!(super::serve(args.listen_local, local), super::serve(args.listen_introspect, introspected))?;
     Ok(())
 }
