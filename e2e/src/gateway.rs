@@ -71,7 +71,7 @@ impl Gateway {
         match self {
             Gateway::Nginx(g) => format!("nginx ({}) at {}", g.binary().display(), g.url()),
             Gateway::BuiltIn(g) => format!(
-                "built-in gateway at {} (nginx not found: the harness spreads requests over the replicas itself, \
+                "built-in gateway at {} (no nginx in use: the harness spreads requests over the replicas itself, \
                  round robin, retrying idempotent requests on the next replica)",
                 g.url()
             ),
