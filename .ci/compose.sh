@@ -54,7 +54,7 @@ begin() {
 }
 end() {
   local took=$((SECONDS - phase_started))
-  PHASES+=("$(printf '%-34s %5ss' "$current_phase" "$took")")
+  PHASES+=("$(printf '%-56s %5ss' "$current_phase" "$took")")
   printf -- '--- %s took %ss\n' "$current_phase" "$took"
   current_phase=""
 }
@@ -81,8 +81,12 @@ on_exit() {
     fi
   fi
   if [ "${KEEP_STACK:-0}" = 1 ] && [ "$status" = 0 ]; then
-    echo "compose: KEEP_STACK=1, the stack stays up at $GATEWAY (project $COMPOSE_PROJECT_NAME)"
-  elif [ -n "$(project_containers)" ]; then
+    # The secrets stay too: containers bind-mount them, and a restart needs them.
+    echo "compose: KEEP_STACK=1, the stack stays up at $GATEWAY (project $COMPOSE_PROJECT_NAME," \
+      "SECRETS_DIR=$WORK/secrets GATEWAY_PORT=$GATEWAY_PORT IMAGE_TAG=$IMAGE_TAG)"
+    exit "$status"
+  fi
+  if [ -n "$(project_containers)" ]; then
     teardown || true
   fi
   rm -rf "$WORK"
@@ -223,12 +227,15 @@ done
 end
 
 begin "e2e scenarios, black-box through the gateway"
+# `--workspace` selects the same packages as the workspace test run before this script, so
+# cargo resolves the same features and reuses that build instead of compiling e2e anew.
+# One scenario at a time: they kill replicas of the one shared stack.
 # shellcheck disable=SC2086 # the filters are words
 E2E_BASE_URL="$GATEWAY" \
   E2E_FAULT_HOOK="$ROOT/deploy/compose/fault-hook.sh" \
   E2E_TOPOLOGY="auth=2,orders=3,notifications=2" \
   E2E_DATABASE_KIND=postgres \
-  cargo test -q -p e2e --test e2e -- --test-threads=1 $E2E_COMPOSE_TESTS 2>&1 | tee "$WORK/e2e.log"
+  cargo test -q --workspace --test e2e -- --test-threads=1 --nocapture $E2E_COMPOSE_TESTS 2>&1 | tee "$WORK/e2e.log"
 ran=$(sed -n 's/^test result: ok\. \([0-9]*\) passed.*/\1/p' "$WORK/e2e.log" | tail -1)
 if [ "${ran:-0}" -lt 1 ]; then
   echo "no e2e scenario matched the filters '$E2E_COMPOSE_TESTS'" >&2
@@ -274,4 +281,4 @@ end
 
 printf '\ncompose phases:\n'
 printf '  %s\n' "${PHASES[@]}"
-printf '  %-34s %5ss\n' "total" "$((SECONDS - started_all))"
+printf '  %-56s %5ss\n' "total" "$((SECONDS - started_all))"
