@@ -116,6 +116,17 @@ pub fn now_millis() -> i64 {
     i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// `true` when a database error means the database cannot be reached right now (no
+/// connection in time, connection refused or cut, pool closed), as opposed to a query that
+/// failed. Services answer these with 503 and `Retry-After`, not 500.
+#[must_use]
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed
+    )
+}
+
 /// `true` when a database error is a unique-constraint violation (both backends), so handlers
 /// can answer 409 instead of 500.
 #[must_use]

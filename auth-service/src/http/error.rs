@@ -202,9 +202,22 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
                 response
             }
+            Self::Database(ref error) if shared::db::is_unavailable(error) => {
+                tracing::warn!(error = %error, "database unreachable, answering 503");
+                database_unavailable_response()
+            }
             Self::Database(ref error) => {
                 tracing::error!(error = %error, "database error");
                 error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error")
+            }
+            // Database failures wrapped with context on their way up are still outages.
+            Self::Internal(ref error)
+                if error
+                    .chain()
+                    .any(|cause| cause.downcast_ref::<sqlx::Error>().is_some_and(shared::db::is_unavailable)) =>
+            {
+                tracing::warn!(error = format!("{error:#}"), "database unreachable, answering 503");
+                database_unavailable_response()
             }
             Self::Internal(ref error) => {
                 tracing::error!(error = format!("{error:#}"), "internal error");
@@ -214,8 +227,39 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// 503 with `Retry-After` while the database cannot be reached: the request may succeed once
+/// it is back, so clients are told to retry rather than handed an internal error.
+fn database_unavailable_response() -> Response {
+    let mut response = error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "the database is unreachable; retry shortly",
+    );
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
 fn log_if_server_error(error: &AuthError, status: StatusCode) {
     if status.is_server_error() {
         tracing::error!(error = %error, "token verification could not run");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_503_with_retry_after_not_500() {
+        for error in [
+            ApiError::Database(sqlx::Error::PoolTimedOut),
+            ApiError::Internal(anyhow::Error::new(sqlx::Error::PoolTimedOut).context("cannot open the session")),
+        ] {
+            let response = error.into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert!(response.headers().contains_key(header::RETRY_AFTER));
+        }
+        let query_failure = ApiError::Database(sqlx::Error::RowNotFound).into_response();
+        assert_eq!(query_failure.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }
