@@ -326,6 +326,31 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / clock_ticks())
 }
 
+/// User plus system CPU time of the calling thread so far, in seconds: timings taken in the
+/// runner count the CPU they used, not the wall time a busy machine stretched them to.
+#[must_use]
+pub fn thread_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / clock_ticks())
+}
+
+/// The process id of this process's child running `binary` (Linux `/proc`).
+#[must_use]
+pub fn child_running(binary: &Path) -> Option<u32> {
+    let me = std::process::id().to_string();
+    let wanted = binary.canonicalize().ok()?;
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+        let parent = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.to_owned();
+        let exe = std::fs::read_link(entry.path().join("exe")).ok()?;
+        (parent == me && exe == wanted).then_some(pid)
+    })
+}
+
 /// `USER_HZ`: 100 on every mainstream Linux; `getconf CLK_TCK` would say otherwise.
 fn clock_ticks() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();

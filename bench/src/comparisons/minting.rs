@@ -30,32 +30,44 @@ pub struct MintingResults {
     pub ring_one_core: Spread,
     /// Raw RS256 signatures per second, one thread per server core, summed.
     pub ring_server_cores: Spread,
+    /// CPU time of one raw signature, microseconds (one thread's own CPU time).
+    pub ring_cpu_us_per_signature: Spread,
     /// How many cores the servers (and this measurement) had.
     pub server_cores: usize,
     /// Length of the signed message (a real access token's signing input).
     pub message_bytes: usize,
 }
 
-fn signs_per_second(message: &[u8], run: Duration, threads: usize) -> f64 {
+/// Raw signing on `threads` threads for `run`: `(signatures per second, CPU µs per
+/// signature)`; the CPU figure counts the signing threads' own CPU time, so it holds on a busy
+/// machine.
+fn sign(message: &[u8], run: Duration, threads: usize) -> (f64, f64) {
     let key = test_key(0);
-    let total: u64 = std::thread::scope(|scope| {
+    let results: Vec<(u64, f64)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 let key = key.clone();
                 scope.spawn(move || {
+                    let cpu0 = crate::lab::thread_cpu_seconds();
                     let started = Instant::now();
                     let mut count = 0u64;
                     while started.elapsed() < run {
                         std::hint::black_box(key.signature(message));
                         count += 1;
                     }
-                    count
+                    let cpu = match (cpu0, crate::lab::thread_cpu_seconds()) {
+                        (Some(a), Some(b)) => b - a,
+                        _ => started.elapsed().as_secs_f64(),
+                    };
+                    (count, cpu)
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+        handles.into_iter().map(|h| h.join().unwrap_or((0, 0.0))).collect()
     });
-    total as f64 / run.as_secs_f64()
+    let count: u64 = results.iter().map(|r| r.0).sum();
+    let cpu: f64 = results.iter().map(|r| r.1).sum();
+    (count as f64 / run.as_secs_f64(), cpu * 1e6 / count.max(1) as f64)
 }
 
 /// Runs comparison 5 against `auth`.
@@ -88,6 +100,9 @@ pub async fn run(lab: &Lab, auth: &AuthLab) -> anyhow::Result<MintingResults> {
     let mut outcomes: [Vec<Outcome>; 2] = [Vec::new(), Vec::new()];
     let mut ring_one = Vec::new();
     let mut ring_all = Vec::new();
+    let mut ring_cpu = Vec::new();
+    let mut cpu: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let auth_pid = auth.pid();
     // Pinned, this process has the servers' cores only: the raw rate is measured on the same
     // cores auth-service runs on.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -106,8 +121,10 @@ pub async fn run(lab: &Lab, auth: &AuthLab) -> anyhow::Result<MintingResults> {
         };
         for position in 0..2 {
             let grant = (position + round) % 2;
-            let outcome = if grant == 0 {
-                lab.wrk(&cc_run, Some(load)).await?.0
+            let (outcome, cpu_seconds) = if grant == 0 {
+                let before = auth_pid.and_then(crate::lab::cpu_seconds);
+                let outcome = lab.wrk(&cc_run, Some(load)).await?.0;
+                (outcome, before.zip(auth_pid.and_then(crate::lab::cpu_seconds)).map(|(a, b)| b - a))
             } else {
                 let sessions = auth.sessions(sessions_per_run).await?;
                 let refresh: Vec<String> = sessions.into_iter().map(|t| t.refresh_token).collect();
@@ -118,7 +135,9 @@ pub async fn run(lab: &Lab, auth: &AuthLab) -> anyhow::Result<MintingResults> {
                     args: vec!["refresh_token".into(), file.display().to_string(), threads.to_string()],
                     secret_args: Vec::new(),
                 };
-                lab.wrk(&run, Some(load)).await?.0
+                let before = auth_pid.and_then(crate::lab::cpu_seconds);
+                let outcome = lab.wrk(&run, Some(load)).await?.0;
+                (outcome, before.zip(auth_pid.and_then(crate::lab::cpu_seconds)).map(|(a, b)| b - a))
             };
             if round > 0 {
                 eprintln!(
@@ -130,46 +149,40 @@ pub async fn run(lab: &Lab, auth: &AuthLab) -> anyhow::Result<MintingResults> {
                     outcome.status_errors + outcome.socket_errors()
                 );
                 outcomes[grant].push(outcome);
+                if let Some(seconds) = cpu_seconds {
+                    cpu[grant].push(seconds);
+                }
             }
         }
         if round > 0 {
             let (message, run) = (message.clone(), plan.signing_run);
-            let (one, all) = tokio::task::spawn_blocking(move || {
-                (signs_per_second(&message, run, 1), signs_per_second(&message, run, cores))
-            })
-            .await?;
-            eprintln!("bench:   round {round}/{rounds} raw ring RS256: {one:.0}/s on one core, {all:.0}/s on {cores}");
+            let ((one, cpu_one), (all, _)) =
+                tokio::task::spawn_blocking(move || (sign(&message, run, 1), sign(&message, run, cores))).await?;
+            eprintln!(
+                "bench:   round {round}/{rounds} raw ring RS256: {one:.0}/s on one core ({cpu_one:.0} µs CPU each), \
+                 {all:.0}/s on {cores}"
+            );
             ring_one.push(one);
             ring_all.push(all);
+            ring_cpu.push(cpu_one);
         }
     }
     let [cc, refresh] = outcomes;
-    let measured = |key: &'static str, label: &str, rounds: Vec<Outcome>| {
-        let rps: Vec<f64> = rounds.iter().map(Outcome::ok_rps).collect();
-        Measured {
-            key,
-            label: label.to_owned(),
-            rps: Spread::of(&rps),
-            p50_ms: Spread::of(&rounds.iter().map(|o| o.p50_us as f64 / 1000.0).collect::<Vec<_>>()),
-            p99_ms: Spread::of(&rounds.iter().map(|o| o.p99_us as f64 / 1000.0).collect::<Vec<_>>()),
-            status_errors: rounds.iter().map(|o| o.status_errors).sum(),
-            socket_errors: rounds.iter().map(Outcome::socket_errors).sum(),
-            cache_hit_rate: None,
-            cpu_us_per_request: None,
-            cpu_cores: None,
-            cpu_us_by_round: Vec::new(),
-            rounds,
-        }
+    let [cc_cpu, refresh_cpu] = cpu;
+    let measured = |key: &'static str, label: &str, rounds: Vec<Outcome>, cpu: &[f64]| {
+        let variant = lab::Variant { key, label: label.to_owned(), run: cc_run.clone(), stats_url: None, pid: None };
+        lab::summarise(&variant, rounds, None, cpu)
     };
     let refresh_starved = refresh.iter().map(|o| o.starved).sum();
     Ok(MintingResults {
         grants: vec![
-            measured("client_credentials", "client_credentials grant", cc),
-            measured("refresh_token", "refresh_token grant", refresh),
+            measured("client_credentials", "client_credentials grant", cc, &cc_cpu),
+            measured("refresh_token", "refresh_token grant", refresh, &refresh_cpu),
         ],
         refresh_starved,
         ring_one_core: Spread::of(&ring_one),
         ring_server_cores: Spread::of(&ring_all),
+        ring_cpu_us_per_signature: Spread::of(&ring_cpu),
         server_cores: cores,
         message_bytes: message.len(),
     })

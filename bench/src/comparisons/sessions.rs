@@ -131,6 +131,12 @@ impl AuthLab {
         Ok(started.elapsed())
     }
 
+    /// Its process id, while it runs.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        crate::lab::child_running(&self.binaries.path(Service::Auth))
+    }
+
     /// SIGKILL, as a crash or a lost node would.
     pub async fn kill(&mut self) {
         self.replica.kill().await;
