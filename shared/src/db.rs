@@ -116,9 +116,10 @@ pub fn now_millis() -> i64 {
     i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
 }
 
-/// `true` when a database error means the database cannot be reached right now (no
-/// connection in time, connection refused or cut, pool closed), as opposed to a query that
-/// failed. Services answer these with 503 and `Retry-After`, not 500.
+/// `true` when a database error means the database cannot be reached right now.
+///
+/// That is no connection in time, a connection refused or cut, or a closed pool, as opposed
+/// to a query that failed. Services answer these with 503 and `Retry-After`, not 500.
 #[must_use]
 pub fn is_unavailable(error: &sqlx::Error) -> bool {
     matches!(
