@@ -17,39 +17,45 @@ pub const MAX_NUMERIC_DATE: i64 = 253_402_300_799;
 
 /// The scopes a token grants, parsed from the space-separated `scope` claim.
 ///
-/// Sorted and shared: cloning a verified caller (every token-cache hit does) costs a reference
-/// count, not a copy of each scope.
+/// Kept as one shared, normalised string (single spaces, no repeats): cloning a verified
+/// caller (every token-cache hit does) costs a reference count, and a typical claim is parsed
+/// with a single allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScopeSet(Arc<[Box<str>]>);
+pub struct ScopeSet(Arc<str>);
 
 impl Default for ScopeSet {
     fn default() -> Self {
-        Self(Arc::from(Vec::new()))
+        Self(Arc::from(""))
     }
 }
 
 impl ScopeSet {
-    /// Parses a space-separated list (RFC 6749 §3.3); repeated and extra spaces are ignored.
+    /// Parses a space-separated list (RFC 6749 §3.3); repeated scopes and extra spaces are
+    /// dropped.
     #[must_use]
     pub fn parse(text: &str) -> Self {
-        text.split(' ').filter(|s| !s.is_empty()).collect()
+        let normalised = !text.starts_with(' ')
+            && !text.ends_with(' ')
+            && !text.contains("  ")
+            && text.split(' ').enumerate().all(|(i, scope)| !text.split(' ').take(i).any(|earlier| earlier == scope));
+        if normalised { Self(Arc::from(text)) } else { text.split(' ').filter(|s| !s.is_empty()).collect() }
     }
 
     /// Whether `scope` was granted.
     #[must_use]
     pub fn has(&self, scope: &str) -> bool {
-        self.0.binary_search_by(|granted| (**granted).cmp(scope)).is_ok()
+        !scope.is_empty() && self.iter().any(|granted| granted == scope)
     }
 
-    /// The scopes, sorted.
+    /// The scopes, in the order the token listed them.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|scope| &**scope)
+        self.0.split(' ').filter(|s| !s.is_empty())
     }
 
     /// Number of scopes.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.iter().count()
     }
 
     /// Whether no scope was granted.
@@ -61,22 +67,25 @@ impl ScopeSet {
 
 impl fmt::Display for ScopeSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (index, scope) in self.iter().enumerate() {
-            if index > 0 {
-                f.write_str(" ")?;
-            }
-            f.write_str(scope)?;
-        }
-        Ok(())
+        f.write_str(&self.0)
     }
 }
 
 impl<'a> FromIterator<&'a str> for ScopeSet {
     fn from_iter<I: IntoIterator<Item = &'a str>>(iter: I) -> Self {
-        let mut scopes: Vec<Box<str>> = iter.into_iter().map(Box::from).collect();
-        scopes.sort_unstable();
-        scopes.dedup();
-        Self(Arc::from(scopes))
+        let mut joined = String::new();
+        for scope in iter {
+            // Scope tokens contain no spaces (RFC 6749 §3.3); a caller passing one gets it split.
+            for scope in scope.split(' ').filter(|s| !s.is_empty()) {
+                if !joined.split(' ').any(|seen| seen == scope) {
+                    if !joined.is_empty() {
+                        joined.push(' ');
+                    }
+                    joined.push_str(scope);
+                }
+            }
+        }
+        Self(Arc::from(joined))
     }
 }
 
@@ -153,9 +162,29 @@ pub(crate) struct Claims {
 
 impl Claims {
     /// Reads and type-checks the claims; order of checks is fixed so errors are predictable.
-    pub(crate) fn from_members(mut members: Members<'_>) -> Result<Self, AuthError> {
-        let issuer = required_string(&mut members, "iss")?;
-        let audience = match members.take("aud") {
+    pub(crate) fn from_members(members: Members<'_>) -> Result<Self, AuthError> {
+        // One pass over the members into slots (matching on literal names compiles to a few
+        // integer compares), then the checks in their documented order.
+        let mut slots = Slots::default();
+        for (name, value) in members {
+            let slot = match &*name {
+                "iss" => &mut slots.iss,
+                "aud" => &mut slots.aud,
+                "exp" => &mut slots.exp,
+                "iat" => &mut slots.iat,
+                "nbf" => &mut slots.nbf,
+                "sub" => &mut slots.sub,
+                "client_id" => &mut slots.client_id,
+                "jti" => &mut slots.jti,
+                "scope" => &mut slots.scope,
+                "role" => &mut slots.role,
+                "sid" => &mut slots.sid,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
+        let issuer = required_string(slots.iss, "iss")?;
+        let audience = match slots.aud {
             None => return Err(AuthError::MissingClaim("aud")),
             Some(Member::Str(aud)) if !aud.is_empty() => vec![aud.into_owned()],
             Some(Member::Array(items)) if !items.is_empty() => items
@@ -167,19 +196,19 @@ impl Claims {
                 .collect::<Result<Vec<_>, _>>()?,
             Some(_) => return Err(AuthError::InvalidClaim("aud")),
         };
-        let expires_at = numeric_date(members.get("exp"), "exp")?.ok_or(AuthError::MissingClaim("exp"))?;
-        let issued_at = numeric_date(members.get("iat"), "iat")?.ok_or(AuthError::MissingClaim("iat"))?;
-        let not_before = numeric_date(members.get("nbf"), "nbf")?;
-        let subject = required_string(&mut members, "sub")?;
-        let client_id = required_string(&mut members, "client_id")?;
-        let token_id = required_string(&mut members, "jti")?;
-        let scope = match members.take("scope") {
+        let expires_at = numeric_date(slots.exp.as_ref(), "exp")?.ok_or(AuthError::MissingClaim("exp"))?;
+        let issued_at = numeric_date(slots.iat.as_ref(), "iat")?.ok_or(AuthError::MissingClaim("iat"))?;
+        let not_before = numeric_date(slots.nbf.as_ref(), "nbf")?;
+        let subject = required_string(slots.sub, "sub")?;
+        let client_id = required_string(slots.client_id, "client_id")?;
+        let token_id = required_string(slots.jti, "jti")?;
+        let scope = match slots.scope {
             None => ScopeSet::default(),
             Some(Member::Str(text)) => ScopeSet::parse(&text),
             Some(_) => return Err(AuthError::InvalidClaim("scope")),
         };
-        let role = optional_string(&mut members, "role")?;
-        let session_id = optional_string(&mut members, "sid")?;
+        let role = optional_string(slots.role, "role")?;
+        let session_id = optional_string(slots.sid, "sid")?;
         Ok(Self {
             issuer,
             audience,
@@ -239,16 +268,32 @@ impl Claims {
     }
 }
 
-fn required_string(members: &mut Members<'_>, name: &'static str) -> Result<String, AuthError> {
-    match members.take(name) {
+/// The claims the verifier reads, as found.
+#[derive(Default)]
+struct Slots<'a> {
+    iss: Option<Member<'a>>,
+    aud: Option<Member<'a>>,
+    exp: Option<Member<'a>>,
+    iat: Option<Member<'a>>,
+    nbf: Option<Member<'a>>,
+    sub: Option<Member<'a>>,
+    client_id: Option<Member<'a>>,
+    jti: Option<Member<'a>>,
+    scope: Option<Member<'a>>,
+    role: Option<Member<'a>>,
+    sid: Option<Member<'a>>,
+}
+
+fn required_string(member: Option<Member<'_>>, name: &'static str) -> Result<String, AuthError> {
+    match member {
         None => Err(AuthError::MissingClaim(name)),
         Some(Member::Str(text)) if !text.is_empty() => Ok(text.into_owned()),
         Some(_) => Err(AuthError::InvalidClaim(name)),
     }
 }
 
-fn optional_string(members: &mut Members<'_>, name: &'static str) -> Result<Option<String>, AuthError> {
-    match members.take(name) {
+fn optional_string(member: Option<Member<'_>>, name: &'static str) -> Result<Option<String>, AuthError> {
+    match member {
         None => Ok(None),
         Some(Member::Str(text)) if !text.is_empty() => Ok(Some(text.into_owned())),
         Some(_) => Err(AuthError::InvalidClaim(name)),
@@ -278,7 +323,9 @@ mod tests {
         assert!(scopes.has("orders:read"));
         assert!(scopes.has("orders:write"));
         assert!(!scopes.has("orders"));
-        assert_eq!(scopes.to_string(), "orders:read orders:write");
+        assert!(!scopes.has(""));
+        assert_eq!(scopes.to_string(), "orders:write orders:read");
+        assert!(ScopeSet::parse("  ").is_empty());
     }
 
     #[test]

@@ -50,6 +50,14 @@ pub fn decode_b64url(text: &str) -> Result<Vec<u8>, Base64Error> {
     STRICT_B64URL.decode(text).map_err(|_| Base64Error)
 }
 
+/// Decodes strict base64url into `out`, returning the decoded length.
+///
+/// # Errors
+/// [`Base64Error`] for bad input, or when `out` is too small.
+pub fn decode_b64url_into(text: &str, out: &mut [u8]) -> Result<usize, Base64Error> {
+    STRICT_B64URL.decode_slice(text, out).map_err(|_| Base64Error)
+}
+
 /// Encodes as unpadded base64url.
 #[must_use]
 pub fn encode_b64url(bytes: &[u8]) -> String {
@@ -116,26 +124,36 @@ const KEY_CARRYING_MEMBERS: &[&str] = &["jku", "x5u", "x5c", "jwk"];
 /// # Errors
 /// The [`AuthError`] for the first rule broken.
 pub fn parse_header(bytes: &[u8]) -> Result<JoseHeader, AuthError> {
-    let members = parse_members(bytes, TokenPart::Header)?;
-    let algorithm = members
-        .get("alg")
+    let (mut alg, mut kid, mut typ) = (None, None, None);
+    let (mut crit, mut carries_key) = (false, false);
+    for (name, value) in parse_members(bytes, TokenPart::Header)? {
+        match &*name {
+            "alg" => alg = Some(value),
+            "kid" => kid = Some(value),
+            "typ" => typ = Some(value),
+            "crit" => crit = true,
+            other => carries_key |= KEY_CARRYING_MEMBERS.contains(&other),
+        }
+    }
+    let algorithm = alg
+        .as_ref()
         .and_then(Member::as_str)
         .and_then(JwsAlgorithm::from_name)
         .ok_or(AuthError::UnsupportedAlgorithm)?;
-    if members.contains("crit") {
+    if crit {
         return Err(AuthError::UnsupportedCritical);
     }
-    if KEY_CARRYING_MEMBERS.iter().any(|name| members.contains(name)) {
+    if carries_key {
         return Err(AuthError::EmbeddedKey);
     }
-    let kid = match members.get("kid") {
+    let kid = match kid {
         None => None,
-        Some(Member::Str(kid)) => Some(kid.to_string()),
+        Some(Member::Str(kid)) => Some(kid.into_owned()),
         Some(_) => return Err(AuthError::InvalidKeyId),
     };
-    let typ = match members.get("typ") {
+    let typ = match typ {
         None => None,
-        Some(Member::Str(typ)) => Some(typ.to_string()),
+        Some(Member::Str(typ)) => Some(typ.into_owned()),
         Some(_) => return Err(AuthError::InvalidType),
     };
     Ok(JoseHeader { algorithm, kid, typ })
@@ -189,6 +207,19 @@ mod tests {
         assert!(decode_b64url("VGV zdA").is_err(), "whitespace");
         assert!(decode_b64url("V").is_err(), "impossible length");
         assert_eq!(decode_b64url("").unwrap(), b"");
+    }
+
+    #[test]
+    fn decoding_into_a_buffer_fits_exactly() {
+        for len in [255, 256, 512, 1023, 1024] {
+            let bytes = vec![0xa5u8; len];
+            let mut out = [0u8; 1024];
+            assert_eq!(decode_b64url_into(&encode_b64url(&bytes), &mut out), Ok(len), "{len}");
+            assert_eq!(&out[..len], &bytes[..]);
+        }
+        let mut small = [0u8; 10];
+        assert!(decode_b64url_into(&encode_b64url(&[1u8; 11]), &mut small).is_err());
+        assert!(decode_b64url_into("VGVzdA==", &mut small).is_err());
     }
 
     #[test]

@@ -184,6 +184,15 @@ impl<'a> Members<'a> {
     }
 }
 
+impl<'a> IntoIterator for Members<'a> {
+    type Item = (Cow<'a, str>, Member<'a>);
+    type IntoIter = std::vec::IntoIter<(Cow<'a, str>, Member<'a>)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
 /// Parses `bytes` as one JSON object into its top-level [`Members`] (the verifier's hot
 /// path: no map, no copies of unescaped strings). Same strictness as [`parse_object`].
 ///
@@ -207,15 +216,29 @@ impl<'de> Visitor<'de> for MembersVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
         let mut members: Vec<(Cow<'de, str>, Member<'de>)> = Vec::with_capacity(16);
+        // Duplicate check on a length-and-prefix fingerprint first; names are compared in
+        // full only when fingerprints collide.
+        let mut fingerprints: Vec<u64> = Vec::with_capacity(16);
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
-            if members.iter().any(|(seen, _)| *seen == key) {
+            let print = fingerprint(&key);
+            if fingerprints.iter().zip(&members).any(|(seen_print, (seen, _))| *seen_print == print && *seen == key) {
                 return Err(de::Error::custom(DUPLICATE));
             }
             let value = map.next_value_seed(MemberSeed { depth: 1 })?;
+            fingerprints.push(print);
             members.push((key, value));
         }
         Ok(Members(members))
     }
+}
+
+/// The length and first seven bytes of a member name, packed.
+fn fingerprint(name: &str) -> u64 {
+    let mut print = (name.len() as u64 & 0xff) << 56;
+    for (index, byte) in name.bytes().take(7).enumerate() {
+        print |= u64::from(byte) << (index * 8);
+    }
+    print
 }
 
 /// An object key, borrowed from the input when it has no escapes.

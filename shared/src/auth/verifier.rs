@@ -101,6 +101,10 @@ struct Inner {
     realm: Arc<str>,
     store: Arc<dyn KeyStore>,
     cache: Option<TokenCache>,
+    /// Parsed protected headers by their encoded segment: every token one key signs has the
+    /// same header, so decoding and parsing it once per key is enough. Exact bytes in, same
+    /// answer out: only successful parses are kept.
+    headers: quick_cache::sync::Cache<Box<str>, Arc<jose::JoseHeader>>,
     counters: Counters,
 }
 
@@ -171,6 +175,7 @@ impl Verifier {
                 realm,
                 store,
                 cache,
+                headers: quick_cache::sync::Cache::new(HEADER_CACHE_CAPACITY),
                 counters: Counters::default(),
             }),
         }
@@ -219,7 +224,14 @@ impl Verifier {
         }
 
         let compact = jose::split(token, inner.config.max_token_bytes)?;
-        let header = jose::parse_header(&jose::decode_part(compact.header, TokenPart::Header)?)?;
+        let header = match inner.headers.get(compact.header) {
+            Some(header) => header,
+            None => {
+                let header = Arc::new(jose::parse_header(&jose::decode_part(compact.header, TokenPart::Header)?)?);
+                inner.headers.insert(Box::from(compact.header), Arc::clone(&header));
+                header
+            }
+        };
         // RFC 8725 §3.1: the verifier, not the token, decides the algorithm.
         if header.algorithm != JwsAlgorithm::Rs256 {
             return Err(AuthError::UnsupportedAlgorithm);
@@ -232,7 +244,10 @@ impl Verifier {
             return Err(AuthError::InvalidType);
         }
         let payload = jose::decode_part(compact.payload, TokenPart::Payload)?;
-        let signature = jose::decode_part(compact.signature, TokenPart::Signature)?;
+        // On the stack: a signature never exceeds the largest modulus (8192 bits).
+        let mut signature = [0u8; MAX_SIGNATURE_BYTES];
+        let signature_len = decode_signature(compact.signature, &mut signature)?;
+        let signature = &signature[..signature_len];
         let claims = Claims::from_members(jose::parse_members(&payload, TokenPart::Payload)?)?;
 
         let (keys, stale) = match inner.store.snapshot() {
@@ -252,7 +267,7 @@ impl Verifier {
                 }
             }
         };
-        key.verify(header.algorithm, compact.signing_input.as_bytes(), &signature)?;
+        key.verify(header.algorithm, compact.signing_input.as_bytes(), signature)?;
         claims.validate(&inner.policy, inner.config.clock.now_unix())?;
         if stale {
             inner.counters.stale.fetch_add(1, Ordering::Relaxed);
@@ -347,6 +362,21 @@ impl Inner {
 /// (RFC 7515 §4.1.9), and the `application/` prefix may be omitted.
 fn is_access_token_type(typ: &str) -> bool {
     typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
+}
+
+/// Distinct protected headers remembered (a few per published key is the normal case).
+const HEADER_CACHE_CAPACITY: usize = 64;
+
+const MAX_SIGNATURE_BYTES: usize = super::keys::MAX_RSA_BITS / 8;
+
+/// Decodes the signature segment into `out`; one longer than any key could verify is simply
+/// a bad signature.
+fn decode_signature(text: &str, out: &mut [u8; MAX_SIGNATURE_BYTES]) -> Result<usize, AuthError> {
+    // base64url: 4 characters per 3 bytes; anything longer cannot fit, whatever it encodes.
+    if text.len() > MAX_SIGNATURE_BYTES.div_ceil(3) * 4 {
+        return Err(AuthError::InvalidSignature);
+    }
+    jose::decode_b64url_into(text, out).map_err(|_| AuthError::InvalidEncoding(TokenPart::Signature))
 }
 
 /// The `kid` of a token's header, if it has a sane one (for logs).
