@@ -3,7 +3,7 @@
 //! A correct rotation is: publish the next key (not signing yet) → wait until every verifier
 //! has it → switch the signer to it → wait → retire the old key once its tokens have expired.
 //! Done in that order, no valid token is ever rejected. [`check_rotation`] drives the steps
-//! through a [`RotationDriver`] (the test kit's [`TestIssuer`](super::TestIssuer) has one,
+//! through a [`RotationDriver`] (the test kit's [`TestIssuer`] has one,
 //! [`TestIssuerRotation`]; auth-service and the e2e suite write their own) and verifies
 //! tokens minted at every step with every [`TokenCheck`] (a [`Verifier`], or an HTTP call to
 //! a service), reporting each rejection.
