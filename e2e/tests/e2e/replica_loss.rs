@@ -74,7 +74,12 @@ async fn killing_an_orders_replica_under_load_fails_no_get_and_duplicates_no_pos
         });
 
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let victim = format!("orders-service/orders-{VICTIM}");
+        // Ask the victim its name: under compose `X-Served-By` carries the container id, not
+        // the harness's `orders-N`; the control lists replicas in the order it numbers them.
+        let victim = match stack.control().replica_urls(Service::Orders).await {
+            Ok(urls) if urls.len() >= VICTIM => served_by(&api.at(&urls[VICTIM - 1]).get("/healthz", None).await?),
+            _ => format!("orders-service/orders-{VICTIM}"),
+        };
         match stack.control().kill(Service::Orders, Which::Replica(VICTIM)).await {
             Ok(()) => {}
             Err(ControlError::Unsupported(reason)) => {
