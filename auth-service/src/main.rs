@@ -1,5 +1,5 @@
 //! `auth-service` binary: see [`auth_service::cli`].
 
 fn main() -> std::process::ExitCode {
-    auth_service::cli::main(clap::Parser::parse())
+    auth_service::cli::main()
 }

@@ -6,7 +6,8 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::Router;
-use shared::{
+use service_kit::{
+    config::ConfigError,
     db::{Pool, now_millis},
     http::layers::ServiceIdentity,
 };
@@ -56,7 +57,7 @@ async fn prepare(settings: &Settings) -> anyhow::Result<(Pool, KeyManager)> {
             tracing::warn!("in-memory database: the master key lives only as long as this process")
         }
     }
-    let pool = shared::db::connect(&settings.common.database_url, settings.db_max_connections).await?;
+    let pool = service_kit::db::connect(&settings.common.database_url, settings.db_max_connections).await?;
     sqlx::migrate!("./migrations").run(&pool).await.context("cannot run the database migrations")?;
     let keys = KeyManager::new(pool.clone(), master, settings);
     keys.tick().await.context("cannot load the signing keys")?;
@@ -70,16 +71,10 @@ impl Application {
     /// An unusable master key, an unreachable database, failed migrations, signing keys that
     /// cannot be decrypted, or an address that cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        shared::metrics::install();
-        for name in &settings.dev_defaults {
-            tracing::warn!(variable = %name, "using a development-only default; set it in production");
-        }
+        service_kit::metrics::install();
         let (pool, keys) = prepare(&settings).await?;
         let passwords = PasswordHasher::new(&settings.login)?;
-        let listener = TcpListener::bind(settings.common.listen_addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.common.listen_addr))?;
-        let address = listener.local_addr().context("cannot read the bound address")?;
+        let (listener, address) = service_kit::serve::bind(settings.common.listen_addr).await?;
         let state = AppState::new(pool, Arc::new(settings), keys, passwords);
         let identity = ServiceIdentity::detect(SERVICE_NAME);
         let router = crate::http::router(state.clone(), &identity);
@@ -155,4 +150,31 @@ async fn housekeeping(state: AppState, stop: impl Future<Output = ()>) {
 pub async fn rotate_keys(settings: &Settings, emergency: bool) -> anyhow::Result<RotationOutcome> {
     let (_pool, keys) = prepare(settings).await?;
     Ok(keys.rotate(emergency).await?)
+}
+
+/// `LISTEN_ADDR` when unset.
+pub const DEFAULT_LISTEN_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8081);
+
+impl service_kit::serve::Application for Application {
+    type Settings = Settings;
+    const NAME: &'static str = SERVICE_NAME;
+    const ABOUT: &'static str = "Users, sessions, RS256 access tokens, key rotation, JWKS.";
+    const DEFAULT_LISTEN_ADDR: SocketAddr = DEFAULT_LISTEN_ADDR;
+
+    fn load_settings() -> Result<(Settings, Vec<String>), ConfigError> {
+        let settings = Settings::load()?;
+        let dev_defaults = settings.dev_defaults.clone();
+        Ok((settings, dev_defaults))
+    }
+
+    fn build(settings: Settings) -> impl Future<Output = anyhow::Result<Self>> + Send {
+        Self::build(settings)
+    }
+
+    fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        Self::run_until_stopped(self, shutdown)
+    }
 }

@@ -4,10 +4,8 @@
 use std::{collections::HashMap, sync::Arc};
 
 use axum::extract::FromRef;
-use shared::{
-    auth::{KeyStore, Verifier, VerifierConfig},
-    db::Pool,
-};
+use jwt_verifier::{KeyStore, Verifier, VerifierConfig};
+use service_kit::db::Pool;
 
 use crate::{config::Settings, keys::KeyManager, passwords::PasswordHasher};
 

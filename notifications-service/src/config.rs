@@ -6,16 +6,14 @@
 //! | `DATABASE_URL` | `sqlite://data/notifications.db` | SQLite file or `postgres://…` |
 //! | `DATABASE_MAX_CONNECTIONS` | `10` | pool size per replica |
 //! | `LOG_FORMAT`, `RUST_LOG` | human, `info` | logging |
-//! | `AUTH_ISSUER`, `AUTH_JWKS_URL`, `AUTH_ALLOW_INSECURE_HTTP`, … | see `shared::auth` | the trusted issuer |
+//! | `AUTH_ISSUER`, `AUTH_JWKS_URL`, `AUTH_ALLOW_INSECURE_HTTP`, … | see `jwt_verifier` | the trusted issuer |
 //!
 //! The audience this service accepts is fixed: `notifications-service`.
 
 use std::net::SocketAddr;
 
-use shared::{
-    auth::VerifierConfig,
-    config::{CommonSettings, ConfigError, Env},
-};
+use jwt_verifier::VerifierConfig;
+use service_kit::config::{CommonSettings, ConfigError, Env};
 
 /// Name used in `X-Served-By`, logs and metrics.
 pub const SERVICE_NAME: &str = "notifications-service";
@@ -40,7 +38,7 @@ impl Settings {
     pub fn from_env(env: &mut Env) -> Self {
         let common = CommonSettings::read(env, DEFAULT_LISTEN_ADDR, "notifications.db");
         let database_max_connections = env.parse_with("DATABASE_MAX_CONNECTIONS", 10, parse_pool_size);
-        let verifier = VerifierConfig::from_env(env, AUDIENCE);
+        let verifier = service_kit::config::verifier_config(env, AUDIENCE);
         Self { common, database_max_connections, verifier }
     }
 

@@ -1,13 +1,15 @@
 //! Every SQL statement of notifications-service.
 //!
 //! Queries are runtime-checked `sqlx::query` calls through the `Any` driver, so one set runs on
-//! SQLite and PostgreSQL (see `shared::db` for the portable-SQL rules).
+//! SQLite and PostgreSQL (see `service_kit::db` for the portable-SQL rules).
 
 use serde_json::Value;
-use shared::db::Pool;
+use service_kit::db::Pool;
 use sqlx::{Row, any::AnyRow};
 
-use crate::domain::{Cursor, NewNotification, Notification, NotificationId, PageLimit};
+use service_kit::pagination::{Cursor, PageLimit};
+
+use crate::domain::{NewNotification, Notification, NotificationId};
 
 const COLUMNS: &str = "id, source, event_id, recipient, kind, message, data, fingerprint, created_at, read_at";
 

@@ -6,11 +6,8 @@
 //! errors are [`FieldError`]s naming the request field, so handlers can return them as they are.
 //!
 //! - [`notification`]: the fields of a new notification and the stored notification.
-//! - [`cursor`]: opaque pagination cursors and page sizes.
 
-pub mod cursor;
 pub mod notification;
 
-pub use cursor::{Cursor, PageLimit};
 pub use notification::{EventId, Kind, Message, NewNotification, Notification, NotificationId, Recipient};
-pub use shared::http::error::FieldError;
+pub use service_kit::http::error::FieldError;

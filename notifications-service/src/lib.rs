@@ -1,7 +1,7 @@
 //! notifications-service: stores notifications that other services send for a user, and lets
 //! each user list and read their own.
 //!
-//! Every request's access token is verified locally by `shared::auth` against the trusted
+//! Every request's access token is verified locally by `jwt_verifier` against the trusted
 //! issuer's cached keys; auth-service is never called per request. Services deliver with their
 //! own client-credentials tokens (`notifications:write`, audience `notifications-service`);
 //! users read with `notifications:read`.

@@ -4,7 +4,8 @@
 //! couple of reference-count increments.
 
 use axum::extract::FromRef;
-use shared::{auth::Verifier, db::Pool};
+use jwt_verifier::Verifier;
+use service_kit::db::Pool;
 
 /// Shared state of the router.
 #[derive(Clone)]
@@ -15,7 +16,7 @@ pub struct AppState {
     pub verifier: Verifier,
 }
 
-/// Lets `shared::auth`'s extractors find the verifier in this state.
+/// Lets `jwt_verifier`'s extractors find the verifier in this state.
 impl FromRef<AppState> for Verifier {
     fn from_ref(state: &AppState) -> Self {
         state.verifier.clone()

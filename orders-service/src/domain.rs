@@ -8,15 +8,12 @@
 //! - [`order`]: SKUs, quantities, item lists, orders.
 //! - [`idempotency`]: `Idempotency-Key` values and request fingerprints.
 //! - [`notification`]: the notification an order produces for its owner.
-//! - [`cursor`]: opaque pagination cursors and page sizes.
 
-pub mod cursor;
 pub mod idempotency;
 pub mod notification;
 pub mod order;
 
-pub use cursor::{Cursor, PageLimit};
 pub use idempotency::{Fingerprint, IdempotencyKey};
 pub use notification::OrderNotification;
 pub use order::{Order, OrderId, OrderItem, OrderItems, OrderStatus, Quantity, Sku};
-pub use shared::http::error::FieldError;
+pub use service_kit::http::error::FieldError;

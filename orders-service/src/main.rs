@@ -1,28 +1,5 @@
 //! The orders-service binary: `serve` (the default) or `healthcheck`.
 
-use std::process::ExitCode;
-
-use clap::{Parser, Subcommand};
-
-#[derive(Parser)]
-#[command(version, about = "Orders API")]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Serve the API (the default).
-    Serve,
-    /// Exit 0 when the local instance answers /healthz, 1 otherwise (for container health checks).
-    Healthcheck,
-}
-
-#[tokio::main]
-async fn main() -> ExitCode {
-    match Cli::parse().command.unwrap_or(Command::Serve) {
-        Command::Serve => orders_service::startup::serve().await,
-        Command::Healthcheck => orders_service::startup::healthcheck().await,
-    }
+fn main() -> std::process::ExitCode {
+    service_kit::serve::main::<orders_service::startup::Application>()
 }

@@ -6,11 +6,12 @@
 //! auth-service nor notifications-service needs to be reachable at start: the verifier warms
 //! its keys in the background and undelivered notifications wait in the outbox.
 
-use std::{future::Future, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use axum::Router;
-use shared::{auth::Verifier, config::Env, http::layers::ServiceIdentity};
+use jwt_verifier::Verifier;
+use service_kit::{config::ConfigError, http::layers::ServiceIdentity};
 use tokio::{net::TcpListener, sync::Notify};
 
 use crate::{
@@ -41,8 +42,8 @@ impl Application {
     /// An unreachable database, a failed migration, a verifier that cannot start or an address
     /// that cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        shared::metrics::install();
-        let db = shared::db::connect(&settings.common.database_url, settings.database_max_connections)
+        service_kit::metrics::install();
+        let db = service_kit::db::connect(&settings.common.database_url, settings.database_max_connections)
             .await
             .context("failed to open the database")?;
         sqlx::migrate!().run(&db).await.context("failed to run the database migrations")?;
@@ -64,10 +65,7 @@ impl Application {
             settings.idempotency_ttl,
             Arc::clone(&outbox_wake),
         );
-        let listener = TcpListener::bind(settings.common.listen_addr)
-            .await
-            .with_context(|| format!("failed to bind {}", settings.common.listen_addr))?;
-        let address = listener.local_addr().context("failed to read the bound address")?;
+        let (listener, address) = service_kit::serve::bind(settings.common.listen_addr).await?;
         let state = AppState { db, verifier, outbox_wake, idempotency_ttl: settings.idempotency_ttl };
         let router = http::router(state.clone(), &ServiceIdentity::detect(SERVICE_NAME));
         Ok(Self { listener, address, router, state, dispatcher })
@@ -93,7 +91,7 @@ impl Application {
 
     /// This instance's database pool.
     #[must_use]
-    pub fn db(&self) -> &shared::db::Pool {
+    pub fn db(&self) -> &service_kit::db::Pool {
         &self.state.db
     }
 
@@ -124,58 +122,24 @@ impl Application {
     }
 }
 
-/// `serve`: reads the configuration from the environment and runs until Ctrl-C or SIGTERM.
-pub async fn serve() -> ExitCode {
-    shared::telemetry::init("orders_service");
-    let (settings, dev_defaults) = match Settings::from_process() {
-        Ok(loaded) => loaded,
-        Err(error) => {
-            tracing::error!("{error}");
-            eprintln!("{error}");
-            return ExitCode::from(2);
-        }
-    };
-    for name in dev_defaults {
-        tracing::warn!(variable = %name, "using a development default; set it in production");
-    }
-    let application = match Application::build(settings).await {
-        Ok(application) => application,
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "startup failed");
-            return ExitCode::FAILURE;
-        }
-    };
-    match application.run_until_stopped(shared::shutdown::signal()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "server failed");
-            ExitCode::FAILURE
-        }
-    }
-}
+impl service_kit::serve::Application for Application {
+    type Settings = Settings;
+    const NAME: &'static str = SERVICE_NAME;
+    const ABOUT: &'static str = "Orders API: places and lists orders, notifies through a transactional outbox.";
+    const DEFAULT_LISTEN_ADDR: SocketAddr = DEFAULT_LISTEN_ADDR;
 
-/// `healthcheck`: GET `/healthz` on `LISTEN_ADDR` and succeed on 200, so container images need
-/// no curl.
-pub async fn healthcheck() -> ExitCode {
-    let mut env = Env::from_process();
-    let listen_addr = env.parse_with("LISTEN_ADDR", DEFAULT_LISTEN_ADDR, |raw| {
-        raw.parse::<SocketAddr>().map_err(|_| "expected host:port".to_owned())
-    });
-    if is_healthy(listen_addr).await { ExitCode::SUCCESS } else { ExitCode::FAILURE }
-}
-
-/// `true` when the service at `listen_addr` answers `/healthz` with 200 within 3 seconds. An
-/// unspecified address (`0.0.0.0`) is probed on loopback.
-pub async fn is_healthy(listen_addr: SocketAddr) -> bool {
-    let mut target = listen_addr;
-    if target.ip().is_unspecified() {
-        target.set_ip(match target {
-            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-        });
+    fn load_settings() -> Result<(Settings, Vec<String>), ConfigError> {
+        Settings::from_process()
     }
-    let Ok(client) = reqwest::Client::builder().timeout(Duration::from_secs(3)).build() else {
-        return false;
-    };
-    matches!(client.get(format!("http://{target}/healthz")).send().await, Ok(r) if r.status().is_success())
+
+    fn build(settings: Settings) -> impl Future<Output = anyhow::Result<Self>> + Send {
+        Self::build(settings)
+    }
+
+    fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = anyhow::Result<()>> + Send {
+        Self::run_until_stopped(self, shutdown)
+    }
 }

@@ -6,7 +6,8 @@
 use std::{sync::Arc, time::Duration};
 
 use axum::extract::FromRef;
-use shared::{auth::Verifier, db::Pool};
+use jwt_verifier::Verifier;
+use service_kit::db::Pool;
 use tokio::sync::Notify;
 
 /// Shared state of the router.
@@ -23,7 +24,7 @@ pub struct AppState {
     pub idempotency_ttl: Duration,
 }
 
-/// Lets `shared::auth`'s extractors find the verifier in this state.
+/// Lets `jwt_verifier`'s extractors find the verifier in this state.
 impl FromRef<AppState> for Verifier {
     fn from_ref(state: &AppState) -> Self {
         state.verifier.clone()

@@ -95,8 +95,8 @@ async fn unknown_routes_and_methods_get_the_json_envelope() {
 async fn healthcheck_subcommand_probe_succeeds_only_against_a_live_server() {
     let app = spawn_app().await;
     let address = app.address.trim_start_matches("http://").parse().unwrap();
-    assert!(auth_service::cli::healthcheck(address).await);
+    assert!(service_kit::serve::is_healthy(address).await);
 
     app.stop().await;
-    assert!(!auth_service::cli::healthcheck(address).await);
+    assert!(!service_kit::serve::is_healthy(address).await);
 }

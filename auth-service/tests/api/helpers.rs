@@ -2,14 +2,11 @@
 //! database (a temporary `SQLite` file, or a new database on `TEST_DATABASE_URL`'s `PostgreSQL`
 //! server), and typed helpers drive it over HTTP.
 
-use std::{sync::Arc, time::Duration};
-
 use auth_service::{config::Settings, startup::Application, state::AppState};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use shared::{config::Env, db::Pool};
-use tokio::{sync::oneshot, task::JoinHandle};
+use service_kit::{config::Env, db::Pool, testing::RunningServer};
 
 /// Issuer of every test app (`iss`); deliberately not the bound address, which is random.
 pub const ISSUER: &str = "http://auth.test";
@@ -22,70 +19,13 @@ pub const REPORTING_CLIENT: (&str, &str) = ("reporting", "reporting-secret");
 /// Email that `AUTH_ADMIN_EMAILS` lists.
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 
-/// A database for one test: the URL, and (for `SQLite`) the directory that holds the file.
-#[derive(Clone)]
-pub struct TestDb {
-    /// `DATABASE_URL` for the app.
-    pub url: String,
-    _dir: Option<Arc<tempfile::TempDir>>,
-}
+/// A database for one test (the kit's), named `auth_test_…` on PostgreSQL.
+pub use service_kit::testing::TestDatabase as TestDb;
+pub use service_kit::testing::{assert_error, wait_until};
 
-/// Prefix of the `PostgreSQL` databases this suite creates.
-const PG_PREFIX: &str = "auth_test_";
-/// Test databases older than this are dropped by later runs.
-const PG_STALE_AFTER_SECS: u64 = 3600;
-
-impl TestDb {
-    /// A fresh database: a new `PostgreSQL` database named `auth_test_<unix secs>_<uuid>` when
-    /// `TEST_DATABASE_URL` is set, else a new `SQLite` file in a temporary directory.
-    ///
-    /// `PostgreSQL` databases are not dropped when the test ends: the app's pool may be half-way
-    /// through a connection handshake then, and `DROP DATABASE … WITH (FORCE)` waits for such a
-    /// backend until `authentication_timeout` (a minute). Instead each test drops this suite's
-    /// databases that are more than an hour old, which no running test can still be using;
-    /// nothing else on the server is touched.
-    pub async fn fresh() -> Self {
-        shared::telemetry::init_for_tests();
-        match std::env::var("TEST_DATABASE_URL") {
-            Ok(server) if !server.trim().is_empty() => {
-                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-                let name = format!("{PG_PREFIX}{now}_{}", uuid::Uuid::new_v4().simple());
-                let admin = shared::db::connect(&server, 1).await.expect("connect to TEST_DATABASE_URL");
-                drop_stale_databases(&admin, now).await;
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&admin)
-                    .await
-                    .expect("create the test database");
-                admin.close().await;
-                let mut url = url::Url::parse(&server).expect("TEST_DATABASE_URL is a URL");
-                url.set_path(&format!("/{name}"));
-                Self { url: url.to_string(), _dir: None }
-            }
-            _ => {
-                let dir = tempfile::tempdir().expect("create a temporary directory");
-                let url = format!("sqlite://{}/auth.db", dir.path().display());
-                Self { url, _dir: Some(Arc::new(dir)) }
-            }
-        }
-    }
-}
-
-async fn drop_stale_databases(admin: &Pool, now: u64) {
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT CAST(datname AS TEXT) FROM pg_database WHERE datname LIKE 'auth\\_test\\_%'")
-            .fetch_all(admin)
-            .await
-            .unwrap_or_default();
-    for name in names {
-        let created = name
-            .strip_prefix(PG_PREFIX)
-            .and_then(|rest| rest.split('_').next())
-            .and_then(|secs| secs.parse::<u64>().ok());
-        if created.is_some_and(|created| now.saturating_sub(created) > PG_STALE_AFTER_SECS) {
-            // Another run may be dropping it too; either way it goes.
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(admin).await;
-        }
-    }
+/// A fresh test database.
+pub async fn fresh_db() -> TestDb {
+    TestDb::create("auth").await
 }
 
 /// Variables every test app gets; tests override any of them.
@@ -131,16 +71,7 @@ pub struct TestApp {
     pub state: AppState,
     /// A client that follows no redirects and keeps no cookies.
     pub client: reqwest::Client,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-    }
+    server: RunningServer,
 }
 
 /// The app with the default test settings and a fresh database.
@@ -150,7 +81,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// The app with `overrides` and a fresh database.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
-    spawn_app_on(TestDb::fresh().await, overrides).await
+    spawn_app_on(fresh_db().await, overrides).await
 }
 
 /// The app on an existing database (several instances can share one).
@@ -158,13 +89,10 @@ pub async fn spawn_app_on(db: TestDb, overrides: &[(&str, &str)]) -> TestApp {
     let application = Application::build(settings(&db, overrides)).await.expect("the application builds");
     let address = format!("http://{}", application.address());
     let state = application.state().clone();
-    let (shutdown, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(application.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
+    let server = RunningServer::spawn(application);
     let client =
         reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("reqwest client");
-    TestApp { address, db, state, client, shutdown: Some(shutdown), server: Some(server) }
+    TestApp { address, db, state, client, server }
 }
 
 /// Tokens from a login or refresh.
@@ -186,13 +114,8 @@ impl TestApp {
     }
 
     /// Stops the server and waits until it has drained.
-    pub async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.await.expect("server task").expect("server stopped cleanly");
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 
     /// POST a JSON body.
@@ -253,18 +176,6 @@ impl TestApp {
     }
 }
 
-/// Asserts `response` has `status`, a JSON envelope with `error == code`, and a description;
-/// returns the body.
-pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
-    assert_eq!(response.status(), status, "unexpected status");
-    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    assert!(content_type.starts_with("application/json"), "content type {content_type}");
-    let body: Value = response.json().await.expect("JSON error body");
-    assert_eq!(body["error"], code, "{body}");
-    assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
-    body
-}
-
 /// The decoded header and claims of a JWT (no verification).
 pub fn decode_jwt(token: &str) -> (Value, Value) {
     let mut parts = token.split('.');
@@ -273,20 +184,4 @@ pub fn decode_jwt(token: &str) -> (Value, Value) {
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
     };
     (next(), next())
-}
-
-/// Polls `condition` every 25 ms until it holds or `timeout` passes.
-pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if condition().await {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }

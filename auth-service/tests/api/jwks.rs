@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jwt_verifier::{StartupMode, Verifier, VerifierConfig};
 use reqwest::StatusCode;
 use serde_json::Value;
-use shared::auth::{StartupMode, Verifier, VerifierConfig};
 
 use crate::helpers::{ISSUER, ORDERS_CLIENT, spawn_app, spawn_app_with};
 
@@ -41,7 +41,7 @@ async fn jwks_publishes_public_members_only_with_a_thumbprint_kid() {
     assert_eq!(URL_SAFE_NO_PAD.decode(key["n"].as_str().unwrap()).unwrap().len(), 256, "RSA-2048");
     let n = URL_SAFE_NO_PAD.decode(key["n"].as_str().unwrap()).unwrap();
     let e = URL_SAFE_NO_PAD.decode(key["e"].as_str().unwrap()).unwrap();
-    assert_eq!(key["kid"], shared::auth::testkit::rfc7638_thumbprint(&n, &e));
+    assert_eq!(key["kid"], jwt_verifier::testkit::rfc7638_thumbprint(&n, &e));
 }
 
 #[tokio::test]

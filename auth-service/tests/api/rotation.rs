@@ -15,12 +15,12 @@ use std::{
     time::Duration,
 };
 
+use jwt_verifier::{KeySet, StaticKeyStore, Verifier, VerifierConfig};
 use reqwest::StatusCode;
 use serde_json::Value;
-use shared::auth::{KeySet, StaticKeyStore, Verifier, VerifierConfig};
 use sqlx::Row;
 
-use crate::helpers::{ISSUER, ORDERS_CLIENT, TestApp, TestDb, decode_jwt, spawn_app_on, wait_until};
+use crate::helpers::{ISSUER, ORDERS_CLIENT, TestApp, decode_jwt, fresh_db, spawn_app_on, wait_until};
 
 const SCHEDULE: &[(&str, &str)] = &[
     ("AUTH_KEY_ROTATION_INTERVAL", "4s"),
@@ -110,7 +110,7 @@ async fn verify_with_jwks_at(client: &reqwest::Client, base: &str, token: &str) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_rotate_through_every_state_with_one_active_key_throughout() {
     // Arrange: two instances, one database.
-    let db = TestDb::fresh().await;
+    let db = fresh_db().await;
     let first = spawn_app_on(db.clone(), SCHEDULE).await;
     let second = spawn_app_on(db, SCHEDULE).await;
     let apps = [&first, &second];
@@ -158,7 +158,7 @@ async fn two_instances_rotate_through_every_state_with_one_active_key_throughout
                     .unwrap();
                 let body: Value = response.json().await.unwrap();
                 let token = body["access_token"].as_str().unwrap().to_owned();
-                let at = shared::db::now_millis();
+                let at = service_kit::db::now_millis();
                 if let Err(error) = verify_with_jwks_at(&client, other_url, &token).await {
                     failures
                         .lock()
@@ -236,7 +236,7 @@ async fn two_instances_rotate_through_every_state_with_one_active_key_throughout
 
 #[tokio::test]
 async fn the_database_refuses_a_second_active_key() {
-    let db = TestDb::fresh().await;
+    let db = fresh_db().await;
     let app = spawn_app_on(db, &[]).await;
 
     let inserted = sqlx::query(
@@ -247,5 +247,5 @@ async fn the_database_refuses_a_second_active_key() {
     .await;
 
     let error = inserted.expect_err("a second active key must be refused");
-    assert!(shared::db::is_unique_violation(&error), "{error}");
+    assert!(service_kit::db::is_unique_violation(&error), "{error}");
 }

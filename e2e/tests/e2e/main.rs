@@ -1,5 +1,5 @@
 //! The cross-service end-to-end suite: real service binaries, several replicas each, behind a
-//! gateway. One file per claim; `support` holds the shared helpers. See `e2e/README-section.md`.
+//! gateway. One file per claim; `support` holds the shared helpers. See `e2e/README.md`.
 
 mod database_outage;
 mod hostile_tokens;

@@ -17,25 +17,24 @@ use axum::{
     routing::post,
 };
 use http::StatusCode;
+use jwt_verifier::{RequireScope, ServiceWithScope};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use shared::{
-    auth::{RequireScope, ServiceWithScope},
-    http::{error::FieldError, json::AppJson},
+use service_kit::{
+    http::{error::CommonError, json::AppJson},
+    pagination::{Cursor, Page, PageQuery},
+    time::rfc3339_millis as timestamp,
 };
 
-use super::{
-    error::{ApiError, Result},
-    timestamp,
-};
+use super::error::{ApiError, NOTIFICATION_NOT_FOUND, Result};
 use crate::{
     db::{self, Inserted},
-    domain::{Cursor, NewNotification, Notification, NotificationId, PageLimit},
+    domain::{NewNotification, Notification, NotificationId},
     state::AppState,
 };
 
-shared::scope!(NotificationsWrite, "notifications:write");
-shared::scope!(NotificationsRead, "notifications:read");
+jwt_verifier::scope!(NotificationsWrite, "notifications:write");
+jwt_verifier::scope!(NotificationsRead, "notifications:read");
 
 /// The notification routes.
 pub fn router() -> Router<AppState> {
@@ -89,30 +88,14 @@ impl From<Notification> for NotificationResponse {
     }
 }
 
-/// One page of a list.
-#[derive(Debug, Serialize)]
-struct Page<T> {
-    items: Vec<T>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
-    next_cursor: Option<String>,
-}
-
-/// Query string of `GET /v1/notifications`. Values are taken as strings and parsed by the
-/// domain types so errors name the parameter.
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
 async fn create_notification(
     State(state): State<AppState>,
     ServiceWithScope(caller, ..): ServiceWithScope<NotificationsWrite>,
     AppJson(body): AppJson<CreateNotificationRequest>,
 ) -> Result<Response> {
     let new = NewNotification::parse(&body.event_id, &body.recipient, &body.kind, &body.message, body.data)
-        .map_err(ApiError::Validation)?;
-    let now = shared::db::now_millis();
+        .map_err(CommonError::Validation)?;
+    let now = service_kit::db::now_millis();
     let inserted = db::insert_notification(&state.db, NotificationId::generate(), &caller.client_id, &new, now).await?;
     match inserted {
         Inserted::New(notification) => {
@@ -150,19 +133,12 @@ async fn create_notification(
 async fn list_notifications(
     State(state): State<AppState>,
     RequireScope(caller, ..): RequireScope<NotificationsRead>,
-    query: std::result::Result<Query<ListQuery>, QueryRejection>,
+    query: std::result::Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<AppJson<Page<NotificationResponse>>> {
-    let Query(query) = query.map_err(|r| ApiError::InvalidParameter(FieldError::new("query", r.body_text())))?;
-    let limit = PageLimit::parse(query.limit.as_deref()).map_err(ApiError::InvalidParameter)?;
-    let after = query.cursor.as_deref().map(Cursor::parse).transpose().map_err(ApiError::InvalidParameter)?;
-    let mut rows = db::list_notifications(&state.db, &caller.subject, after.as_ref(), limit).await?;
-    let next_cursor = if rows.len() > limit.get() as usize {
-        rows.truncate(limit.get() as usize);
-        rows.last().map(|last| Cursor::after(last.created_at, last.id.as_uuid()).encode())
-    } else {
-        None
-    };
-    Ok(AppJson(Page { items: rows.into_iter().map(NotificationResponse::from).collect(), next_cursor }))
+    let (limit, after) = PageQuery::parse(query).map_err(CommonError::InvalidParameter)?;
+    let rows = db::list_notifications(&state.db, &caller.subject, after.as_ref(), limit).await?;
+    let position = |n: &Notification| Cursor::after(n.created_at, n.id.as_uuid());
+    Ok(AppJson(Page::from_rows(rows, limit, position, NotificationResponse::from)))
 }
 
 async fn mark_notification_read(
@@ -171,8 +147,9 @@ async fn mark_notification_read(
     Path(id): Path<String>,
 ) -> Result<AppJson<NotificationResponse>> {
     // A malformed id cannot name anything: same 404 as an id that does not exist.
-    let id = NotificationId::parse(&id).ok_or(ApiError::NotFound)?;
-    let notification =
-        db::mark_read(&state.db, id, &caller.subject, shared::db::now_millis()).await?.ok_or(ApiError::NotFound)?;
+    let id = NotificationId::parse(&id).ok_or(NOTIFICATION_NOT_FOUND)?;
+    let notification = db::mark_read(&state.db, id, &caller.subject, service_kit::db::now_millis())
+        .await?
+        .ok_or(NOTIFICATION_NOT_FOUND)?;
     Ok(AppJson(NotificationResponse::from(notification)))
 }

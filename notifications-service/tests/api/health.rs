@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use shared::auth::testkit::{TestIssuer, test_key};
+use jwt_verifier::testkit::{TestIssuer, test_key};
 
 use crate::helpers::{error_body, spawn_app, spawn_app_with};
 

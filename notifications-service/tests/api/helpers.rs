@@ -2,59 +2,27 @@
 //!
 //! The database is a fresh SQLite file per test, or, when `TEST_DATABASE_URL` names a
 //! PostgreSQL server, a fresh database with a random name on it (nothing else is touched).
-//! Tokens are minted with `shared`'s fixed test keys; the service fetches the matching JWKS
+//! Tokens are minted with `jwt_verifier`'s fixed test keys; the service fetches the matching JWKS
 //! over HTTP from the `TestIssuer`, exactly as it would from auth-service.
 
+use jwt_verifier::{
+    Verifier,
+    testkit::{TestIssuer, service_claims, test_key, user_claims},
+};
 use notifications_service::{config::Settings, startup::Application};
 use reqwest::Response;
 use serde_json::{Value, json};
-use shared::{
-    auth::{
-        Verifier,
-        testkit::{TestIssuer, service_claims, test_key, user_claims},
-    },
+pub use service_kit::testing::{detail_fields, error_body};
+use service_kit::{
     config::Env,
     db::Pool,
+    testing::{RunningServer, TestDatabase},
 };
-use sqlx::{AnyConnection, Connection as _};
-use tokio::sync::oneshot;
 
 /// The audience tokens for this service carry.
 pub const AUDIENCE: &str = "notifications-service";
 /// The client id orders-service uses.
 pub const ORDERS_CLIENT: &str = "orders-service";
-
-/// A database for one test, removed with it (SQLite) or left with a unique name (PostgreSQL).
-pub struct TestDatabase {
-    /// `DATABASE_URL` for the service.
-    pub url: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestDatabase {
-    /// A new empty database.
-    pub async fn create() -> Self {
-        match std::env::var("TEST_DATABASE_URL") {
-            Ok(server) if !server.trim().is_empty() => {
-                sqlx::any::install_default_drivers();
-                let name = format!("notifications_test_{}", uuid::Uuid::new_v4().simple());
-                let mut connection = AnyConnection::connect(&server).await.expect("TEST_DATABASE_URL is reachable");
-                sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-                    .execute(&mut connection)
-                    .await
-                    .expect("can create a test database");
-                let mut url = url::Url::parse(&server).expect("TEST_DATABASE_URL is a URL");
-                url.set_path(&name);
-                Self { url: url.to_string(), _dir: None }
-            }
-            _ => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}/notifications.db", dir.path().display());
-                Self { url, _dir: Some(dir) }
-            }
-        }
-    }
-}
 
 /// A running service and what tests need to talk to it.
 pub struct TestApp {
@@ -68,16 +36,8 @@ pub struct TestApp {
     pub verifier: Verifier,
     /// The service's pool.
     pub db: Pool,
-    shutdown: Option<oneshot::Sender<()>>,
+    _server: RunningServer,
     _database: TestDatabase,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-    }
 }
 
 /// Starts the service with a fresh database, trusting a fresh `TestIssuer` that publishes
@@ -88,8 +48,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the service trusting `issuer`.
 pub async fn spawn_app_with(issuer: TestIssuer) -> TestApp {
-    shared::telemetry::init_for_tests();
-    let database = TestDatabase::create().await;
+    let database = TestDatabase::create("notifications").await;
     let mut env = Env::from_pairs([
         ("LISTEN_ADDR", "127.0.0.1:0".to_owned()),
         ("DATABASE_URL", database.url.clone()),
@@ -102,12 +61,9 @@ pub async fn spawn_app_with(issuer: TestIssuer) -> TestApp {
     let address = format!("http://{}", application.address());
     let verifier = application.verifier().clone();
     let db = application.db().clone();
-    let (shutdown, stopped) = oneshot::channel::<()>();
-    tokio::spawn(application.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
+    let server = RunningServer::spawn(application);
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { address, client, issuer, verifier, db, shutdown: Some(shutdown), _database: database }
+    TestApp { address, client, issuer, verifier, db, _server: server, _database: database }
 }
 
 impl TestApp {
@@ -171,20 +127,4 @@ pub fn notification(event_id: &str, recipient: &str, message: &str) -> Value {
         "message": message,
         "data": {"order_id": "0190", "item_count": 1},
     })
-}
-
-/// Reads an error response and checks the workspace envelope.
-pub async fn error_body(response: Response) -> Value {
-    let body: Value = response.json().await.expect("error bodies are JSON");
-    assert!(body["error"].is_string(), "no `error` in {body}");
-    assert!(body["error_description"].is_string(), "no `error_description` in {body}");
-    body
-}
-
-/// The `field` of every entry of `details`.
-pub fn detail_fields(body: &Value) -> Vec<String> {
-    body["details"]
-        .as_array()
-        .map(|details| details.iter().filter_map(|d| d["field"].as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
 }

@@ -4,7 +4,7 @@
 //! would answer every API call with 503, so it should not receive traffic yet.
 
 use axum::{Router, extract::State, response::Response, routing::get};
-use shared::http::health;
+use service_kit::http::health;
 
 use crate::state::AppState;
 
@@ -17,6 +17,6 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn check_readiness(State(state): State<AppState>) -> Response {
-    let database = shared::db::is_reachable(&state.db).await;
+    let database = service_kit::db::is_reachable(&state.db).await;
     health::readiness(&[("database", database), ("keys", state.verifier.is_ready())])
 }

@@ -16,28 +16,24 @@ use axum::{
     routing::{get, post},
 };
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use jwt_verifier::RequireScope;
 use serde::{Deserialize, Serialize};
-use shared::{
-    auth::RequireScope,
-    http::{context::RequestContext, error::FieldError, json::AppJson},
+use service_kit::{
+    http::{context::RequestContext, error::CommonError, json::AppJson},
+    pagination::{Cursor, Page, PageQuery},
+    time::rfc3339_millis as timestamp,
 };
 use uuid::Uuid;
 
-use super::{
-    error::{ApiError, Result},
-    timestamp,
-};
+use super::error::{ApiError, ORDER_NOT_FOUND, Result};
 use crate::{
     db::{self, NewIdempotencyKey, NewOutboxRecord, PlaceOutcome},
-    domain::{
-        Cursor, Fingerprint, IdempotencyKey, Order, OrderId, OrderItems, OrderNotification, OrderStatus, PageLimit,
-        idempotency,
-    },
+    domain::{Fingerprint, IdempotencyKey, Order, OrderId, OrderItems, OrderNotification, OrderStatus, idempotency},
     state::AppState,
 };
 
-shared::scope!(OrdersWrite, "orders:write");
-shared::scope!(OrdersRead, "orders:read");
+jwt_verifier::scope!(OrdersWrite, "orders:write");
+jwt_verifier::scope!(OrdersRead, "orders:read");
 
 /// Set on the answer to a retried request that returns the first result.
 static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -96,21 +92,6 @@ impl From<&Order> for OrderResponse {
     }
 }
 
-/// One page of a list.
-#[derive(Debug, Serialize)]
-struct Page<T> {
-    items: Vec<T>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
-    next_cursor: Option<String>,
-}
-
-/// Query string of `GET /v1/orders`; parsed by the domain types so errors name the parameter.
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    limit: Option<String>,
-    cursor: Option<String>,
-}
-
 async fn create_order(
     State(state): State<AppState>,
     RequireScope(caller, ..): RequireScope<OrdersWrite>,
@@ -122,11 +103,11 @@ async fn create_order(
         .get(idempotency::HEADER)
         .map(|value| IdempotencyKey::parse(value.as_bytes()))
         .transpose()
-        .map_err(ApiError::InvalidParameter)?;
+        .map_err(CommonError::InvalidParameter)?;
     let items =
-        OrderItems::parse(body.items.iter().map(|i| (i.sku.as_str(), i.quantity))).map_err(ApiError::Validation)?;
+        OrderItems::parse(body.items.iter().map(|i| (i.sku.as_str(), i.quantity))).map_err(CommonError::Validation)?;
     let fingerprint = Fingerprint::of_items(&items);
-    let now = shared::db::now_millis();
+    let now = service_kit::db::now_millis();
     let keys_valid_since = now.saturating_sub(i64::try_from(state.idempotency_ttl.as_millis()).unwrap_or(i64::MAX));
 
     // Fast path for retries: no transaction needed when the key is already known.
@@ -198,20 +179,13 @@ async fn replay(
 async fn list_orders(
     State(state): State<AppState>,
     RequireScope(caller, ..): RequireScope<OrdersRead>,
-    query: std::result::Result<Query<ListQuery>, QueryRejection>,
+    query: std::result::Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<AppJson<Page<OrderResponse>>> {
-    let Query(query) = query.map_err(|r| ApiError::InvalidParameter(FieldError::new("query", r.body_text())))?;
-    let limit = PageLimit::parse(query.limit.as_deref()).map_err(ApiError::InvalidParameter)?;
-    let after = query.cursor.as_deref().map(Cursor::parse).transpose().map_err(ApiError::InvalidParameter)?;
+    let (limit, after) = PageQuery::parse(query).map_err(CommonError::InvalidParameter)?;
     let owner = (!caller.is_admin()).then_some(caller.subject.as_str());
-    let mut orders = db::list_orders(&state.db, owner, after.as_ref(), limit).await?;
-    let next_cursor = if orders.len() > limit.get() as usize {
-        orders.truncate(limit.get() as usize);
-        orders.last().map(|last| Cursor::after(last.created_at, last.id.as_uuid()).encode())
-    } else {
-        None
-    };
-    Ok(AppJson(Page { items: orders.iter().map(OrderResponse::from).collect(), next_cursor }))
+    let orders = db::list_orders(&state.db, owner, after.as_ref(), limit).await?;
+    let position = |order: &Order| Cursor::after(order.created_at, order.id.as_uuid());
+    Ok(AppJson(Page::from_rows(orders, limit, position, |order| OrderResponse::from(&order))))
 }
 
 async fn find_order(
@@ -220,8 +194,8 @@ async fn find_order(
     Path(id): Path<String>,
 ) -> Result<AppJson<OrderResponse>> {
     // A malformed id cannot name anything: same 404 as an id that does not exist.
-    let id = OrderId::parse(&id).ok_or(ApiError::NotFound)?;
+    let id = OrderId::parse(&id).ok_or(ORDER_NOT_FOUND)?;
     let owner = (!caller.is_admin()).then_some(caller.subject.as_str());
-    let order = db::find_order(&state.db, id, owner).await?.ok_or(ApiError::NotFound)?;
+    let order = db::find_order(&state.db, id, owner).await?.ok_or(ORDER_NOT_FOUND)?;
     Ok(AppJson(OrderResponse::from(&order)))
 }

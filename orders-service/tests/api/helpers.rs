@@ -3,61 +3,24 @@
 //!
 //! Databases are fresh SQLite files per test, or, when `TEST_DATABASE_URL` names a PostgreSQL
 //! server, fresh databases with random names on it (nothing else is touched). Tokens are
-//! minted with `shared`'s fixed test keys and verified by the real verifier, which fetches the
+//! minted with `jwt_verifier`'s fixed test keys and verified by the real verifier, which fetches the
 //! JWKS over HTTP from a `TestIssuer`.
 
-use std::time::Duration;
-
+use jwt_verifier::{
+    Verifier,
+    testkit::{TestIssuer, test_key, user_claims},
+};
 use orders_service::{config::Settings, startup::Application};
 use reqwest::Response;
 use serde_json::{Value, json};
-use shared::{
-    auth::{
-        Verifier,
-        testkit::{TestIssuer, test_key, user_claims},
-    },
-    config::Env,
-    db::Pool,
-};
-use sqlx::{AnyConnection, Connection as _, Row as _};
-use tokio::{sync::oneshot, task::JoinHandle};
+pub use service_kit::testing::{TestDatabase, detail_fields, error_body, eventually};
+use service_kit::{config::Env, db::Pool, testing::RunningServer};
+use sqlx::Row as _;
 
 /// The audience tokens for this service carry.
 pub const AUDIENCE: &str = "orders-service";
 /// An address nothing listens on: outgoing calls fail at once.
 pub const NOWHERE: &str = "http://127.0.0.1:1";
-
-/// A database for one test, removed with it (SQLite) or left with a unique name (PostgreSQL).
-pub struct TestDatabase {
-    /// `DATABASE_URL` for a service.
-    pub url: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl TestDatabase {
-    /// A new empty database; `prefix` names it on PostgreSQL.
-    pub async fn create(prefix: &str) -> Self {
-        match std::env::var("TEST_DATABASE_URL") {
-            Ok(server) if !server.trim().is_empty() => {
-                sqlx::any::install_default_drivers();
-                let name = format!("{prefix}_test_{}", uuid::Uuid::new_v4().simple());
-                let mut connection = AnyConnection::connect(&server).await.expect("TEST_DATABASE_URL is reachable");
-                sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-                    .execute(&mut connection)
-                    .await
-                    .expect("can create a test database");
-                let mut url = url::Url::parse(&server).expect("TEST_DATABASE_URL is a URL");
-                url.set_path(&name);
-                Self { url: url.to_string(), _dir: None }
-            }
-            _ => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}/{prefix}.db", dir.path().display());
-                Self { url, _dir: Some(dir) }
-            }
-        }
-    }
-}
 
 /// A service started in this process, stopped when dropped or by [`Running::stop`].
 pub struct Running {
@@ -67,46 +30,13 @@ pub struct Running {
     pub verifier: Option<Verifier>,
     /// The service's pool.
     pub db: Pool,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    server: RunningServer,
 }
 
 impl Running {
-    fn spawn<F>(
-        address: String,
-        verifier: Option<Verifier>,
-        db: Pool,
-        run: impl FnOnce(oneshot::Receiver<()>) -> F,
-    ) -> Self
-    where
-        F: Future<Output = anyhow::Result<()>> + Send + 'static,
-    {
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let future = run(stopped);
-        let task = tokio::spawn(async move {
-            if let Err(error) = future.await {
-                panic!("service failed: {error:#}");
-            }
-        });
-        Self { address, verifier, db, shutdown: Some(shutdown), task: Some(task) }
-    }
-
     /// Stops the service and waits until it has released its port.
-    pub async fn stop(mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(15), task).await.expect("service stops in time").unwrap();
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
+    pub async fn stop(self) {
+        self.server.stop().await;
     }
 }
 
@@ -116,35 +46,27 @@ fn env(pairs: Vec<(&str, String)>) -> Env {
 
 /// Starts orders-service with `pairs` as its whole environment.
 pub async fn start_orders(pairs: Vec<(&str, String)>) -> Running {
-    shared::telemetry::init_for_tests();
+    service_kit::telemetry::init_for_tests();
     let mut env = env(pairs);
     let settings = Settings::from_env(&mut env);
     env.finish().expect("test settings are valid");
     let application = Application::build(settings).await.expect("orders-service starts");
     let address = format!("http://{}", application.address());
     let (verifier, db) = (Some(application.verifier().clone()), application.db().clone());
-    Running::spawn(address, verifier, db, |stopped| {
-        application.run_until_stopped(async move {
-            let _ = stopped.await;
-        })
-    })
+    Running { address, verifier, db, server: RunningServer::spawn(application) }
 }
 
 /// Starts notifications-service with `pairs` as its whole environment.
 pub async fn start_notifications(pairs: Vec<(&str, String)>) -> Running {
     use notifications_service::{config::Settings, startup::Application};
-    shared::telemetry::init_for_tests();
+    service_kit::telemetry::init_for_tests();
     let mut env = env(pairs);
     let settings = Settings::from_env(&mut env);
     env.finish().expect("test settings are valid");
     let application = Application::build(settings).await.expect("notifications-service starts");
     let address = format!("http://{}", application.address());
     let (verifier, db) = (Some(application.verifier().clone()), application.db().clone());
-    Running::spawn(address, verifier, db, |stopped| {
-        application.run_until_stopped(async move {
-            let _ = stopped.await;
-        })
-    })
+    Running { address, verifier, db, server: RunningServer::spawn(application) }
 }
 
 /// A fixed master key for test auth-service instances (PostgreSQL requires one; with SQLite
@@ -154,7 +76,7 @@ const TEST_MASTER_KEY: &str = "000102030405060708090a0b0c0d0e0f10111213141516171
 /// Starts auth-service on `port` (its issuer URL must be known before it starts, so the port
 /// is chosen by the caller) with the development client for orders-service registered.
 pub async fn start_auth(port: u16, database_url: &str) -> Running {
-    shared::telemetry::init_for_tests();
+    service_kit::telemetry::init_for_tests();
     let address = format!("http://127.0.0.1:{port}");
     let env = Env::from_pairs([
         ("LISTEN_ADDR", format!("127.0.0.1:{port}")),
@@ -169,11 +91,7 @@ pub async fn start_auth(port: u16, database_url: &str) -> Running {
     let settings = auth_service::config::Settings::from_env(env).expect("test settings are valid");
     let application = auth_service::startup::Application::build(settings).await.expect("auth-service starts");
     let db = application.state().db.clone();
-    Running::spawn(address, None, db, |stopped| {
-        application.run_until_stopped(async move {
-            let _ = stopped.await;
-        })
-    })
+    Running { address, verifier: None, db, server: RunningServer::spawn(application) }
 }
 
 /// A port that was free a moment ago, for a service whose address must be known before it
@@ -317,36 +235,4 @@ pub async fn count(db: &Pool, table: &str) -> i64 {
 /// `{"items": [{"sku", "quantity"}…]}`.
 pub fn order_body(items: &[(&str, i64)]) -> Value {
     json!({"items": items.iter().map(|(sku, quantity)| json!({"sku": sku, "quantity": quantity})).collect::<Vec<_>>()})
-}
-
-/// Reads an error response and checks the workspace envelope.
-pub async fn error_body(response: Response) -> Value {
-    let body: Value = response.json().await.expect("error bodies are JSON");
-    assert!(body["error"].is_string(), "no `error` in {body}");
-    assert!(body["error_description"].is_string(), "no `error_description` in {body}");
-    body
-}
-
-/// The `field` of every entry of `details`.
-pub fn detail_fields(body: &Value) -> Vec<String> {
-    body["details"]
-        .as_array()
-        .map(|details| details.iter().filter_map(|d| d["field"].as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
-}
-
-/// Polls `check` every 50 ms until it returns `Some`, failing the test after `timeout`.
-pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }

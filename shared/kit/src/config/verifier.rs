@@ -1,0 +1,110 @@
+//! The verifier's settings from the `AUTH_*` environment variables.
+//!
+//! `jwt-verifier` reads no environment itself (a library should not); this is the workspace's
+//! loader for it. The table of variables lives in `shared/verifier/README.md`.
+
+use jwt_verifier::{StartupMode, VerifierConfig};
+use url::Url;
+
+use super::{Env, parse_duration};
+
+/// Issuer of local development: auth-service's default listen address. The one place this
+/// default is written; a service that falls back to it records a development default.
+pub const DEV_ISSUER: &str = "http://127.0.0.1:8081";
+
+/// Parses `lazy`, `warm`, or `warm:<duration>` (for example `warm:10s`).
+///
+/// # Errors
+/// A message for anything else.
+pub fn parse_startup_mode(raw: &str) -> Result<StartupMode, String> {
+    match raw.trim() {
+        "lazy" => Ok(StartupMode::Lazy),
+        "warm" => Ok(StartupMode::Warm),
+        other => match other.strip_prefix("warm:") {
+            Some(deadline) => parse_duration(deadline).map(StartupMode::WarmWithDeadline),
+            None => Err("expected lazy, warm or warm:<duration> (such as warm:10s)".to_owned()),
+        },
+    }
+}
+
+/// Reads the `AUTH_*` variables into a [`VerifierConfig`] for `audience`, recording every
+/// problem (and the fields' own consistency checks) in `env`.
+pub fn verifier_config(env: &mut Env, audience: &str) -> VerifierConfig {
+    let issuer = match env.raw("AUTH_ISSUER") {
+        Some(issuer) => issuer.to_owned(),
+        None => {
+            env.note_dev_default("AUTH_ISSUER");
+            DEV_ISSUER.to_owned()
+        }
+    };
+    let mut config = VerifierConfig::new(issuer, audience);
+    config.jwks_url = env
+        .optional("AUTH_JWKS_URL")
+        .and_then(|raw| Url::parse(&raw).map_err(|e| env.problem("AUTH_JWKS_URL", format!("not a URL: {e}"))).ok());
+    config.allow_insecure_http = env.bool("AUTH_ALLOW_INSECURE_HTTP", false);
+    config.leeway = env.duration("AUTH_LEEWAY", config.leeway);
+    config.max_token_bytes = env.parse("AUTH_MAX_TOKEN_BYTES", config.max_token_bytes);
+    config.max_token_lifetime = env.duration("AUTH_MAX_TOKEN_LIFETIME", config.max_token_lifetime);
+    config.token_cache_capacity = env.parse("AUTH_TOKEN_CACHE_SIZE", config.token_cache_capacity);
+    config.accept_cookie = env.bool("AUTH_ACCEPT_COOKIE", config.accept_cookie);
+    config.allowed_origins = env
+        .optional("AUTH_ALLOWED_ORIGINS")
+        .map(|raw| {
+            raw.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect()
+        })
+        .unwrap_or_default();
+    config.startup = env.parse_with("AUTH_JWKS_STARTUP", config.startup, parse_startup_mode);
+    config.min_refresh = env.duration("AUTH_JWKS_MIN_REFRESH", config.min_refresh);
+    config.max_refresh = env.duration("AUTH_JWKS_MAX_REFRESH", config.max_refresh);
+    config.default_refresh = env.duration("AUTH_JWKS_DEFAULT_REFRESH", config.default_refresh);
+    config.unknown_kid_cooldown = env.duration("AUTH_JWKS_COOLDOWN", config.unknown_kid_cooldown);
+    config.unknown_kid_wait = env.duration("AUTH_JWKS_WAIT", config.unknown_kid_wait);
+    config.max_stale = env.duration("AUTH_JWKS_MAX_STALE", config.max_stale);
+    config.fetch_timeout = env.duration("AUTH_JWKS_TIMEOUT", config.fetch_timeout);
+    config.connect_timeout = env.duration("AUTH_JWKS_CONNECT_TIMEOUT", config.connect_timeout);
+    for (name, message) in config.problems() {
+        env.problem(name, message);
+    }
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn reads_variables_and_reports_problems() {
+        let mut env = Env::from_pairs([
+            ("AUTH_ISSUER", "http://auth-service:8080"),
+            ("AUTH_JWKS_COOLDOWN", "10s"),
+            ("AUTH_JWKS_STARTUP", "warm:3s"),
+            ("AUTH_TOKEN_CACHE_SIZE", "0"),
+        ]);
+        let config = verifier_config(&mut env, "orders-service");
+        assert_eq!(config.unknown_kid_cooldown, Duration::from_secs(10));
+        assert_eq!(config.startup, StartupMode::WarmWithDeadline(Duration::from_secs(3)));
+        assert_eq!(config.token_cache_capacity, 0);
+        let problems = env.finish().unwrap_err();
+        assert_eq!(problems.0.len(), 1, "{problems}");
+        assert!(problems.0[0].starts_with("AUTH_ISSUER:"), "{problems}");
+
+        let mut env =
+            Env::from_pairs([("AUTH_ISSUER", "http://auth-service:8080"), ("AUTH_ALLOW_INSECURE_HTTP", "true")]);
+        let _ = verifier_config(&mut env, "orders-service");
+        assert!(env.finish().is_ok());
+
+        let mut env = Env::from_pairs(Vec::<(String, String)>::new());
+        let config = verifier_config(&mut env, "orders-service");
+        assert_eq!(config.issuer, DEV_ISSUER);
+        assert_eq!(env.finish().unwrap(), vec!["AUTH_ISSUER".to_owned()]);
+    }
+
+    #[test]
+    fn startup_modes_parse() {
+        assert_eq!(parse_startup_mode("lazy"), Ok(StartupMode::Lazy));
+        assert_eq!(parse_startup_mode("warm:10s"), Ok(StartupMode::WarmWithDeadline(Duration::from_secs(10))));
+        assert!(parse_startup_mode("eager").is_err());
+    }
+}

@@ -1,0 +1,222 @@
+//! [`VerifierConfig`]: everything the verifier can be tuned with, and its defaults.
+//!
+//! The defaults and the reasons for them are listed on each field. This crate reads no
+//! environment variables itself: an application builds the config in code, or with a loader
+//! of its own (the workspace's services use `service_kit::config::verifier_config`, which
+//! reads the `AUTH_*` variables listed in this crate's README).
+
+use std::{fmt, net::IpAddr, sync::Arc, time::Duration};
+
+use url::Url;
+
+use super::{
+    clock::{Clock, SystemClock},
+    jose::DEFAULT_MAX_TOKEN_BYTES,
+    keys::JwksLimits,
+};
+
+/// How [`Verifier::start`](super::Verifier::start) loads the first key set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartupMode {
+    /// Fetch nothing until the first token arrives; report ready at once.
+    Lazy,
+    /// Start fetching in the background and return immediately; not ready until keys arrive.
+    /// A failing issuer delays readiness, never start-up.
+    Warm,
+    /// Wait up to the deadline for the first key set; fail start-up if it has not arrived.
+    WarmWithDeadline(Duration),
+}
+
+/// Verifier settings. Build with [`VerifierConfig::new`] (defaults) or
+/// an environment loader, then adjust fields.
+#[derive(Clone)]
+pub struct VerifierConfig {
+    /// The exact `iss` every token must carry (and, without `jwks_url`, the base URL of the
+    /// issuer's `/.well-known/openid-configuration`).
+    pub issuer: String,
+    /// The audience this service is; tokens must list it in `aud`. Also the realm of the
+    /// `WWW-Authenticate` challenge.
+    pub audience: String,
+    /// Where to fetch the JWKS. `None`: discover `jwks_uri` from the issuer's metadata.
+    pub jwks_url: Option<Url>,
+    /// Allow plain `http` to non-loopback hosts (a private compose network, the e2e suite).
+    /// Default `false`: key sets fetched in clear text can be replaced in transit.
+    pub allow_insecure_http: bool,
+
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`. Default 30 s: replicas and the issuer
+    /// run NTP; more would extend every token's life for nothing.
+    pub leeway: Duration,
+    /// Tokens longer than this are refused before decoding. Default 8 KiB.
+    pub max_token_bytes: usize,
+    /// Largest `exp - iat` accepted. Default 24 h: our tokens live 15 min; a token minted for
+    /// years is a leaked or forged signing capability, not an access token.
+    pub max_token_lifetime: Duration,
+    /// Verified tokens remembered (LRU); 0 turns the cache off. Default 10 000.
+    pub token_cache_capacity: usize,
+    /// Accept the token from the `__Host-access_token` cookie (browser clients), with the
+    /// CSRF guard on unsafe methods. Default `true`.
+    pub accept_cookie: bool,
+    /// Extra origins (`https://app.example.com`) allowed to send cookie-authenticated unsafe
+    /// requests, besides the request's own host.
+    pub allowed_origins: Vec<String>,
+
+    /// How the first key set is loaded. Default [`StartupMode::Warm`].
+    pub startup: StartupMode,
+    /// Shortest key-set lifetime honoured from `Cache-Control`/`Expires`. Default 60 s: a
+    /// shorter one would turn every replica into a polling client of the issuer.
+    pub min_refresh: Duration,
+    /// Longest key-set lifetime honoured. Default 1 h: bounds how long a removed key keeps
+    /// verifying if the issuer over-promises.
+    pub max_refresh: Duration,
+    /// Lifetime when the issuer sends no caching headers. Default 5 min.
+    pub default_refresh: Duration,
+    /// Minimum time between two fetches triggered by unknown `kid`s, counted from the last
+    /// fetch attempt of any kind. Default 30 s: bounds what random `kid`s can cost the issuer.
+    pub unknown_kid_cooldown: Duration,
+    /// How long a verification waits for an in-flight fetch. Default 2 s.
+    pub unknown_kid_wait: Duration,
+    /// `kid`s the issuer did not have are remembered (at most this many) until the next
+    /// successful fetch, or `negative_cache_ttl`. Default 1 024.
+    pub negative_cache_capacity: usize,
+    /// How long a `kid` stays in the negative cache. Default 5 min.
+    pub negative_cache_ttl: Duration,
+    /// How long past its freshness a key set is still used while the issuer is unreachable.
+    /// Default 24 h: an issuer outage must not become an outage of every service, but keys
+    /// cannot be trusted forever either.
+    pub max_stale: Duration,
+    /// JWKS connect timeout. Default 2 s.
+    pub connect_timeout: Duration,
+    /// JWKS request timeout, body included. Default 5 s.
+    pub fetch_timeout: Duration,
+    /// JWKS document limits. Default 64 KiB and 32 keys.
+    pub jwks_limits: JwksLimits,
+    /// Source of the current time for token dates. Default the system clock.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for VerifierConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifierConfig")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("jwks_url", &self.jwks_url.as_ref().map(Url::as_str))
+            .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("leeway", &self.leeway)
+            .field("max_token_bytes", &self.max_token_bytes)
+            .field("max_token_lifetime", &self.max_token_lifetime)
+            .field("token_cache_capacity", &self.token_cache_capacity)
+            .field("startup", &self.startup)
+            .field("unknown_kid_cooldown", &self.unknown_kid_cooldown)
+            .field("max_stale", &self.max_stale)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifierConfig {
+    /// Settings with every default (see the field docs).
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Self {
+        Self {
+            issuer: issuer.into(),
+            audience: audience.into(),
+            jwks_url: None,
+            allow_insecure_http: false,
+            leeway: Duration::from_secs(30),
+            max_token_bytes: DEFAULT_MAX_TOKEN_BYTES,
+            max_token_lifetime: Duration::from_secs(24 * 3600),
+            token_cache_capacity: 10_000,
+            accept_cookie: true,
+            allowed_origins: Vec::new(),
+            startup: StartupMode::Warm,
+            min_refresh: Duration::from_secs(60),
+            max_refresh: Duration::from_secs(3600),
+            default_refresh: Duration::from_secs(300),
+            unknown_kid_cooldown: Duration::from_secs(30),
+            unknown_kid_wait: Duration::from_secs(2),
+            negative_cache_capacity: 1024,
+            negative_cache_ttl: Duration::from_secs(300),
+            max_stale: Duration::from_secs(24 * 3600),
+            connect_timeout: Duration::from_secs(2),
+            fetch_timeout: Duration::from_secs(5),
+            jwks_limits: JwksLimits::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// Inconsistencies between fields, as `(variable, message)` pairs.
+    #[must_use]
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        match &self.jwks_url {
+            Some(url) => {
+                if let Err(message) = check_fetch_url(url, self.allow_insecure_http) {
+                    problems.push(("AUTH_JWKS_URL", message));
+                }
+            }
+            None => match Url::parse(&self.issuer) {
+                Ok(url) => {
+                    if let Err(message) = check_fetch_url(&url, self.allow_insecure_http) {
+                        problems.push(("AUTH_ISSUER", message));
+                    }
+                }
+                Err(e) => {
+                    problems.push(("AUTH_ISSUER", format!("not a URL ({e}); set AUTH_JWKS_URL or use a URL issuer")))
+                }
+            },
+        }
+        if self.audience.trim().is_empty() {
+            problems.push(("audience", "must not be empty".to_owned()));
+        }
+        if self.min_refresh > self.max_refresh {
+            problems.push(("AUTH_JWKS_MIN_REFRESH", "must not exceed AUTH_JWKS_MAX_REFRESH".to_owned()));
+        }
+        if self.min_refresh.is_zero() {
+            problems.push(("AUTH_JWKS_MIN_REFRESH", "must be positive".to_owned()));
+        }
+        if self.max_token_bytes < 64 {
+            problems.push(("AUTH_MAX_TOKEN_BYTES", "must be at least 64".to_owned()));
+        }
+        problems
+    }
+}
+
+/// Checks a URL the verifier will fetch: `https`, or `http` to a loopback host, or `http`
+/// anywhere when `allow_insecure_http` is set.
+///
+/// # Errors
+/// A message saying what is wrong.
+pub fn check_fetch_url(url: &Url, allow_insecure_http: bool) -> Result<(), String> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if allow_insecure_http || is_loopback(url) => Ok(()),
+        "http" => Err(format!(
+            "{url} uses plain http to a non-loopback host; use https or set AUTH_ALLOW_INSECURE_HTTP=true on a private network"
+        )),
+        other => Err(format!("{url}: unsupported scheme `{other}`")),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_is_required_except_for_loopback_or_when_allowed() {
+        let url = |s: &str| Url::parse(s).unwrap();
+        assert!(check_fetch_url(&url("https://auth.example.com/jwks"), false).is_ok());
+        assert!(check_fetch_url(&url("http://127.0.0.1:8081/jwks"), false).is_ok());
+        assert!(check_fetch_url(&url("http://[::1]:8081/jwks"), false).is_ok());
+        assert!(check_fetch_url(&url("http://localhost/jwks"), false).is_ok());
+        assert!(check_fetch_url(&url("http://auth-service:8080/jwks"), false).is_err());
+        assert!(check_fetch_url(&url("http://auth-service:8080/jwks"), true).is_ok());
+        assert!(check_fetch_url(&url("ftp://auth/jwks"), true).is_err());
+    }
+}

@@ -1,0 +1,353 @@
+//! axum extractors: a handler's signature states its access level.
+//!
+//! ```text
+//! async fn me(Authenticated(caller): Authenticated)                          // any valid token
+//! async fn feed(MaybeAuthenticated(caller): MaybeAuthenticated)              // anonymous allowed
+//! async fn create(RequireScope(caller, ..): RequireScope<OrdersWrite>)       // 403 without the scope
+//! async fn notify(ServiceWithScope(caller, ..): ServiceWithScope<NotifySend>) // service tokens only
+//! ```
+//!
+//! The token comes from `Authorization: Bearer …` or, for browser clients, from the
+//! `__Host-access_token` cookie (`HttpOnly`, `Secure`, host-only by the `__Host-` prefix rules).
+//! A cookie is sent by the browser on cross-site requests too, so when the token came from
+//! the cookie and the method is unsafe, the request must prove it is same-origin:
+//! `Sec-Fetch-Site: same-origin` or, from browsers without Fetch Metadata, an `Origin` equal
+//! to the request's own origin or a configured one. The header always wins over the cookie.
+//!
+//! The verifier comes from the state: `Verifier: FromRef<S>`.
+
+use std::marker::PhantomData;
+
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
+use http::{HeaderMap, Method, header, request::Parts};
+
+use super::{
+    claims::Caller,
+    error::{AuthError, AuthRejection},
+    verifier::Verifier,
+};
+
+/// Name of the access-token cookie. The `__Host-` prefix makes browsers accept it only when
+/// set with `Secure`, `Path=/` and no `Domain`, so a sibling subdomain cannot plant one.
+pub const ACCESS_TOKEN_COOKIE: &str = "__Host-access_token";
+
+/// A scope a route requires. Declare one with [`scope!`](crate::scope).
+pub trait Scope: Send + Sync + 'static {
+    /// The scope string (`orders:write`).
+    const NAME: &'static str;
+}
+
+/// Declares a marker type implementing [`Scope`]:
+///
+/// ```
+/// jwt_verifier::scope!(OrdersWrite, "orders:write");
+/// jwt_verifier::scope!(pub(crate) OrdersRead, "orders:read");
+/// use jwt_verifier::Scope;
+/// assert_eq!(OrdersWrite::NAME, "orders:write");
+/// ```
+///
+/// Without a visibility the type is `pub`.
+#[macro_export]
+macro_rules! scope {
+    ($(#[$meta:meta])* $name:ident, $value:expr) => {
+        $crate::scope!($(#[$meta])* pub $name, $value);
+    };
+    ($(#[$meta:meta])* $vis:vis $name:ident, $value:expr) => {
+        $(#[$meta])*
+        #[doc = concat!("The `", $value, "` scope.")]
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        $vis struct $name;
+
+        impl $crate::Scope for $name {
+            const NAME: &'static str = $value;
+        }
+    };
+}
+
+/// A caller with a valid token; 401 otherwise.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Caller);
+
+/// A caller with a valid token, or `None` when the request carries no token at all; a token
+/// that is present but bad is still 401.
+#[derive(Debug, Clone)]
+pub struct MaybeAuthenticated(pub Option<Caller>);
+
+/// A caller whose token grants `S`; 403 `insufficient_scope` otherwise.
+#[derive(Debug, Clone)]
+pub struct RequireScope<S: Scope>(pub Caller, pub PhantomData<S>);
+
+/// A client-credentials (service) token granting `S`; user tokens get 403 even with the
+/// scope, so an endpoint meant for services cannot be driven from a browser session.
+#[derive(Debug, Clone)]
+pub struct ServiceWithScope<S: Scope>(pub Caller, pub PhantomData<S>);
+
+/// Where the token was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenSource {
+    /// `Authorization: Bearer`.
+    Header,
+    /// The access-token cookie.
+    Cookie,
+}
+
+/// The bearer token of a request, if any.
+///
+/// # Errors
+/// [`AuthError::MalformedAuthorization`] for more than one `Authorization` header, a
+/// `Bearer` credential with no token or characters outside RFC 6750's `b64token`, or
+/// [`AuthError::CrossSiteRequest`] when the cookie is used by an unsafe cross-site request.
+pub fn token_from_request<'a>(
+    method: &Method,
+    headers: &'a HeaderMap,
+    accept_cookie: bool,
+    allowed_origins: &[String],
+) -> Result<Option<(&'a str, TokenSource)>, AuthError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    if let Some(value) = values.next() {
+        if values.next().is_some() {
+            return Err(AuthError::MalformedAuthorization);
+        }
+        let text = value.to_str().map_err(|_| AuthError::MalformedAuthorization)?;
+        let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
+        if scheme.eq_ignore_ascii_case("bearer") {
+            let token = rest.trim_start_matches(' ');
+            if !is_b64token(token) {
+                return Err(AuthError::MalformedAuthorization);
+            }
+            return Ok(Some((token, TokenSource::Header)));
+        }
+        // Another scheme (Basic…): no bearer token was offered; the challenge says which
+        // scheme to use.
+    }
+    if !accept_cookie {
+        return Ok(None);
+    }
+    let Some(token) = cookie_value(headers, ACCESS_TOKEN_COOKIE) else {
+        return Ok(None);
+    };
+    if !is_safe(method) && !is_same_origin(headers, allowed_origins) {
+        return Err(AuthError::CrossSiteRequest);
+    }
+    if !is_b64token(token) {
+        return Err(AuthError::MalformedAuthorization);
+    }
+    Ok(Some((token, TokenSource::Cookie)))
+}
+
+/// RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
+}
+
+fn is_same_origin(headers: &HeaderMap, allowed_origins: &[String]) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site.eq_ignore_ascii_case("same-origin");
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        // Browsers send Origin on every cross-origin unsafe request; without it we cannot
+        // tell, and refusing is the safe side.
+        return false;
+    };
+    let origin = origin.trim_end_matches('/');
+    if allowed_origins.iter().any(|allowed| allowed.eq_ignore_ascii_case(origin)) {
+        return true;
+    }
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    origin
+        .split_once("://")
+        .is_some_and(|(scheme, authority)| matches!(scheme, "http" | "https") && authority.eq_ignore_ascii_case(host))
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim().trim_matches('"'))
+}
+
+/// Extracts and verifies, recording `user.id` on the request span.
+async fn authenticate(parts: &Parts, verifier: &Verifier) -> Result<Option<Caller>, AuthRejection> {
+    let reject = |error| AuthRejection { error, realm: verifier.realm().clone() };
+    let config = verifier.config();
+    let Some((token, _source)) =
+        token_from_request(&parts.method, &parts.headers, config.accept_cookie, &config.allowed_origins)
+            .map_err(reject)?
+    else {
+        return Ok(None);
+    };
+    let caller = verifier.verify(token).await.map_err(reject)?;
+    tracing::Span::current().record("user.id", caller.subject.as_str());
+    Ok(Some(caller))
+}
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    Verifier: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let verifier = Verifier::from_ref(state);
+        match authenticate(parts, &verifier).await? {
+            Some(caller) => Ok(Self(caller)),
+            None => Err(AuthRejection { error: AuthError::MissingToken, realm: verifier.realm().clone() }),
+        }
+    }
+}
+
+impl<S> OptionalFromRequestParts<S> for Authenticated
+where
+    Verifier: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let verifier = Verifier::from_ref(state);
+        Ok(authenticate(parts, &verifier).await?.map(Self))
+    }
+}
+
+impl<S> FromRequestParts<S> for MaybeAuthenticated
+where
+    Verifier: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let verifier = Verifier::from_ref(state);
+        Ok(Self(authenticate(parts, &verifier).await?))
+    }
+}
+
+impl<S, Sc> FromRequestParts<S> for RequireScope<Sc>
+where
+    Verifier: FromRef<S>,
+    S: Send + Sync,
+    Sc: Scope,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Authenticated(caller) = <Authenticated as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        if caller.has_scope(Sc::NAME) {
+            Ok(Self(caller, PhantomData))
+        } else {
+            let verifier = Verifier::from_ref(state);
+            Err(AuthRejection { error: AuthError::InsufficientScope(Sc::NAME), realm: verifier.realm().clone() })
+        }
+    }
+}
+
+impl<S, Sc> FromRequestParts<S> for ServiceWithScope<Sc>
+where
+    Verifier: FromRef<S>,
+    S: Send + Sync,
+    Sc: Scope,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Authenticated(caller) = <Authenticated as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        let verifier = Verifier::from_ref(state);
+        if !caller.is_service() {
+            return Err(AuthRejection { error: AuthError::ServiceTokenRequired, realm: verifier.realm().clone() });
+        }
+        if !caller.has_scope(Sc::NAME) {
+            return Err(AuthRejection {
+                error: AuthError::InsufficientScope(Sc::NAME),
+                realm: verifier.realm().clone(),
+            });
+        }
+        Ok(Self(caller, PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    fn token(method: Method, pairs: &[(&str, &str)]) -> Result<Option<(String, TokenSource)>, AuthError> {
+        let map = headers(pairs);
+        token_from_request(&method, &map, true, &["https://app.example.com".to_owned()])
+            .map(|found| found.map(|(t, s)| (t.to_owned(), s)))
+    }
+
+    #[test]
+    fn bearer_header_is_parsed_strictly() {
+        assert_eq!(token(Method::GET, &[("authorization", "Bearer abc.def.ghi")]).unwrap().unwrap().0, "abc.def.ghi");
+        assert_eq!(token(Method::GET, &[("authorization", "bearer abc")]).unwrap().unwrap().0, "abc");
+        assert_eq!(token(Method::GET, &[("authorization", "Bearer")]), Err(AuthError::MalformedAuthorization));
+        assert_eq!(token(Method::GET, &[("authorization", "Bearer a b")]), Err(AuthError::MalformedAuthorization));
+        assert_eq!(
+            token(Method::GET, &[("authorization", "Bearer a"), ("authorization", "Bearer b")]),
+            Err(AuthError::MalformedAuthorization)
+        );
+        assert_eq!(token(Method::GET, &[("authorization", "Basic dXNlcjpwYXNz")]), Ok(None));
+        assert_eq!(token(Method::GET, &[]), Ok(None));
+    }
+
+    #[test]
+    fn header_wins_over_cookie() {
+        let found = token(
+            Method::POST,
+            &[("authorization", "Bearer fromheader"), ("cookie", "__Host-access_token=fromcookie")],
+        );
+        assert_eq!(found.unwrap().unwrap(), ("fromheader".to_owned(), TokenSource::Header));
+    }
+
+    #[test]
+    fn cookie_on_unsafe_methods_needs_same_origin_evidence() {
+        let cookie = ("cookie", "theme=dark; __Host-access_token=tok");
+        assert_eq!(token(Method::GET, &[cookie]).unwrap().unwrap(), ("tok".to_owned(), TokenSource::Cookie));
+        assert_eq!(token(Method::POST, &[cookie]), Err(AuthError::CrossSiteRequest));
+        assert_eq!(token(Method::POST, &[cookie, ("sec-fetch-site", "cross-site")]), Err(AuthError::CrossSiteRequest));
+        assert_eq!(token(Method::POST, &[cookie, ("sec-fetch-site", "same-site")]), Err(AuthError::CrossSiteRequest));
+        assert!(token(Method::POST, &[cookie, ("sec-fetch-site", "same-origin")]).unwrap().is_some());
+        assert!(
+            token(Method::DELETE, &[cookie, ("origin", "https://api.example.com"), ("host", "api.example.com")])
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            token(Method::DELETE, &[cookie, ("origin", "https://evil.example"), ("host", "api.example.com")]),
+            Err(AuthError::CrossSiteRequest)
+        );
+        assert!(
+            token(Method::PUT, &[cookie, ("origin", "https://app.example.com"), ("host", "api.example.com")])
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn cookies_are_ignored_when_disabled() {
+        let map = headers(&[("cookie", "__Host-access_token=tok")]);
+        assert_eq!(token_from_request(&Method::GET, &map, false, &[]), Ok(None));
+    }
+}

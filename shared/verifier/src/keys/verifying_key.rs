@@ -1,0 +1,94 @@
+//! [`VerifyingKey`]: an RSA public key pinned to one algorithm, checked once when built.
+
+use std::{fmt, sync::Arc};
+
+use ring::signature::RsaPublicKeyComponents;
+
+use super::{JwsAlgorithm, KeyProblem, is_sane_kid, weak};
+use crate::error::AuthError;
+
+/// An RSA public key pinned to one algorithm, ready to verify signatures.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    kid: Arc<str>,
+    algorithm: JwsAlgorithm,
+    // Decoded once at ingest; ring takes the components by reference on every verification.
+    components: RsaPublicKeyComponents<Vec<u8>>,
+    modulus_bits: usize,
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("modulus_bits", &self.modulus_bits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifyingKey {
+    /// A key from big-endian modulus and exponent bytes, after the checks listed in the module
+    /// docs (size, exponent, ROCA).
+    ///
+    /// # Errors
+    /// The [`KeyProblem`] that makes the key unusable.
+    pub fn from_rsa_components(
+        kid: &str,
+        algorithm: JwsAlgorithm,
+        modulus: &[u8],
+        exponent: &[u8],
+    ) -> Result<Self, KeyProblem> {
+        if !is_sane_kid(kid) {
+            return Err(KeyProblem::BadKid);
+        }
+        let checked = weak::check_rsa_components(modulus, exponent)?;
+        Ok(Self {
+            kid: Arc::from(kid),
+            algorithm,
+            components: RsaPublicKeyComponents { n: checked.modulus.to_vec(), e: checked.exponent.to_vec() },
+            modulus_bits: checked.modulus_bits,
+        })
+    }
+
+    /// The key id (`kid`).
+    #[must_use]
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// The shared key id, for cache entries that outlive a borrow of the key.
+    #[must_use]
+    pub fn kid_arc(&self) -> &Arc<str> {
+        &self.kid
+    }
+
+    /// The algorithm this key is pinned to.
+    #[must_use]
+    pub fn algorithm(&self) -> JwsAlgorithm {
+        self.algorithm
+    }
+
+    /// Modulus size in bits.
+    #[must_use]
+    pub fn modulus_bits(&self) -> usize {
+        self.modulus_bits
+    }
+
+    /// The decoded public components, as ring takes them.
+    #[must_use]
+    pub fn ring_components(&self) -> &RsaPublicKeyComponents<Vec<u8>> {
+        &self.components
+    }
+
+    /// Verifies `signature` over `message` with `algorithm`, which must be the key's own.
+    ///
+    /// # Errors
+    /// [`AuthError::AlgorithmMismatch`] or [`AuthError::InvalidSignature`].
+    pub fn verify(&self, algorithm: JwsAlgorithm, message: &[u8], signature: &[u8]) -> Result<(), AuthError> {
+        if algorithm != self.algorithm {
+            return Err(AuthError::AlgorithmMismatch);
+        }
+        self.components.verify(algorithm.ring_parameters(), message, signature).map_err(|_| AuthError::InvalidSignature)
+    }
+}

@@ -1,0 +1,105 @@
+//! Local verification of OAuth 2.0 JWT access tokens (RFC 9068, RS256), hardened per RFC 8725.
+//!
+//! A service verifies every token itself with keys cached from its issuer's JWKS: no call to
+//! the issuer per request, and requests keep being served while the issuer is down. Nothing
+//! here can sign (except the test kit behind the `test-helpers` feature), and nothing depends
+//! on a database or on a particular service chassis.
+//!
+//! # Features
+//!
+//! - `axum` (default): the extractors in [`extract`] and the RFC 6750 responses of
+//!   [`AuthError`]. Without it the crate is the verifier alone ([`Verifier::verify`]).
+//! - `test-helpers`: fixed RSA test keys, a token minter, an in-process issuer and a rotation
+//!   conformance check, for your tests.
+//!
+//! # Layout
+//!
+//! - [`verifier`]: [`Verifier`], the entry point: strict checks in cheapest-first order, a
+//!   verified-token cache, per-instance [`VerifierStats`].
+//! - [`config`]: [`VerifierConfig`] and its defaults.
+//! - [`jose`]: compact JWS parsing and [`verify_jws`], the signature layer on its own.
+//! - [`json`]: strict JSON (duplicate members refused).
+//! - [`keys`]: [`VerifyingKey`], [`KeySet`] and JWKS ingest rules.
+//! - [`store`]: the [`KeyStore`] trait and [`StaticKeyStore`].
+//! - [`jwks`]: [`JwksCache`], the HTTP-backed store (refresh, single flight, cooldown,
+//!   stale serving).
+//! - [`claims`]: [`Caller`], [`ScopeSet`] and the claim rules.
+//! - [`extract`]: axum extractors ([`Authenticated`], [`MaybeAuthenticated`],
+//!   [`RequireScope`], [`ServiceWithScope`]) and the [`scope!`](crate::scope) macro.
+//! - [`error`]: [`AuthError`], one variant per reason, and its RFC 6750 responses.
+//! - [`clock`]: injectable wall clock for token dates.
+//! - `testkit` (feature `test-helpers`): fixed test keys, a minter, an in-process issuer and a
+//!   rotation conformance check.
+//!
+//! # Wiring into a service
+//!
+//! ```no_run
+//! use axum::{Json, Router, extract::FromRef, routing::{get, post}};
+//! use jwt_verifier::{Authenticated, RequireScope, Verifier, VerifierConfig};
+//!
+//! jwt_verifier::scope!(OrdersWrite, "orders:write");
+//!
+//! #[derive(Clone)]
+//! struct AppState {
+//!     verifier: Verifier,
+//! }
+//!
+//! impl FromRef<AppState> for Verifier {
+//!     fn from_ref(state: &AppState) -> Verifier {
+//!         state.verifier.clone()
+//!     }
+//! }
+//!
+//! async fn whoami(Authenticated(caller): Authenticated) -> Json<serde_json::Value> {
+//!     Json(serde_json::json!({ "sub": caller.subject, "scope": caller.scopes.to_string() }))
+//! }
+//!
+//! async fn create_order(RequireScope(caller, ..): RequireScope<OrdersWrite>) -> String {
+//!     format!("order placed for {}", caller.subject)
+//! }
+//!
+//! # async fn run() -> anyhow::Result<()> {
+//! let mut env = service_kit::config::Env::from_process();
+//! let config = VerifierConfig::from_env(&mut env, "orders-service");
+//! env.finish()?;
+//! let verifier = Verifier::start(config).await?;
+//! let app: Router = Router::new()
+//!     .route("/whoami", get(whoami))
+//!     .route("/orders", post(create_order))
+//!     .with_state(AppState { verifier });
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod claims;
+pub mod clock;
+pub mod config;
+pub mod error;
+#[cfg(feature = "axum")]
+pub mod extract;
+pub mod jose;
+pub mod json;
+pub mod jwks;
+pub mod keys;
+pub mod store;
+#[cfg(feature = "test-helpers")]
+pub mod testkit;
+pub mod verifier;
+
+#[cfg(feature = "axum")]
+pub use self::extract::{
+    ACCESS_TOKEN_COOKIE, Authenticated, MaybeAuthenticated, RequireScope, Scope, ServiceWithScope,
+};
+pub use self::{
+    claims::{Caller, ScopeSet},
+    clock::{Clock, SystemClock, TokioClock},
+    config::{StartupMode, VerifierConfig},
+    error::{AuthError, AuthRejection, TokenPart},
+    jose::verify_jws,
+    jwks::{FetchOutcome, JwksCache, JwksCacheError},
+    keys::{IngestReport, JwksError, JwksLimits, JwsAlgorithm, KeyProblem, KeySet, VerifyingKey},
+    store::{KeyLookup, KeySnapshot, KeyStore, KeyStoreStats, StaticKeyStore},
+    verifier::{Verifier, VerifierStartError, VerifierStats},
+};

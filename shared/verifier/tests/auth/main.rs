@@ -1,0 +1,11 @@
+//! Integration tests of `jwt_verifier`: one test binary (one link) for all of them.
+
+mod cache_timing;
+mod extractors;
+mod helpers;
+mod ingest;
+mod interop;
+mod jwks_http;
+mod rejections;
+mod rotation;
+mod token_cache;
