@@ -14,3 +14,14 @@ pub mod layers;
 
 /// Request bodies above this size get 413 (64 KiB, plenty for every API in the workspace).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// A service's complete router: its routes, the JSON 404/405 fallbacks and the standard
+/// layers of [`layers::apply`].
+pub fn service_router<S>(routes: axum::Router<S>, identity: &layers::ServiceIdentity) -> axum::Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let routes =
+        routes.fallback(error::not_found_fallback).method_not_allowed_fallback(error::method_not_allowed_fallback);
+    layers::apply(routes, identity)
+}

@@ -31,7 +31,7 @@
 //! - `testkit` (feature `test-helpers`): fixed test keys, a minter, an in-process issuer and a
 //!   rotation conformance check.
 //!
-//! # Wiring into a service
+//! # Quick start
 //!
 //! ```no_run
 //! use axum::{Json, Router, extract::FromRef, routing::{get, post}};
@@ -59,9 +59,9 @@
 //! }
 //!
 //! # async fn run() -> anyhow::Result<()> {
-//! let mut env = service_kit::config::Env::from_process();
-//! let config = VerifierConfig::from_env(&mut env, "orders-service");
-//! env.finish()?;
+//! // The exact `iss` of your tokens and the audience this service is; every other setting
+//! // has a safe default (see `VerifierConfig`). The JWKS URL is discovered from the issuer.
+//! let config = VerifierConfig::new("https://auth.example.com", "orders-service");
 //! let verifier = Verifier::start(config).await?;
 //! let app: Router = Router::new()
 //!     .route("/whoami", get(whoami))

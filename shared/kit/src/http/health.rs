@@ -4,12 +4,48 @@
 //! replica restarted); readiness lists named checks and answers 503 until all pass, so load
 //! balancers and Kubernetes send traffic only to replicas that can serve it.
 
+use std::future::Future;
+
 use axum::{
-    Json,
+    Json, Router,
+    extract::State,
     response::{IntoResponse, Response},
+    routing::get,
 };
 use http::{StatusCode, header};
+use jwt_verifier::Verifier;
 use serde_json::json;
+
+use crate::db::Pool;
+
+/// What a service's `/readyz` checks; implemented by its state.
+pub trait Readiness: Clone + Send + Sync + 'static {
+    /// Named checks, each passed or failed.
+    fn checks(&self) -> impl Future<Output = Vec<(&'static str, bool)>> + Send;
+
+    /// Runs before `/metrics` renders (to refresh time-based gauges). Default: nothing.
+    fn before_metrics(&self) {}
+}
+
+/// `/healthz`, `/readyz` and `/metrics` for a service whose state is `S`.
+pub fn router<S: Readiness>() -> Router<S> {
+    Router::new()
+        .route("/healthz", get(liveness))
+        .route("/readyz", get(|State(state): State<S>| async move { readiness(&state.checks().await) }))
+        .route(
+            "/metrics",
+            get(|State(state): State<S>| async move {
+                state.before_metrics();
+                metrics().await
+            }),
+        )
+}
+
+/// The checks of a service that verifies tokens and keeps a database: a replica that cannot
+/// verify tokens would answer every API call with 503, so it should not receive traffic yet.
+pub async fn database_and_keys(db: &Pool, verifier: &Verifier) -> Vec<(&'static str, bool)> {
+    vec![("database", crate::db::is_reachable(db).await), ("keys", verifier.is_ready())]
+}
 
 /// `GET /healthz`: 200 while the process serves requests.
 pub async fn liveness() -> Response {
