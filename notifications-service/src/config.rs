@@ -37,7 +37,8 @@ impl Settings {
     /// Reads every variable, recording each bad value in `env`.
     pub fn from_env(env: &mut Env) -> Self {
         let common = CommonSettings::read(env, DEFAULT_LISTEN_ADDR, "notifications.db");
-        let database_max_connections = env.parse_with("DATABASE_MAX_CONNECTIONS", 10, parse_pool_size);
+        let database_max_connections =
+            env.parse_with("DATABASE_MAX_CONNECTIONS", 10, service_kit::config::parse_pool_size);
         let verifier = service_kit::config::verifier_config(env, AUDIENCE);
         Self { common, database_max_connections, verifier }
     }
@@ -52,14 +53,6 @@ impl Settings {
         let settings = Self::from_env(&mut env);
         let dev_defaults = env.finish()?;
         Ok((settings, dev_defaults))
-    }
-}
-
-/// 1–1000 connections.
-pub(crate) fn parse_pool_size(raw: &str) -> Result<u32, String> {
-    match raw.parse::<u32>() {
-        Ok(size) if (1..=1000).contains(&size) => Ok(size),
-        _ => Err("expected a number of connections between 1 and 1000".to_owned()),
     }
 }
 

@@ -9,9 +9,9 @@
 //! # Layout
 //!
 //! - [`config`]: settings from environment variables.
-//! - [`startup`]: `Application { build, port, run_until_stopped }`, `serve` and `healthcheck`.
+//! - [`startup`]: `Application { build, port, run_until_stopped }`, run by the kit's `serve`.
 //! - [`state`]: what handlers can reach.
-//! - [`domain`]: notification fields and their rules, pagination cursors.
+//! - [`domain`]: notification fields and their rules.
 //! - [`db`]: every SQL statement.
 //! - [`http`]: routers, handlers and the error type.
 

@@ -5,7 +5,7 @@
 
 use axum::extract::FromRef;
 use jwt_verifier::Verifier;
-use service_kit::db::Pool;
+use service_kit::{db::Pool, http::health::Readiness};
 
 /// Shared state of the router.
 #[derive(Clone)]
@@ -20,5 +20,11 @@ pub struct AppState {
 impl FromRef<AppState> for Verifier {
     fn from_ref(state: &AppState) -> Self {
         state.verifier.clone()
+    }
+}
+
+impl Readiness for AppState {
+    fn checks(&self) -> impl std::future::Future<Output = Vec<(&'static str, bool)>> + Send {
+        service_kit::http::health::database_and_keys(&self.db, &self.verifier)
     }
 }

@@ -1,12 +1,15 @@
 //! Outgoing HTTP calls of orders-service.
 //!
 //! - [`token`]: this service's own client-credentials access token, cached and refreshed.
+//! - `token_endpoint`: where the issuer's token endpoint is, and one request to it (private;
+//!   [`token`] is its only user).
 //! - [`notifications`]: delivery of one notification to notifications-service.
 //!
 //! Both share one `reqwest::Client` (one connection pool) built by [`http_client`].
 
 pub mod notifications;
 pub mod token;
+mod token_endpoint;
 
 use std::time::Duration;
 

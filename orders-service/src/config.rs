@@ -6,7 +6,7 @@
 //! | `DATABASE_URL` | `sqlite://data/orders.db` | SQLite file or `postgres://…` |
 //! | `DATABASE_MAX_CONNECTIONS` | `10` | pool size per replica |
 //! | `LOG_FORMAT`, `RUST_LOG` | human, `info` | logging |
-//! | `AUTH_ISSUER`, `AUTH_JWKS_URL`, `AUTH_ALLOW_INSECURE_HTTP`, … | see `shared::auth` | the trusted issuer |
+//! | `AUTH_ISSUER`, `AUTH_JWKS_URL`, `AUTH_ALLOW_INSECURE_HTTP`, … | see `jwt_verifier` | the trusted issuer |
 //! | `AUTH_TOKEN_URL` | issuer metadata's `token_endpoint`, else `<issuer>/oauth/token` | where service tokens come from |
 //! | `ORDERS_CLIENT_ID` | `orders-service` | this service's OAuth client |
 //! | `ORDERS_CLIENT_SECRET` | `orders-dev-secret` (dev default, logged) | its secret |
@@ -21,15 +21,22 @@
 //! | `IDEMPOTENCY_KEY_TTL` | `24h` | how long an `Idempotency-Key` is remembered |
 //!
 //! The audience this service accepts is fixed: `orders-service`.
+//!
+//! This module reads and checks the variables and composes [`Settings`]; the parts are defined
+//! by the modules that use them ([`ClientSettings`] by the token client, [`OutboxSettings`] by
+//! the dispatcher).
 
 use std::{net::SocketAddr, time::Duration};
 
+use jwt_verifier::{VerifierConfig, config::check_fetch_url};
 use secrecy::SecretString;
-use shared::{
-    auth::{VerifierConfig, config::check_fetch_url},
-    config::{CommonSettings, ConfigError, Env},
-};
+use service_kit::config::{CommonSettings, ConfigError, Env};
 use url::Url;
+
+use crate::{
+    clients::token::ClientSettings,
+    outbox::{CONCURRENCY, OutboxSettings},
+};
 
 /// Name used in `X-Served-By`, logs and metrics.
 pub const SERVICE_NAME: &str = "orders-service";
@@ -37,8 +44,6 @@ pub const SERVICE_NAME: &str = "orders-service";
 pub const AUDIENCE: &str = "orders-service";
 /// `LISTEN_ADDR` when unset.
 pub const DEFAULT_LISTEN_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8082);
-/// `AUTH_ISSUER` when unset (auth-service's default address; `shared::auth` uses the same).
-pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8081";
 /// Development-only secret matching auth-service's development client; real deployments set
 /// `ORDERS_CLIENT_SECRET`.
 const DEV_CLIENT_SECRET: &str = "orders-dev-secret";
@@ -64,95 +69,26 @@ pub struct Settings {
     pub idempotency_ttl: Duration,
 }
 
-/// The OAuth client orders-service acts as when it calls other services.
-pub struct ClientSettings {
-    /// `AUTH_ISSUER`: its metadata names the token endpoint.
-    pub issuer: Url,
-    /// `AUTH_TOKEN_URL`: overrides discovery.
-    pub token_url: Option<Url>,
-    /// `ORDERS_CLIENT_ID`.
-    pub client_id: String,
-    /// `ORDERS_CLIENT_SECRET`; never logged.
-    pub client_secret: SecretString,
-    /// `AUTH_ALLOW_INSECURE_HTTP`: plain `http` to non-loopback hosts is refused unless set,
-    /// because the client secret and bearer tokens travel on these connections.
-    pub allow_insecure_http: bool,
-}
-
-/// Delivery of outbox records to notifications-service.
-#[derive(Debug, Clone)]
-pub struct OutboxSettings {
-    /// `NOTIFICATIONS_URL`: base URL of notifications-service.
-    pub notifications_url: Url,
-    /// `NOTIFICATIONS_TIMEOUT`: per attempt (connect + response).
-    pub request_timeout: Duration,
-    /// `OUTBOX_BATCH_SIZE`.
-    pub batch_size: u32,
-    /// `OUTBOX_POLL_INTERVAL`.
-    pub poll_interval: Duration,
-    /// `OUTBOX_INITIAL_BACKOFF`.
-    pub initial_backoff: Duration,
-    /// `OUTBOX_MAX_BACKOFF`.
-    pub max_backoff: Duration,
-    /// `OUTBOX_CLAIM_LEASE`.
-    pub claim_lease: Duration,
-    /// `OUTBOX_RETENTION`.
-    pub retention: Duration,
-}
-
 impl Settings {
     /// Reads every variable, recording each bad value in `env`.
     pub fn from_env(env: &mut Env) -> Self {
         let common = CommonSettings::read(env, DEFAULT_LISTEN_ADDR, "orders.db");
-        let database_max_connections = env.parse_with("DATABASE_MAX_CONNECTIONS", 10, parse_pool_size);
-        let verifier = VerifierConfig::from_env(env, AUDIENCE);
-        // The verifier's configuration has already read (and checked) the issuer and the
-        // plain-http opt-in; the token client follows the same settings.
-        let allow_insecure_http = verifier.allow_insecure_http;
-        let issuer = parse_http_url(&verifier.issuer)
-            .unwrap_or_else(|_| Url::parse(DEFAULT_ISSUER).expect("the default issuer is a valid URL"));
-        let token_url = env.raw("AUTH_TOKEN_URL").map(str::to_owned).and_then(|raw| match parse_http_url(&raw) {
-            Ok(url) => Some(url),
-            Err(message) => {
-                env.problem("AUTH_TOKEN_URL", format!("{message} (got `{raw}`)"));
-                None
-            }
-        });
-        let client_id = env.string("ORDERS_CLIENT_ID", "orders-service");
-        let client_secret = match env.optional("ORDERS_CLIENT_SECRET") {
-            Some(secret) => SecretString::from(secret),
-            None => {
-                env.note_dev_default("ORDERS_CLIENT_SECRET");
-                SecretString::from(DEV_CLIENT_SECRET)
-            }
-        };
-        let default_notifications = Url::parse("http://127.0.0.1:8083").expect("the default URL is valid");
-        let notifications_url = env.parse_with("NOTIFICATIONS_URL", default_notifications, parse_http_url);
-        let outbox = OutboxSettings {
-            notifications_url,
-            request_timeout: env.duration("NOTIFICATIONS_TIMEOUT", Duration::from_secs(5)),
-            batch_size: env.parse_with("OUTBOX_BATCH_SIZE", 32, |raw| match raw.parse::<u32>() {
-                Ok(size) if (1..=1000).contains(&size) => Ok(size),
-                _ => Err("expected a batch size between 1 and 1000".to_owned()),
-            }),
-            poll_interval: env.duration("OUTBOX_POLL_INTERVAL", Duration::from_secs(1)),
-            initial_backoff: env.duration("OUTBOX_INITIAL_BACKOFF", Duration::from_secs(1)),
-            max_backoff: env.duration("OUTBOX_MAX_BACKOFF", Duration::from_secs(300)),
-            claim_lease: env.duration("OUTBOX_CLAIM_LEASE", Duration::from_secs(30)),
-            retention: env.duration("OUTBOX_RETENTION", Duration::from_secs(7 * 86_400)),
-        };
+        let database_max_connections =
+            env.parse_with("DATABASE_MAX_CONNECTIONS", 10, service_kit::config::parse_pool_size);
+        let verifier = service_kit::config::verifier_config(env, AUDIENCE);
+        let client = read_client(env, &verifier);
+        let outbox = read_outbox(env);
         let idempotency_ttl = env.duration("IDEMPOTENCY_KEY_TTL", Duration::from_secs(86_400));
         check_outbox(env, &outbox);
         if idempotency_ttl.is_zero() {
             env.problem("IDEMPOTENCY_KEY_TTL", "must be longer than zero");
         }
-        let client = ClientSettings { issuer, token_url, client_id, client_secret, allow_insecure_http };
         // Client secrets and bearer tokens travel on these connections: the verifier's rule
         // for key fetches (https, or http to loopback, unless explicitly allowed) applies.
         let outgoing =
             [("AUTH_TOKEN_URL", client.token_url.as_ref()), ("NOTIFICATIONS_URL", Some(&outbox.notifications_url))];
         for (name, url) in outgoing {
-            if let Some(Err(message)) = url.map(|url| check_fetch_url(url, allow_insecure_http)) {
+            if let Some(Err(message)) = url.map(|url| check_fetch_url(url, client.allow_insecure_http)) {
                 env.problem(name, message);
             }
         }
@@ -169,6 +105,47 @@ impl Settings {
         let settings = Self::from_env(&mut env);
         let dev_defaults = env.finish()?;
         Ok((settings, dev_defaults))
+    }
+}
+
+/// `AUTH_TOKEN_URL`, `ORDERS_CLIENT_ID` and `ORDERS_CLIENT_SECRET`, with the issuer and the
+/// plain-http opt-in the verifier's configuration has already read (and checked).
+fn read_client(env: &mut Env, verifier: &VerifierConfig) -> ClientSettings {
+    let issuer = parse_http_url(&verifier.issuer)
+        .unwrap_or_else(|_| Url::parse(service_kit::config::DEV_ISSUER).expect("the default issuer is a valid URL"));
+    let token_url = env.raw("AUTH_TOKEN_URL").map(str::to_owned).and_then(|raw| match parse_http_url(&raw) {
+        Ok(url) => Some(url),
+        Err(message) => {
+            env.problem("AUTH_TOKEN_URL", format!("{message} (got `{raw}`)"));
+            None
+        }
+    });
+    let client_id = env.string("ORDERS_CLIENT_ID", "orders-service");
+    let client_secret = match env.optional("ORDERS_CLIENT_SECRET") {
+        Some(secret) => SecretString::from(secret),
+        None => {
+            env.note_dev_default("ORDERS_CLIENT_SECRET");
+            SecretString::from(DEV_CLIENT_SECRET)
+        }
+    };
+    ClientSettings { issuer, token_url, client_id, client_secret, allow_insecure_http: verifier.allow_insecure_http }
+}
+
+/// `NOTIFICATIONS_URL`, `NOTIFICATIONS_TIMEOUT` and the `OUTBOX_*` variables.
+fn read_outbox(env: &mut Env) -> OutboxSettings {
+    let default_notifications = Url::parse("http://127.0.0.1:8083").expect("the default URL is valid");
+    OutboxSettings {
+        notifications_url: env.parse_with("NOTIFICATIONS_URL", default_notifications, parse_http_url),
+        request_timeout: env.duration("NOTIFICATIONS_TIMEOUT", Duration::from_secs(5)),
+        batch_size: env.parse_with("OUTBOX_BATCH_SIZE", 32, |raw| match raw.parse::<u32>() {
+            Ok(size) if (1..=1000).contains(&size) => Ok(size),
+            _ => Err("expected a batch size between 1 and 1000".to_owned()),
+        }),
+        poll_interval: env.duration("OUTBOX_POLL_INTERVAL", Duration::from_secs(1)),
+        initial_backoff: env.duration("OUTBOX_INITIAL_BACKOFF", Duration::from_secs(1)),
+        max_backoff: env.duration("OUTBOX_MAX_BACKOFF", Duration::from_secs(300)),
+        claim_lease: env.duration("OUTBOX_CLAIM_LEASE", Duration::from_secs(30)),
+        retention: env.duration("OUTBOX_RETENTION", Duration::from_secs(7 * 86_400)),
     }
 }
 
@@ -189,23 +166,15 @@ fn check_outbox(env: &mut Env, outbox: &OutboxSettings) {
     // A round takes up to one token request plus one request per wave of concurrent
     // deliveries; a lease shorter than that would let another replica claim records that are
     // still being delivered.
-    let waves = outbox.batch_size.div_ceil(crate::outbox::CONCURRENCY) + 1;
+    let waves = outbox.batch_size.div_ceil(CONCURRENCY) + 1;
     if outbox.claim_lease <= outbox.request_timeout * waves {
         env.problem(
             "OUTBOX_CLAIM_LEASE",
             format!(
                 "must be longer than NOTIFICATIONS_TIMEOUT × {waves} (one token request plus one request per {} deliveries of a batch)",
-                crate::outbox::CONCURRENCY
+                CONCURRENCY
             ),
         );
-    }
-}
-
-/// 1–1000 connections.
-fn parse_pool_size(raw: &str) -> Result<u32, String> {
-    match raw.parse::<u32>() {
-        Ok(size) if (1..=1000).contains(&size) => Ok(size),
-        _ => Err("expected a number of connections between 1 and 1000".to_owned()),
     }
 }
 

@@ -1,18 +1,22 @@
-//! Every SQL statement of orders-service.
+//! The orders and idempotency-key SQL of orders-service.
 //!
 //! Queries are runtime-checked `sqlx::query` calls through the `Any` driver, so one set runs on
-//! SQLite and PostgreSQL (see `shared::db` for the portable-SQL rules). The outbox statements
-//! are the part with concurrency rules; they are documented where they are defined.
+//! SQLite and PostgreSQL (see `service_kit::db` for the portable-SQL rules). The outbox record
+//! of a new order is written here, in the order's transaction ([`insert_order`]); every later
+//! outbox statement (claim, delivery outcome, release, purge) is in [`crate::outbox::store`],
+//! next to the dispatcher.
 
 use std::collections::HashMap;
 
-use shared::{db::Pool, http::context::RequestContext};
+use service_kit::{
+    db::Pool,
+    http::context::RequestContext,
+    pagination::{Cursor, PageLimit},
+};
 use sqlx::{Row, any::AnyRow};
 use uuid::Uuid;
 
-use crate::domain::{
-    Cursor, Fingerprint, IdempotencyKey, Order, OrderId, OrderItem, OrderItems, OrderStatus, PageLimit, Quantity, Sku,
-};
+use crate::domain::{Fingerprint, IdempotencyKey, Order, OrderId, OrderItem, OrderItems, OrderStatus, Quantity, Sku};
 
 /// The outbox record written with a new order.
 #[derive(Debug, Clone)]
@@ -91,6 +95,7 @@ pub async fn insert_order(
             .bind(i64::from(item.quantity.get()));
     }
     insert_items.execute(&mut *tx).await?;
+    // Due at once, no attempt yet; the dispatcher takes it from here (`crate::outbox::store`).
     sqlx::query(
         "INSERT INTO outbox (id, order_id, payload, request_id, traceparent, attempts, next_attempt_at, created_at)
          VALUES ($1, $2, $3, $4, $5, 0, $6, $6)",
@@ -117,7 +122,7 @@ pub async fn insert_order(
         match inserted {
             Ok(_) => {}
             // Dropping the transaction rolls back the order written above.
-            Err(error) if shared::db::is_unique_violation(&error) => return Ok(PlaceOutcome::KeyTaken),
+            Err(error) if service_kit::db::is_unique_violation(&error) => return Ok(PlaceOutcome::KeyTaken),
             Err(error) => return Err(error),
         }
     }
@@ -255,175 +260,14 @@ async fn with_items(pool: &Pool, rows: Vec<AnyRow>) -> Result<Vec<Order>, sqlx::
         .collect()
 }
 
-/// An outbox record a dispatcher has claimed.
-#[derive(Debug, Clone)]
-pub struct ClaimedRecord {
-    /// Record id (the event id).
-    pub id: String,
-    /// The order it belongs to.
-    pub order_id: String,
-    /// JSON body to deliver.
-    pub payload: String,
-    /// Ids of the request that placed the order.
-    pub context: RequestContext,
-    /// Delivery attempts including the one this claim is for.
-    pub attempts: i64,
-}
-
-/// Conditions under which a record may be claimed, written once and used twice in
-/// [`claim_outbox`]: `$1` is now.
-const CLAIMABLE: &str = "delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1 \
-                         AND (claimed_until IS NULL OR claimed_until <= $1)";
-
-/// Claims up to `batch` due records for `claim_id` until `lease_until`.
-///
-/// One portable statement: `UPDATE … WHERE id IN (SELECT … LIMIT n) AND <claimable> RETURNING
-/// …`. Repeating the claimable conditions in the outer `WHERE` is what makes it safe with
-/// several replicas: on PostgreSQL (read committed) a concurrent claimer that picked the same
-/// rows waits for the first one's row locks and then re-checks the outer `WHERE` on the updated
-/// rows, which now fail it, so it skips them; SQLite runs one writer at a time. A record is
-/// therefore owned by one dispatcher until its lease ends; only a dispatcher that outlives its
-/// lease (stuck longer than the lease) can cause a second delivery, which notifications-service
-/// deduplicates on the event id.
+/// Deletes the idempotency keys created before `keys_before`. Returns how many.
 ///
 /// # Errors
 /// Database failures.
-pub async fn claim_outbox(
-    pool: &Pool,
-    claim_id: &str,
-    now: i64,
-    lease_until: i64,
-    batch: u32,
-) -> Result<Vec<ClaimedRecord>, sqlx::Error> {
-    let sql = format!(
-        "UPDATE outbox SET claimed_by = $2, claimed_until = $3, attempts = attempts + 1
-         WHERE id IN (SELECT id FROM outbox WHERE {CLAIMABLE} ORDER BY next_attempt_at, id LIMIT $4)
-           AND {CLAIMABLE}
-         RETURNING id, order_id, payload, request_id, traceparent, attempts"
-    );
-    let rows =
-        sqlx::query(&sql).bind(now).bind(claim_id).bind(lease_until).bind(i64::from(batch)).fetch_all(pool).await?;
-    rows.iter()
-        .map(|row| {
-            Ok(ClaimedRecord {
-                id: row.try_get("id")?,
-                order_id: row.try_get("order_id")?,
-                payload: row.try_get("payload")?,
-                context: RequestContext {
-                    request_id: row.try_get("request_id")?,
-                    traceparent: row.try_get("traceparent")?,
-                },
-                attempts: row.try_get("attempts")?,
-            })
-        })
-        .collect()
-}
-
-/// Records a successful delivery. Not conditional on the claim: whoever delivered it, the
-/// record is done, and a dispatcher whose lease ran out must not cause another delivery.
-///
-/// # Errors
-/// Database failures.
-pub async fn mark_delivered(pool: &Pool, id: &str, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE outbox SET delivered_at = $1, claimed_by = NULL, claimed_until = NULL, last_error = NULL
-         WHERE id = $2 AND delivered_at IS NULL",
-    )
-    .bind(now)
-    .bind(id)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// Releases a failed attempt and schedules the next one at `next_attempt_at`, if this claim
-/// still owns the record.
-///
-/// # Errors
-/// Database failures.
-pub async fn schedule_retry(
-    pool: &Pool,
-    id: &str,
-    claim_id: &str,
-    next_attempt_at: i64,
-    error: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE outbox SET next_attempt_at = $1, claimed_by = NULL, claimed_until = NULL, last_error = $2
-         WHERE id = $3 AND claimed_by = $4 AND delivered_at IS NULL",
-    )
-    .bind(next_attempt_at)
-    .bind(truncate(error))
-    .bind(id)
-    .bind(claim_id)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// Parks a record notifications-service refused for good; it is no longer retried (an operator
-/// can requeue it by clearing `failed_at`).
-///
-/// # Errors
-/// Database failures.
-pub async fn mark_failed(pool: &Pool, id: &str, claim_id: &str, now: i64, error: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE outbox SET failed_at = $1, claimed_by = NULL, claimed_until = NULL, last_error = $2
-         WHERE id = $3 AND claimed_by = $4 AND delivered_at IS NULL",
-    )
-    .bind(now)
-    .bind(truncate(error))
-    .bind(id)
-    .bind(claim_id)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// Gives back every record `claim_id` still holds (on shutdown), so another replica can
-/// deliver them without waiting for the lease to run out.
-///
-/// # Errors
-/// Database failures.
-pub async fn release_claim(pool: &Pool, claim_id: &str) -> Result<u64, sqlx::Error> {
-    let result = sqlx::query(
-        "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = $1 AND delivered_at IS NULL",
-    )
-    .bind(claim_id)
-    .execute(pool)
-    .await?;
-    Ok(result.rows_affected())
-}
-
-/// Undelivered and not-failed records (the delivery backlog).
-///
-/// # Errors
-/// Database failures.
-pub async fn outbox_backlog(pool: &Pool) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT COUNT(*) AS backlog FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL")
-        .fetch_one(pool)
-        .await?
-        .try_get("backlog")
-}
-
-/// Deletes idempotency keys created before `keys_before` and outbox records delivered before
-/// `delivered_before`. Returns how many of each.
-///
-/// # Errors
-/// Database failures.
-pub async fn purge_expired(pool: &Pool, keys_before: i64, delivered_before: i64) -> Result<(u64, u64), sqlx::Error> {
+pub async fn purge_expired_keys(pool: &Pool, keys_before: i64) -> Result<u64, sqlx::Error> {
     let keys =
         sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(keys_before).execute(pool).await?;
-    let records = sqlx::query("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < $1")
-        .bind(delivered_before)
-        .execute(pool)
-        .await?;
-    Ok((keys.rows_affected(), records.rows_affected()))
-}
-
-/// Error texts come from remote services; keep what is stored bounded.
-fn truncate(error: &str) -> String {
-    error.chars().take(500).collect()
+    Ok(keys.rows_affected())
 }
 
 fn decode_error(column: &str, problem: &str) -> sqlx::Error {

@@ -2,27 +2,18 @@
 //! middleware (request ids, `traceparent`, `X-Served-By`, spans, metrics, body limit, timeout).
 //!
 //! - [`orders`]: `POST /v1/orders`, `GET /v1/orders`, `GET /v1/orders/{id}`.
-//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
+//! - `/healthz`, `/readyz`, `/metrics`: the kit's (`service_kit::http::health`).
 //! - [`error`]: the service's one error type.
 
 pub mod error;
-pub mod ops;
 pub mod orders;
 
 use axum::Router;
-use service_kit::http::{
-    error::{method_not_allowed_fallback, not_found_fallback},
-    layers::{ServiceIdentity, apply},
-};
+use service_kit::http::{health, layers::ServiceIdentity, service_router};
 
 use crate::state::AppState;
 
 /// The complete router, ready to serve.
 pub fn router(state: AppState, identity: &ServiceIdentity) -> Router {
-    let routes = Router::new()
-        .merge(orders::router())
-        .merge(ops::router())
-        .fallback(not_found_fallback)
-        .method_not_allowed_fallback(method_not_allowed_fallback);
-    apply(routes, identity).with_state(state)
+    service_router(orders::router().merge(health::router()), identity).with_state(state)
 }

@@ -5,7 +5,7 @@
 //! replica, then:
 //!
 //! 1. claims a batch of due records with a lease in the database (see
-//!    [`crate::db::claim_outbox`] for why two replicas never claim the same record);
+//!    [`store::claim_outbox`] for why two replicas never claim the same record);
 //! 2. delivers each with this service's own client-credentials token and the request id and
 //!    `traceparent` of the request that placed the order;
 //! 3. marks it delivered, or schedules a retry with exponential backoff and jitter, or parks it
@@ -15,22 +15,27 @@
 //! out, and any replica picks the record up again. A record is never stored twice: its id is
 //! the event id notifications-service deduplicates on. New orders wake the dispatcher of their
 //! replica at once; otherwise it polls.
+//!
+//! Every statement on the outbox after the order's transaction is in [`store`].
+
+pub mod store;
 
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt as _;
 use rand::Rng as _;
-use shared::db::{Pool, now_millis};
+use service_kit::db::{Pool, now_millis};
 use tokio::sync::{Notify, watch};
+use url::Url;
 use uuid::Uuid;
 
+use self::store::ClaimedRecord;
 use crate::{
     clients::{
         notifications::{Delivered, DeliveryError, NotificationsClient},
         token::{ServiceToken, TokenClient},
     },
-    config::OutboxSettings,
-    db::{self, ClaimedRecord},
+    db,
 };
 
 /// Deliveries in flight at once per replica.
@@ -39,6 +44,28 @@ pub const CONCURRENCY: u32 = 8;
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 /// How often the backlog gauge is refreshed.
 const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+
+/// Delivery of outbox records to notifications-service (read and checked by
+/// [`crate::config::Settings`]).
+#[derive(Debug, Clone)]
+pub struct OutboxSettings {
+    /// `NOTIFICATIONS_URL`: base URL of notifications-service.
+    pub notifications_url: Url,
+    /// `NOTIFICATIONS_TIMEOUT`: per attempt (connect + response).
+    pub request_timeout: Duration,
+    /// `OUTBOX_BATCH_SIZE`.
+    pub batch_size: u32,
+    /// `OUTBOX_POLL_INTERVAL`.
+    pub poll_interval: Duration,
+    /// `OUTBOX_INITIAL_BACKOFF`.
+    pub initial_backoff: Duration,
+    /// `OUTBOX_MAX_BACKOFF`.
+    pub max_backoff: Duration,
+    /// `OUTBOX_CLAIM_LEASE`.
+    pub claim_lease: Duration,
+    /// `OUTBOX_RETENTION`.
+    pub retention: Duration,
+}
 
 /// The background delivery task of one replica.
 pub struct Dispatcher {
@@ -88,7 +115,7 @@ impl Dispatcher {
             };
             if last_backlog.is_none_or(|t| t.elapsed() >= BACKLOG_EVERY) {
                 last_backlog = Some(tokio::time::Instant::now());
-                if let Ok(backlog) = db::outbox_backlog(&self.db).await {
+                if let Ok(backlog) = store::outbox_backlog(&self.db).await {
                     #[allow(clippy::cast_precision_loss)]
                     metrics::gauge!("outbox_backlog").set(backlog as f64);
                 }
@@ -114,8 +141,8 @@ impl Dispatcher {
     async fn round(&self, stop: &mut watch::Receiver<bool>) -> Result<RoundEnd, sqlx::Error> {
         let claim_id = Uuid::new_v4().to_string();
         let now = now_millis();
-        let lease_until = now.saturating_add(i64::try_from(self.settings.claim_lease.as_millis()).unwrap_or(i64::MAX));
-        let records = db::claim_outbox(&self.db, &claim_id, now, lease_until, self.settings.batch_size).await?;
+        let lease_until = now.saturating_add(millis(self.settings.claim_lease));
+        let records = store::claim_outbox(&self.db, &claim_id, now, lease_until, self.settings.batch_size).await?;
         let count = records.len();
         if count == 0 {
             return Ok(RoundEnd::Claimed(0));
@@ -146,7 +173,7 @@ impl Dispatcher {
                 Ok(RoundEnd::Claimed(count))
             }
             _ = stop.changed() => {
-                match db::release_claim(&self.db, &claim_id).await {
+                match store::release_claim(&self.db, &claim_id).await {
                     Ok(released) => tracing::info!(released, "stopping: released claimed outbox records"),
                     Err(error) => tracing::warn!(error = %error, "stopping: cannot release claimed records; their lease will expire"),
                 }
@@ -161,7 +188,7 @@ impl Dispatcher {
         let now = now_millis();
         match attempt {
             Attempt::Delivered => {
-                if let Err(error) = db::mark_delivered(&self.db, &record.id, now).await {
+                if let Err(error) = store::mark_delivered(&self.db, &record.id, now).await {
                     // The lease expires and another round redelivers; notifications-service
                     // answers that with the stored notification.
                     tracing::warn!(outbox.id = %record.id, error = %error, "cannot record a delivery");
@@ -175,7 +202,7 @@ impl Dispatcher {
             Attempt::Failed(error) => {
                 metrics::counter!("outbox_dead_letters_total").increment(1);
                 tracing::error!(outbox.id = %record.id, order.id = %record.order_id, error = %error, "notification refused for good; parked in the outbox as failed");
-                if let Err(db_error) = db::mark_failed(&self.db, &record.id, claim_id, now, &error).await {
+                if let Err(db_error) = store::mark_failed(&self.db, &record.id, claim_id, now, &error).await {
                     tracing::warn!(outbox.id = %record.id, error = %db_error, "cannot park a refused record");
                 }
                 None
@@ -188,10 +215,10 @@ impl Dispatcher {
     async fn reschedule(&self, claim_id: &str, record: &ClaimedRecord, error: &str) {
         let delay =
             backoff(record.attempts, self.settings.initial_backoff, self.settings.max_backoff, rand::rng().random());
-        let next = now_millis().saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX));
+        let next = now_millis().saturating_add(millis(delay));
         metrics::counter!("outbox_delivery_failures_total").increment(1);
         tracing::debug!(outbox.id = %record.id, attempts = record.attempts, retry_in_ms = delay.as_millis() as u64, error = %error, "delivery failed");
-        if let Err(db_error) = db::schedule_retry(&self.db, &record.id, claim_id, next, error).await {
+        if let Err(db_error) = store::schedule_retry(&self.db, &record.id, claim_id, next, error).await {
             tracing::warn!(outbox.id = %record.id, error = %db_error, "cannot reschedule a record; its lease will expire");
         }
     }
@@ -227,10 +254,14 @@ impl Dispatcher {
 
     async fn housekeeping(&self) {
         let now = now_millis();
-        let keys_before = now.saturating_sub(i64::try_from(self.idempotency_ttl.as_millis()).unwrap_or(i64::MAX));
-        let delivered_before =
-            now.saturating_sub(i64::try_from(self.settings.retention.as_millis()).unwrap_or(i64::MAX));
-        match db::purge_expired(&self.db, keys_before, delivered_before).await {
+        let keys_before = now.saturating_sub(millis(self.idempotency_ttl));
+        let delivered_before = now.saturating_sub(millis(self.settings.retention));
+        let purged = async {
+            let keys = db::purge_expired_keys(&self.db, keys_before).await?;
+            let records = store::purge_delivered(&self.db, delivered_before).await?;
+            Ok::<_, sqlx::Error>((keys, records))
+        };
+        match purged.await {
             Ok((0, 0)) => {}
             Ok((keys, records)) => {
                 tracing::info!(keys, records, "purged expired idempotency keys and delivered outbox records")
@@ -243,6 +274,11 @@ impl Dispatcher {
 enum RoundEnd {
     Claimed(usize),
     Stopped,
+}
+
+/// `duration` in milliseconds, saturating, for arithmetic on Unix-millisecond timestamps.
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Delay before attempt `attempts + 1`: `initial × 2^(attempts−1)`, capped at `max`, jittered.

@@ -7,40 +7,13 @@
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use super::FieldError;
 
-/// Id of a stored notification (UUID v7: time-ordered, so ids sort by creation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct NotificationId(Uuid);
-
-impl NotificationId {
-    /// A new id.
-    #[must_use]
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    /// Parses an id from a path segment; `None` for anything that is not a UUID (callers
-    /// answer 404, as for an id that does not exist).
-    #[must_use]
-    pub fn parse(raw: &str) -> Option<Self> {
-        Uuid::try_parse(raw).ok().map(Self)
-    }
-
-    /// The UUID.
-    #[must_use]
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl std::fmt::Display for NotificationId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+service_kit::uuid_id!(
+    /// Id of a stored notification.
+    pub NotificationId
+);
 
 /// The sender's id for the event behind a notification: 1–128 characters from
 /// `A–Z a–z 0–9 . _ : -` (a UUID fits).

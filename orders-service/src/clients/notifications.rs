@@ -7,7 +7,7 @@
 
 use http::{HeaderValue, StatusCode, header};
 use secrecy::{ExposeSecret, SecretString};
-use shared::http::context::RequestContext;
+use service_kit::http::context::RequestContext;
 use url::Url;
 
 use super::excerpt;

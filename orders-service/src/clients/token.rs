@@ -1,11 +1,10 @@
-//! orders-service's own access token (OAuth 2.0 client credentials, RFC 6749 §4.4).
+//! orders-service's own access token (OAuth 2.0 client credentials, RFC 6749 §4.4), cached and
+//! refreshed.
 //!
 //! The dispatcher calls notifications-service as itself, not on behalf of a user, so it needs
-//! its own token: `grant_type=client_credentials&scope=notifications:write&audience=
-//! notifications-service`, authenticated with HTTP Basic (client id and secret, each
-//! form-encoded first as RFC 6749 §2.3.1 asks). The audience parameter narrows the token to
-//! the one service it is for; issuers that do not know it ignore it and apply the client's
-//! registered audiences.
+//! its own token: `scope=notifications:write`, `audience=notifications-service`. How one is
+//! obtained (where the token endpoint is, the request, the error answers) is in
+//! `token_endpoint` (private, beside this file); this module decides when to ask.
 //!
 //! The token is cached until shortly before it expires (a fifth of its lifetime, at most a
 //! minute, before). Readers take a short synchronous lock and never wait on the network while
@@ -13,45 +12,30 @@
 //! fetch instead of starting their own. If a refresh fails while the old token is still valid,
 //! the old token is used. A token the resource server rejects (401) is dropped with
 //! [`TokenClient::invalidate`].
-//!
-//! The token endpoint is `AUTH_TOKEN_URL` when set, else the `token_endpoint` of the issuer's
-//! metadata (RFC 8414, then OpenID discovery), else `<issuer>/oauth/token`.
 
 use std::{sync::Arc, time::Duration};
 
-use base64::{Engine as _, engine::general_purpose::STANDARD};
-use http::{HeaderValue, header};
-use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use secrecy::SecretString;
 use tokio::{sync::OnceCell, time::Instant};
 use url::Url;
 
-use super::excerpt;
-use shared::auth::config::check_fetch_url;
+use super::token_endpoint::TokenEndpoint;
+pub use super::token_endpoint::TokenError;
 
-use crate::config::ClientSettings;
-
-/// Why no token could be had.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    /// The issuer or token endpoint could not be reached.
-    #[error("token endpoint unreachable: {0}")]
-    Unreachable(String),
-    /// The token endpoint answered with an error.
-    #[error("token endpoint answered {status}: {message}")]
-    Refused {
-        /// HTTP status.
-        status: u16,
-        /// `error`/`error_description` of the answer, or an excerpt of it.
-        message: String,
-    },
-    /// The answer was not a usable token response.
-    #[error("invalid token response: {0}")]
-    InvalidResponse(String),
-    /// The discovered endpoint is not acceptable (plain http to a non-loopback host without
-    /// `AUTH_ALLOW_INSECURE_HTTP`, or not http at all).
-    #[error("token endpoint refused: {0}")]
-    InsecureEndpoint(String),
+/// The OAuth client orders-service acts as when it calls other services (read by
+/// [`crate::config::Settings`]).
+pub struct ClientSettings {
+    /// `AUTH_ISSUER`: its metadata names the token endpoint.
+    pub issuer: Url,
+    /// `AUTH_TOKEN_URL`: overrides discovery.
+    pub token_url: Option<Url>,
+    /// `ORDERS_CLIENT_ID`.
+    pub client_id: String,
+    /// `ORDERS_CLIENT_SECRET`; never logged.
+    pub client_secret: SecretString,
+    /// `AUTH_ALLOW_INSECURE_HTTP`: plain `http` to non-loopback hosts is refused unless set,
+    /// because the client secret and bearer tokens travel on these connections.
+    pub allow_insecure_http: bool,
 }
 
 /// A cached access token.
@@ -79,17 +63,7 @@ impl std::fmt::Debug for ServiceToken {
 
 /// Fetches and caches this service's access token. Share it behind an `Arc`.
 pub struct TokenClient {
-    http: reqwest::Client,
-    issuer: Url,
-    configured_endpoint: Option<Url>,
-    /// The endpoint found by discovery, kept once found.
-    discovered_endpoint: OnceCell<Url>,
-    client_id: String,
-    client_secret: SecretString,
-    scope: String,
-    /// The service the token is for; the issuer limits the token's `aud` to it.
-    audience: String,
-    allow_insecure_http: bool,
+    endpoint: TokenEndpoint,
     current: parking_lot::Mutex<Option<Arc<ServiceToken>>>,
     /// Held by the one caller that is fetching; others queue on it and then find the fresh token.
     refresh: tokio::sync::Mutex<()>,
@@ -98,33 +72,10 @@ pub struct TokenClient {
 impl std::fmt::Debug for TokenClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenClient")
-            .field("client_id", &self.client_id)
-            .field("scope", &self.scope)
+            .field("client_id", &self.endpoint.client_id)
+            .field("scope", &self.endpoint.scope)
             .finish_non_exhaustive()
     }
-}
-
-/// `{access_token, token_type, expires_in}` of RFC 6749 §5.1.
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    token_type: String,
-    expires_in: u64,
-}
-
-/// RFC 6749 §5.2 error body (also the workspace's error envelope).
-#[derive(Deserialize)]
-struct OAuthError {
-    error: String,
-    #[serde(default)]
-    error_description: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Metadata {
-    issuer: String,
-    #[serde(default)]
-    token_endpoint: Option<String>,
 }
 
 /// Longest lifetime believed; a longer `expires_in` is treated as this, so a bogus value cannot
@@ -135,19 +86,18 @@ impl TokenClient {
     /// A client for `settings` asking for `scope` on `audience`.
     #[must_use]
     pub fn new(http: reqwest::Client, settings: &ClientSettings, scope: &str, audience: &str) -> Self {
-        Self {
+        let endpoint = TokenEndpoint {
             http,
             issuer: settings.issuer.clone(),
-            configured_endpoint: settings.token_url.clone(),
-            discovered_endpoint: OnceCell::new(),
+            configured: settings.token_url.clone(),
+            discovered: OnceCell::new(),
             client_id: settings.client_id.clone(),
             client_secret: settings.client_secret.clone(),
             scope: scope.to_owned(),
             audience: audience.to_owned(),
             allow_insecure_http: settings.allow_insecure_http,
-            current: parking_lot::Mutex::new(None),
-            refresh: tokio::sync::Mutex::new(()),
-        }
+        };
+        Self { endpoint, current: parking_lot::Mutex::new(None), refresh: tokio::sync::Mutex::new(()) }
     }
 
     /// A token that is valid now, from the cache or freshly fetched.
@@ -197,111 +147,15 @@ impl TokenClient {
     }
 
     async fn fetch(&self) -> Result<ServiceToken, TokenError> {
-        let endpoint = self.endpoint().await?;
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", "client_credentials")
-            .append_pair("scope", &self.scope)
-            .append_pair("audience", &self.audience)
-            .finish();
-        let started = Instant::now();
-        let response = self
-            .http
-            .post(endpoint.clone())
-            .header(header::AUTHORIZATION, self.basic_credentials()?)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::ACCEPT, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| TokenError::Unreachable(format!("{endpoint}: {e}")))?;
-        let status = response.status();
-        let text = response.text().await.map_err(|e| TokenError::Unreachable(e.to_string()))?;
-        if !status.is_success() {
-            let message = match serde_json::from_str::<OAuthError>(&text) {
-                Ok(error) => match error.error_description {
-                    Some(description) => format!("{}: {description}", error.error),
-                    None => error.error,
-                },
-                Err(_) => excerpt(&text, 200),
-            };
-            return Err(TokenError::Refused { status: status.as_u16(), message });
-        }
-        let token: TokenResponse =
-            serde_json::from_str(&text).map_err(|e| TokenError::InvalidResponse(e.to_string()))?;
-        if !token.token_type.eq_ignore_ascii_case("bearer") {
-            return Err(TokenError::InvalidResponse(format!("token_type is {}, expected Bearer", token.token_type)));
-        }
-        if token.expires_in == 0 || token.access_token.is_empty() {
-            return Err(TokenError::InvalidResponse("empty token or zero lifetime".to_owned()));
-        }
-        let lifetime = Duration::from_secs(token.expires_in).min(MAX_LIFETIME);
+        let issued = self.endpoint.request().await?;
+        let lifetime = issued.expires_in.min(MAX_LIFETIME);
         let margin = (lifetime / 5).min(Duration::from_secs(60));
         tracing::debug!(lifetime_secs = lifetime.as_secs(), "service token fetched");
         Ok(ServiceToken {
-            value: SecretString::from(token.access_token),
-            refresh_at: started + lifetime - margin,
-            expires_at: started + lifetime,
+            value: issued.access_token,
+            refresh_at: issued.requested_at + lifetime - margin,
+            expires_at: issued.requested_at + lifetime,
         })
-    }
-
-    /// `Basic base64(urlencode(id):urlencode(secret))`.
-    fn basic_credentials(&self) -> Result<HeaderValue, TokenError> {
-        let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let pair = format!("{}:{}", encode(&self.client_id), encode(self.client_secret.expose_secret()));
-        let mut value = HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(pair)))
-            .map_err(|_| TokenError::InvalidResponse("client credentials do not form a header".to_owned()))?;
-        value.set_sensitive(true);
-        Ok(value)
-    }
-
-    async fn endpoint(&self) -> Result<Url, TokenError> {
-        if let Some(configured) = &self.configured_endpoint {
-            return Ok(configured.clone());
-        }
-        let endpoint = self.discovered_endpoint.get_or_try_init(|| self.discover()).await?.clone();
-        check_fetch_url(&endpoint, self.allow_insecure_http).map_err(TokenError::InsecureEndpoint)?;
-        Ok(endpoint)
-    }
-
-    /// Reads the issuer's metadata for `token_endpoint`. Only an unreachable issuer is an error
-    /// (and is retried on the next call); metadata without the field, or none at all, means
-    /// the conventional `<issuer>/oauth/token`.
-    async fn discover(&self) -> Result<Url, TokenError> {
-        let issuer = self.issuer.as_str().trim_end_matches('/');
-        let path = self.issuer.path().trim_end_matches('/');
-        let mut origin = self.issuer.clone();
-        origin.set_path("");
-        let origin = origin.as_str().trim_end_matches('/').to_owned();
-        let candidates = [
-            format!("{origin}/.well-known/oauth-authorization-server{path}"),
-            format!("{issuer}/.well-known/openid-configuration"),
-        ];
-        for candidate in candidates {
-            let response = self
-                .http
-                .get(&candidate)
-                .header(header::ACCEPT, "application/json")
-                .send()
-                .await
-                .map_err(|e| TokenError::Unreachable(format!("{candidate}: {e}")))?;
-            if !response.status().is_success() {
-                continue;
-            }
-            let Ok(metadata) = response.json::<Metadata>().await else { continue };
-            // RFC 8414 §3.3: metadata for another issuer must not be used.
-            if metadata.issuer.trim_end_matches('/') != issuer {
-                tracing::warn!(metadata.url = %candidate, "issuer metadata names a different issuer, ignoring it");
-                continue;
-            }
-            if let Some(endpoint) = metadata.token_endpoint.and_then(|e| Url::parse(&e).ok()) {
-                tracing::info!(token_endpoint = %endpoint, "token endpoint discovered");
-                return Ok(endpoint);
-            }
-        }
-        let fallback = Url::parse(&format!("{issuer}/oauth/token"))
-            .map_err(|e| TokenError::InvalidResponse(format!("cannot build the token URL: {e}")))?;
-        tracing::info!(token_endpoint = %fallback, "issuer metadata has no token endpoint, using the conventional one");
-        Ok(fallback)
     }
 }
 
@@ -310,7 +164,9 @@ mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use axum::{Json, Router, extract::State, routing::get, routing::post};
-    use http::{HeaderMap, StatusCode};
+    use base64::{Engine as _, engine::general_purpose::STANDARD};
+    use http::{HeaderMap, StatusCode, header};
+    use secrecy::ExposeSecret as _;
     use serde_json::{Value, json};
 
     use super::*;
@@ -380,6 +236,14 @@ mod tests {
         token.secret().expose_secret()
     }
 
+    /// Puts `token` back in `client`'s cache, due for refresh now and expiring after
+    /// `valid_for`.
+    fn age(client: &TokenClient, token: &ServiceToken, valid_for: Duration) {
+        let now = Instant::now();
+        *client.current.lock() =
+            Some(Arc::new(ServiceToken { value: token.value.clone(), refresh_at: now, expires_at: now + valid_for }));
+    }
+
     #[tokio::test]
     async fn concurrent_callers_share_one_fetch() {
         let (base, issuer) = start(false).await;
@@ -421,11 +285,7 @@ mod tests {
         let client = client(&base, "s:cret");
         let first = client.token().await.unwrap();
         // Make the cached token due for refresh but still valid.
-        *client.current.lock() = Some(Arc::new(ServiceToken {
-            value: first.value.clone(),
-            refresh_at: Instant::now(),
-            expires_at: Instant::now() + Duration::from_secs(60),
-        }));
+        age(&client, &first, Duration::from_secs(60));
         issuer.down.store(true, Ordering::SeqCst);
         assert_eq!(value(&client.token().await.unwrap()), "token-1", "a failed refresh keeps the valid token");
         issuer.down.store(false, Ordering::SeqCst);
@@ -438,11 +298,7 @@ mod tests {
         let (base, issuer) = start(false).await;
         let client = client(&base, "s:cret");
         let first = client.token().await.unwrap();
-        *client.current.lock() = Some(Arc::new(ServiceToken {
-            value: first.value.clone(),
-            refresh_at: Instant::now(),
-            expires_at: Instant::now(),
-        }));
+        age(&client, &first, Duration::ZERO);
         issuer.down.store(true, Ordering::SeqCst);
         assert!(matches!(client.token().await, Err(TokenError::Refused { status: 503, .. })));
     }

@@ -6,10 +6,9 @@
 //! 1–50 items, and a SKU appears at most once per order (send one item with the summed
 //! quantity instead).
 
-use std::{collections::HashSet, fmt};
+use std::collections::HashSet;
 
 use serde::Serialize;
-use uuid::Uuid;
 
 use super::FieldError;
 
@@ -148,36 +147,10 @@ impl OrderItems {
     }
 }
 
-/// Id of an order (UUID v7: time-ordered).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct OrderId(Uuid);
-
-impl OrderId {
-    /// A new id.
-    #[must_use]
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
-
-    /// Parses an id from a path segment; `None` for anything that is not a UUID (callers
-    /// answer 404, as for an id that does not exist).
-    #[must_use]
-    pub fn parse(raw: &str) -> Option<Self> {
-        Uuid::try_parse(raw).ok().map(Self)
-    }
-
-    /// The UUID.
-    #[must_use]
-    pub fn as_uuid(&self) -> Uuid {
-        self.0
-    }
-}
-
-impl fmt::Display for OrderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+service_kit::uuid_id!(
+    /// Id of an order.
+    pub OrderId
+);
 
 /// Where an order is in its life. Orders are placed and then fulfilled elsewhere; this service
 /// only ever creates `placed` orders, and the column exists so later states need no migration.

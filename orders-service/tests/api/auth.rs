@@ -2,8 +2,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use jwt_verifier::testkit::{service_claims, test_key, user_claims};
 use serde_json::json;
-use shared::auth::testkit::{service_claims, test_key, user_claims};
 
 use crate::helpers::{AUDIENCE, error_body, order_body, spawn_app};
 

@@ -7,13 +7,14 @@ use std::collections::HashSet;
 use orders_service::{
     db::{self, NewOutboxRecord, PlaceOutcome},
     domain::{Order, OrderId, OrderItems, OrderStatus},
+    outbox::store,
 };
-use shared::{db::now_millis, http::context::RequestContext};
+use service_kit::{db::now_millis, http::context::RequestContext};
 
 use crate::helpers::TestDatabase;
 
-async fn pool_with_records(database: &TestDatabase, records: usize) -> shared::db::Pool {
-    let pool = shared::db::connect(&database.url, 10).await.unwrap();
+async fn pool_with_records(database: &TestDatabase, records: usize) -> service_kit::db::Pool {
+    let pool = service_kit::db::connect(&database.url, 10).await.unwrap();
     sqlx::migrate!().run(&pool).await.unwrap();
     let context = RequestContext::new_root();
     for _ in 0..records {
@@ -43,7 +44,7 @@ async fn concurrent_claimers_never_claim_the_same_record() {
             loop {
                 let now = now_millis();
                 let claim = uuid::Uuid::new_v4().to_string();
-                let batch = db::claim_outbox(&pool, &claim, now, now + 60_000, 7).await.unwrap();
+                let batch = store::claim_outbox(&pool, &claim, now, now + 60_000, 7).await.unwrap();
                 if batch.is_empty() {
                     return claimed;
                 }
@@ -67,22 +68,22 @@ async fn a_record_is_claimable_again_only_after_its_lease_expires() {
     let pool = pool_with_records(&database, 1).await;
     let now = now_millis();
 
-    let first = db::claim_outbox(&pool, "claim-a", now, now + 1_000, 10).await.unwrap();
+    let first = store::claim_outbox(&pool, "claim-a", now, now + 1_000, 10).await.unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].attempts, 1);
     assert!(
-        db::claim_outbox(&pool, "claim-b", now + 999, now + 2_000, 10).await.unwrap().is_empty(),
+        store::claim_outbox(&pool, "claim-b", now + 999, now + 2_000, 10).await.unwrap().is_empty(),
         "lease still held"
     );
 
-    let second = db::claim_outbox(&pool, "claim-b", now + 1_000, now + 2_000, 10).await.unwrap();
+    let second = store::claim_outbox(&pool, "claim-b", now + 1_000, now + 2_000, 10).await.unwrap();
     assert_eq!(second.len(), 1, "the lease ran out");
     assert_eq!(second[0].attempts, 2);
 
     // The stale claimer can no longer reschedule the record; delivery by anyone completes it.
-    db::schedule_retry(&pool, &first[0].id, "claim-a", now + 5_000, "late").await.unwrap();
-    assert_eq!(db::claim_outbox(&pool, "claim-c", now + 2_000, now + 3_000, 10).await.unwrap().len(), 1);
-    db::mark_delivered(&pool, &first[0].id, now + 2_500).await.unwrap();
-    assert!(db::claim_outbox(&pool, "claim-d", now + 10_000, now + 11_000, 10).await.unwrap().is_empty());
-    assert_eq!(db::outbox_backlog(&pool).await.unwrap(), 0);
+    store::schedule_retry(&pool, &first[0].id, "claim-a", now + 5_000, "late").await.unwrap();
+    assert_eq!(store::claim_outbox(&pool, "claim-c", now + 2_000, now + 3_000, 10).await.unwrap().len(), 1);
+    store::mark_delivered(&pool, &first[0].id, now + 2_500).await.unwrap();
+    assert!(store::claim_outbox(&pool, "claim-d", now + 10_000, now + 11_000, 10).await.unwrap().is_empty());
+    assert_eq!(store::outbox_backlog(&pool).await.unwrap(), 0);
 }

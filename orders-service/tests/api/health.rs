@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use jwt_verifier::testkit::{TestIssuer, test_key};
 use serde_json::Value;
-use shared::auth::testkit::{TestIssuer, test_key};
 
 use crate::helpers::{TestDatabase, client, error_body, eventually, isolated_env, order_body, spawn_app, start_orders};
 

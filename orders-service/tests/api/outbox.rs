@@ -60,7 +60,7 @@ async fn place_orders(replicas: &[&Running], token: &str, n: usize) -> BTreeSet<
 }
 
 /// `(id, attempts, delivered)` of every outbox record.
-async fn outbox(db: &shared::db::Pool) -> Vec<(String, i64, bool)> {
+async fn outbox(db: &service_kit::db::Pool) -> Vec<(String, i64, bool)> {
     sqlx::query("SELECT id, attempts, delivered_at FROM outbox")
         .fetch_all(db)
         .await
@@ -191,7 +191,7 @@ async fn a_notification_that_notifications_refuses_is_parked_not_retried() {
     let order_id = place_orders(&[&orders], &token, 1).await.pop_first().unwrap();
 
     // Act: a record whose payload notifications-service can never accept (a bad event id).
-    let now = shared::db::now_millis();
+    let now = service_kit::db::now_millis();
     sqlx::query(
         "INSERT INTO outbox (id, order_id, payload, request_id, traceparent, attempts, next_attempt_at, created_at)
          VALUES ($1, $2, $3, 'req-bad', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', 0, $4, $4)",

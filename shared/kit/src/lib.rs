@@ -15,6 +15,7 @@
 //! - [`db`]: one connection pool type for `SQLite` (embedded default) and `PostgreSQL`.
 //! - [`http`]: the one JSON error envelope, request ids, `traceparent` propagation,
 //!   `X-Served-By`, request spans, health and metrics endpoints.
+//! - [`id`]: UUID v7 id newtypes ([`uuid_id!`]).
 //! - [`metrics`]: the Prometheus recorder behind the `metrics` facade.
 //! - [`serve`]: the one binary shape (`serve`, `healthcheck`) over an [`serve::Application`].
 //! - [`pagination`]: keyset cursors, page sizes and the `Page<T>` every list answers with.
@@ -25,6 +26,7 @@
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod id;
 pub mod metrics;
 pub mod pagination;
 pub mod serve;
