@@ -1,11 +1,15 @@
 //! Settings, read once at start from environment variables.
 //!
 //! Every variable has a default fit for local development, and every bad value is reported at
-//! once (see [`shared::config::Env`]). Durations take `ms`, `s`, `m`, `h` or `d` suffixes, so the
+//! once (see [`service_kit::config::Env`]). Durations take `ms`, `s`, `m`, `h` or `d` suffixes, so the
 //! test suite can run the key lifecycle in seconds with the same code as production.
 //!
 //! The full table of variables lives in `README-section.md`; each field below names its
-//! variable.
+//! variable. Each settings type lives with the module that uses it ([`TokenSettings`] in
+//! [`crate::issuer`], [`KeySettings`] in [`crate::keys`], [`LoginSettings`] in
+//! [`crate::passwords`]); the client registry (`AUTH_CLIENTS`) is [`clients`].
+
+pub mod clients;
 
 use std::{collections::BTreeSet, net::SocketAddr, time::Duration};
 
@@ -13,15 +17,21 @@ use base64::{
     Engine,
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
 };
-use secrecy::{ExposeSecret, SecretBox, SecretString};
-use sha2::{Digest, Sha256};
-use shared::config::{CommonSettings, ConfigError, Env};
-use subtle::ConstantTimeEq;
+use secrecy::SecretBox;
+use service_kit::config::{CommonSettings, ConfigError, Env};
 
-use crate::domain::{Email, is_scope_token};
+use self::clients::ClientRegistry;
+use crate::{
+    domain::{Email, is_scope_token},
+    issuer::TokenSettings,
+    keys::KeySettings,
+    passwords::LoginSettings,
+};
 
 /// Name of this service: its `aud` value and the label on its metrics and logs.
 pub const SERVICE_NAME: &str = "auth-service";
+/// `LISTEN_ADDR` when unset.
+pub const DEFAULT_LISTEN_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8081);
 
 /// Everything the service is configured with.
 #[derive(Debug)]
@@ -43,7 +53,7 @@ pub struct Settings {
     /// Token lifetimes and what user tokens contain.
     pub tokens: TokenSettings,
     /// Registered confidential clients (`AUTH_CLIENTS`).
-    pub clients: Vec<ServiceClient>,
+    pub clients: ClientRegistry,
     /// Key generation and the rotation schedule.
     pub keys: KeySettings,
     /// Password hashing and login throttling.
@@ -51,128 +61,6 @@ pub struct Settings {
     /// Variables that fell back to development-only defaults (logged at start).
     pub dev_defaults: Vec<String>,
 }
-
-/// Lifetimes and contents of the tokens this service issues.
-#[derive(Debug, Clone)]
-pub struct TokenSettings {
-    /// `AUTH_ACCESS_TOKEN_TTL` (default 10m).
-    pub access_token_ttl: Duration,
-    /// `AUTH_REFRESH_TOKEN_TTL` (default 14d): how long an unused refresh token stays valid; each
-    /// refresh issues a new one, so this is the session's idle timeout.
-    pub refresh_token_ttl: Duration,
-    /// `AUTH_SESSION_TTL` (default 30d): absolute session lifetime, whatever the activity.
-    pub session_ttl: Duration,
-    /// `AUTH_USER_CLIENT_ID` (default `web`): `client_id` of tokens issued through login.
-    pub user_client_id: String,
-    /// `AUTH_USER_AUDIENCES` (default `auth-service orders-service notifications-service`).
-    pub user_audiences: Vec<String>,
-    /// `AUTH_USER_SCOPES` (default `orders:read orders:write notifications:read`).
-    pub user_scopes: Vec<String>,
-    /// `AUTH_ADMIN_SCOPES` (default `auth:admin`): added for administrators.
-    pub admin_scopes: Vec<String>,
-    /// `AUTH_ADMIN_EMAILS` (default none): normalised addresses whose users get role `admin`.
-    pub admin_emails: BTreeSet<String>,
-}
-
-/// Signing-key generation and the rotation schedule.
-#[derive(Debug, Clone)]
-pub struct KeySettings {
-    /// `AUTH_KEY_BITS` (default 2048; 3072 and 4096 allowed).
-    pub bits: u32,
-    /// `AUTH_KEY_ROTATION_INTERVAL` (default 30d): how long a key signs before its successor
-    /// takes over.
-    pub rotation_interval: Duration,
-    /// `AUTH_KEY_PREPUBLISH` (default 1h): how long a successor is published before it signs.
-    /// Must be at least `AUTH_JWKS_MAX_AGE` + `AUTH_KEY_REFRESH_INTERVAL`, so every verifier's
-    /// cached JWKS has expired and been refetched (and so contains the successor) before the
-    /// successor's first token, whichever replica the verifier asked.
-    pub prepublish: Duration,
-    /// `AUTH_JWKS_MAX_AGE` (default 15m): the largest `max-age` the JWKS is served with. Also
-    /// bounds how long a verifier may keep trusting a key removed by an emergency rotation.
-    pub jwks_max_age: Duration,
-    /// `AUTH_JWKS_MIN_MAX_AGE` (default 60s): the smallest `max-age`, however close the next
-    /// change, so verifiers never refetch in a tight loop.
-    pub jwks_min_max_age: Duration,
-    /// `AUTH_CLOCK_LEEWAY` (default 60s): clock skew allowed to verifiers; a retired key stays
-    /// published for the access-token lifetime plus this plus the refresh interval.
-    pub clock_leeway: Duration,
-    /// `AUTH_KEY_REFRESH_INTERVAL` (default 5s): how often each replica re-reads the key table
-    /// and runs due lifecycle steps, so a rotation made by one replica reaches the others.
-    pub refresh_interval: Duration,
-}
-
-impl KeySettings {
-    /// How long a retired key stays published: every token it signed has expired by then,
-    /// including one signed by a replica that had not yet seen the rotation, on a verifier
-    /// whose clock runs behind by the leeway.
-    #[must_use]
-    pub fn retire_hold(&self, access_token_ttl: Duration) -> Duration {
-        access_token_ttl + self.clock_leeway + self.refresh_interval
-    }
-}
-
-/// Password hashing and failed-login throttling.
-#[derive(Debug, Clone)]
-pub struct LoginSettings {
-    /// `AUTH_ARGON2_MEMORY_KIB` (default 19456 = 19 MiB, OWASP's minimum for argon2id).
-    pub argon2_memory_kib: u32,
-    /// `AUTH_ARGON2_ITERATIONS` (default 2).
-    pub argon2_iterations: u32,
-    /// `AUTH_ARGON2_PARALLELISM` (default 1).
-    pub argon2_parallelism: u32,
-    /// `AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT` (default 5) within the window.
-    pub max_failures_per_account: u32,
-    /// `AUTH_LOGIN_MAX_FAILURES_PER_ADDRESS` (default 20) within the window.
-    pub max_failures_per_address: u32,
-    /// `AUTH_LOGIN_FAILURE_WINDOW` (default 15m): counting window, and the longest wait.
-    pub failure_window: Duration,
-    /// `AUTH_TRUST_FORWARDED_FOR` (default false): take the client address from the last
-    /// `X-Forwarded-For` entry (the one the trusted proxy appended) instead of the TCP peer.
-    pub trust_forwarded_for: bool,
-}
-
-/// A confidential client that authenticates at the token endpoint with HTTP Basic
-/// (`client_credentials` grant), limited to its scopes and audiences.
-pub struct ServiceClient {
-    /// `client_id`, also the `sub` of its tokens.
-    pub id: String,
-    /// SHA-256 of the secret: compared in constant time, and the plain secret is not kept.
-    secret_digest: [u8; 32],
-    /// Scopes it may request.
-    pub scopes: Vec<String>,
-    /// Audiences its tokens may name.
-    pub audiences: Vec<String>,
-}
-
-impl std::fmt::Debug for ServiceClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServiceClient")
-            .field("id", &self.id)
-            .field("scopes", &self.scopes)
-            .field("audiences", &self.audiences)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ServiceClient {
-    /// A registration; `secret` is hashed at once.
-    #[must_use]
-    pub fn new(id: String, secret: &SecretString, scopes: Vec<String>, audiences: Vec<String>) -> Self {
-        Self { id, secret_digest: Sha256::digest(secret.expose_secret().as_bytes()).into(), scopes, audiences }
-    }
-
-    /// Compares a presented secret in constant time. Hashing first makes the comparison
-    /// independent of the secrets' lengths too.
-    #[must_use]
-    pub fn secret_matches(&self, presented: &str) -> bool {
-        let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        bool::from(self.secret_digest.ct_eq(&presented))
-    }
-}
-
-/// The development default for `AUTH_CLIENTS`: orders-service may ask for
-/// `notifications:write` on notifications-service (orders-service has the same default).
-pub const DEV_CLIENTS: &str = "orders-service|orders-dev-secret|notifications:write|notifications-service";
 
 impl Settings {
     /// Reads the process environment.
@@ -188,17 +76,14 @@ impl Settings {
     /// # Errors
     /// Every bad value, one message each.
     pub fn from_env(mut env: Env) -> Result<Self, ConfigError> {
-        let default_listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8081));
-        let common = CommonSettings::read(&mut env, default_listen, "auth.db");
-        let db_max_connections = env.parse_with("AUTH_DB_MAX_CONNECTIONS", 10u32, |raw| {
-            raw.parse::<u32>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| "expected 1 to 1000".to_owned())
-        });
-        let issuer = env.parse_with("AUTH_ISSUER", "http://127.0.0.1:8081".to_owned(), parse_issuer);
+        let common = CommonSettings::read(&mut env, DEFAULT_LISTEN_ADDR, "auth.db");
+        let db_max_connections = env.parse_with("AUTH_DB_MAX_CONNECTIONS", 10u32, service_kit::config::parse_pool_size);
+        let issuer = env.parse_with("AUTH_ISSUER", service_kit::config::DEV_ISSUER.to_owned(), parse_issuer);
         let audience =
             env.parse_with("AUTH_AUDIENCE", SERVICE_NAME.to_owned(), |raw| parse_name(raw).map(str::to_owned));
         let master_key = read_master_key(&mut env);
         let tokens = read_tokens(&mut env);
-        let clients = read_clients(&mut env, &tokens.user_client_id);
+        let clients = ClientRegistry::read(&mut env, &tokens.user_client_id);
         let keys = read_keys(&mut env);
         let login = read_login(&mut env);
 
@@ -221,12 +106,6 @@ impl Settings {
             login,
             dev_defaults,
         })
-    }
-
-    /// The registered client with this id.
-    #[must_use]
-    pub fn client(&self, id: &str) -> Option<&ServiceClient> {
-        self.clients.iter().find(|c| c.id == id)
     }
 
     /// How long a retired key stays published (see [`KeySettings::retire_hold`]).
@@ -386,61 +265,6 @@ fn read_tokens(env: &mut Env) -> TokenSettings {
     }
 }
 
-fn read_clients(env: &mut Env, user_client_id: &str) -> Vec<ServiceClient> {
-    let raw = match env.optional("AUTH_CLIENTS") {
-        Some(raw) => raw,
-        None => {
-            env.note_dev_default("AUTH_CLIENTS");
-            DEV_CLIENTS.to_owned()
-        }
-    };
-    match parse_clients(&raw) {
-        Ok(clients) => {
-            if clients.iter().any(|c| c.id == user_client_id) {
-                env.problem("AUTH_CLIENTS", format!("`{user_client_id}` is the login client id (AUTH_USER_CLIENT_ID)"));
-            }
-            clients
-        }
-        Err(message) => {
-            env.problem("AUTH_CLIENTS", message);
-            Vec::new()
-        }
-    }
-}
-
-/// Parses `AUTH_CLIENTS`: entries separated by `;` or new lines, each
-/// `client_id|client_secret|scope scope…|audience audience…`.
-///
-/// # Errors
-/// A malformed entry, named by its client id or position (never by its secret).
-pub fn parse_clients(raw: &str) -> Result<Vec<ServiceClient>, String> {
-    let mut clients: Vec<ServiceClient> = Vec::new();
-    for (index, entry) in raw.split([';', '\n']).map(str::trim).filter(|e| !e.is_empty()).enumerate() {
-        let fields: Vec<&str> = entry.split('|').map(str::trim).collect();
-        let [id, secret, scopes, audiences] = fields[..] else {
-            return Err(format!(
-                "entry {} must have 4 `|`-separated fields: client_id|client_secret|scopes|audiences",
-                index + 1
-            ));
-        };
-        parse_name(id).map_err(|m| format!("entry {}: client id: {m}", index + 1))?;
-        if secret.is_empty() {
-            return Err(format!("client `{id}`: empty secret"));
-        }
-        let scopes = parse_list(scopes, "scope", is_scope_token).map_err(|m| format!("client `{id}`: {m}"))?;
-        let audiences =
-            parse_list(audiences, "audience", |a| parse_name(a).is_ok()).map_err(|m| format!("client `{id}`: {m}"))?;
-        if audiences.is_empty() {
-            return Err(format!("client `{id}`: needs at least one audience"));
-        }
-        if clients.iter().any(|c| c.id == id) {
-            return Err(format!("client `{id}` is listed twice"));
-        }
-        clients.push(ServiceClient::new(id.to_owned(), &SecretString::from(secret.to_owned()), scopes, audiences));
-    }
-    Ok(clients)
-}
-
 fn read_keys(env: &mut Env) -> KeySettings {
     let bits = env.parse_with("AUTH_KEY_BITS", 2048u32, |raw| match raw {
         "2048" => Ok(2048),
@@ -506,6 +330,8 @@ fn read_login(env: &mut Env) -> LoginSettings {
 
 #[cfg(test)]
 mod tests {
+    use secrecy::ExposeSecret;
+
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
@@ -519,7 +345,7 @@ mod tests {
         assert_eq!(settings.tokens.access_token_ttl, Duration::from_secs(600));
         assert_eq!(settings.tokens.user_audiences, ["auth-service", "orders-service", "notifications-service"]);
         assert!(settings.dev_defaults.contains(&"AUTH_CLIENTS".to_owned()));
-        let client = settings.client("orders-service").unwrap();
+        let client = settings.clients.get("orders-service").unwrap();
         assert!(client.secret_matches("orders-dev-secret"));
         assert!(!client.secret_matches("orders-dev-secreT"));
         assert_eq!(client.scopes, ["notifications:write"]);
@@ -552,20 +378,6 @@ mod tests {
         assert_eq!(*parse_master_key(&b64).unwrap().expose_secret(), [7u8; 32]);
         assert!(parse_master_key(&STANDARD.encode([7u8; 16])).is_err());
         assert!(parse_master_key("not a key").is_err());
-    }
-
-    #[test]
-    fn clients_parse_with_scopes_and_audiences() {
-        let clients =
-            parse_clients("orders-service|s3cret|notifications:write|notifications-service; billing|x|a:b c:d|orders-service notifications-service")
-                .unwrap();
-        assert_eq!(clients.len(), 2);
-        assert_eq!(clients[1].scopes, ["a:b", "c:d"]);
-        assert_eq!(clients[1].audiences, ["orders-service", "notifications-service"]);
-        assert!(parse_clients("a|b|c|").is_err(), "no audience");
-        assert!(parse_clients("a||c|d").is_err(), "empty secret");
-        assert!(parse_clients("a|b|c|d;a|b|c|d").is_err(), "duplicate");
-        assert!(format!("{:?}", clients[0]).find("s3cret").is_none());
     }
 
     #[test]

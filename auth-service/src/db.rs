@@ -2,15 +2,14 @@
 //! [`crate::keys::store`]).
 //!
 //! Runtime-checked `sqlx::query` through the `Any` driver, one query set for `SQLite` and
-//! `PostgreSQL` (portable SQL only: see [`shared::db`]). State changes that must not race are
+//! `PostgreSQL` (portable SQL only: see [`service_kit::db`]). State changes that must not race are
 //! single conditional statements (`UPDATE … WHERE used_at IS NULL`), so two replicas handling
 //! the same refresh token cannot both succeed.
 
-use shared::db::{Pool, is_unique_violation};
-use sqlx::Row;
+use service_kit::db::{Pool, is_unique_violation};
 
 /// A stored user.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
     /// UUID text.
     pub id: String,
@@ -51,27 +50,15 @@ pub async fn insert_user(pool: &Pool, user: &UserRow) -> Result<(), InsertUserEr
         })
 }
 
-fn decode_user(row: &sqlx::any::AnyRow) -> Result<UserRow, sqlx::Error> {
-    Ok(UserRow {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        password_hash: row.try_get("password_hash")?,
-        created_at: row.try_get("created_at")?,
-    })
-}
-
 /// The user with this normalised email.
 ///
 /// # Errors
 /// Database failures.
 pub async fn find_user_by_email(pool: &Pool, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query("SELECT id, email, password_hash, created_at FROM users WHERE email = $1")
+    sqlx::query_as("SELECT id, email, password_hash, created_at FROM users WHERE email = $1")
         .bind(email)
         .fetch_optional(pool)
-        .await?
-        .as_ref()
-        .map(decode_user)
-        .transpose()
+        .await
 }
 
 /// The user with this id.
@@ -79,17 +66,14 @@ pub async fn find_user_by_email(pool: &Pool, email: &str) -> Result<Option<UserR
 /// # Errors
 /// Database failures.
 pub async fn find_user(pool: &Pool, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query("SELECT id, email, password_hash, created_at FROM users WHERE id = $1")
+    sqlx::query_as("SELECT id, email, password_hash, created_at FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
-        .await?
-        .as_ref()
-        .map(decode_user)
-        .transpose()
+        .await
 }
 
 /// A stored session.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct SessionRow {
     /// UUID text: the `sid` claim.
     pub id: String,
@@ -119,19 +103,6 @@ impl SessionRow {
 
 const SESSION_COLUMNS: &str = "id, user_id, client_id, created_at, last_seen_at, expires_at, user_agent, ended_at";
 
-fn decode_session(row: &sqlx::any::AnyRow) -> Result<SessionRow, sqlx::Error> {
-    Ok(SessionRow {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        client_id: row.try_get("client_id")?,
-        created_at: row.try_get("created_at")?,
-        last_seen_at: row.try_get("last_seen_at")?,
-        expires_at: row.try_get("expires_at")?,
-        user_agent: row.try_get("user_agent")?,
-        ended_at: row.try_get("ended_at")?,
-    })
-}
-
 /// Opens a session together with its first refresh token (one transaction).
 ///
 /// # Errors
@@ -156,14 +127,26 @@ pub async fn create_session(
     .bind(session.user_agent.as_deref())
     .execute(&mut *tx)
     .await?;
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(refresh_hash)
-        .bind(&session.id)
-        .bind(session.created_at)
-        .bind(refresh_expires_at)
-        .execute(&mut *tx)
-        .await?;
+    insert_refresh_token(&mut tx, refresh_hash, &session.id, session.created_at, refresh_expires_at).await?;
     tx.commit().await
+}
+
+/// Stores a refresh token of `session_id`, inside the caller's transaction.
+async fn insert_refresh_token(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    hash: &str,
+    session_id: &str,
+    created_at: i64,
+    expires_at: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+        .bind(hash)
+        .bind(session_id)
+        .bind(created_at)
+        .bind(expires_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// The session with this id, whatever its state.
@@ -172,7 +155,7 @@ pub async fn create_session(
 /// Database failures.
 pub async fn find_session(pool: &Pool, id: &str) -> Result<Option<SessionRow>, sqlx::Error> {
     let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
-    sqlx::query(&sql).bind(id).fetch_optional(pool).await?.as_ref().map(decode_session).transpose()
+    sqlx::query_as(&sql).bind(id).fetch_optional(pool).await
 }
 
 /// A user's active sessions, most recently used first.
@@ -184,7 +167,7 @@ pub async fn active_sessions(pool: &Pool, user_id: &str, now: i64) -> Result<Vec
         "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND expires_at > $2 \
          ORDER BY last_seen_at DESC, id"
     );
-    sqlx::query(&sql).bind(user_id).bind(now).fetch_all(pool).await?.iter().map(decode_session).collect()
+    sqlx::query_as(&sql).bind(user_id).bind(now).fetch_all(pool).await
 }
 
 /// Ends a session (`reason`: logout, deleted, revoked, `refresh_token_reuse`). With
@@ -246,25 +229,18 @@ pub enum RefreshUse {
 /// # Errors
 /// Database failures.
 pub async fn use_refresh_token(pool: &Pool, hash: &str, now: i64) -> Result<RefreshUse, sqlx::Error> {
-    let fresh = sqlx::query(
+    let fresh: Option<(String, i64)> = sqlx::query_as(
         "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL RETURNING session_id, expires_at",
     )
     .bind(now)
     .bind(hash)
     .fetch_optional(pool)
     .await?;
-    if let Some(row) = fresh {
-        return Ok(RefreshUse::Fresh {
-            session_id: row.try_get("session_id")?,
-            expires_at: row.try_get("expires_at")?,
-        });
+    if let Some((session_id, expires_at)) = fresh {
+        return Ok(RefreshUse::Fresh { session_id, expires_at });
     }
-    let known = sqlx::query("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
-        .bind(hash)
-        .fetch_optional(pool)
-        .await?;
-    Ok(match known {
-        Some(row) => RefreshUse::Reused { session_id: row.try_get("session_id")? },
+    Ok(match refresh_token_session(pool, hash).await? {
+        Some(session_id) => RefreshUse::Reused { session_id },
         None => RefreshUse::Unknown,
     })
 }
@@ -274,11 +250,10 @@ pub async fn use_refresh_token(pool: &Pool, hash: &str, now: i64) -> Result<Refr
 /// # Errors
 /// Database failures.
 pub async fn refresh_token_session(pool: &Pool, hash: &str) -> Result<Option<String>, sqlx::Error> {
-    let row = sqlx::query("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
+    sqlx::query_scalar("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
         .bind(hash)
         .fetch_optional(pool)
-        .await?;
-    row.map(|row| row.try_get("session_id")).transpose()
+        .await
 }
 
 /// Stores the successor of a used refresh token and marks the session seen.
@@ -293,13 +268,7 @@ pub async fn add_refresh_token(
     expires_at: i64,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(hash)
-        .bind(session_id)
-        .bind(now)
-        .bind(expires_at)
-        .execute(&mut *tx)
-        .await?;
+    insert_refresh_token(&mut tx, hash, session_id, now, expires_at).await?;
     sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
         .bind(now)
         .bind(session_id)
@@ -320,13 +289,12 @@ pub async fn throttled_for(
     window_ms: i64,
 ) -> Result<Option<(usize, u64)>, sqlx::Error> {
     for (index, (bucket, max_failures)) in buckets.iter().enumerate() {
-        let row = sqlx::query("SELECT failures, window_started_at FROM login_throttle WHERE bucket = $1")
-            .bind(*bucket)
-            .fetch_optional(pool)
-            .await?;
-        let Some(row) = row else { continue };
-        let failures: i64 = row.try_get("failures")?;
-        let started: i64 = row.try_get("window_started_at")?;
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT failures, window_started_at FROM login_throttle WHERE bucket = $1")
+                .bind(*bucket)
+                .fetch_optional(pool)
+                .await?;
+        let Some((failures, started)) = row else { continue };
         let reopens = started.saturating_add(window_ms);
         if failures >= i64::from(*max_failures) && now < reopens {
             let wait_ms = u64::try_from(reopens - now).unwrap_or(0);

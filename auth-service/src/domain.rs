@@ -2,7 +2,7 @@
 //! [`Password`], the value is known to be acceptable, so no later code re-checks it.
 //!
 //! Request bodies are plain `Deserialize` structs private to `http/`; they convert into these
-//! types and collect every problem as a [`shared::http::error::FieldError`].
+//! types and collect every problem as a [`service_kit::http::error::FieldError`].
 
 use std::fmt;
 

@@ -7,14 +7,14 @@
 //! - [`oauth`]: `POST /oauth/token`, `/oauth/revoke`, `/oauth/introspect`.
 //! - [`jwks`]: `GET /.well-known/jwks.json` and the discovery documents.
 //! - [`admin`]: `GET /v1/admin/keys`, `POST /v1/admin/keys/rotate`.
-//! - [`ops`]: `/healthz`, `/readyz`, `/metrics`.
+//! - `/healthz`, `/readyz`, `/metrics`: the kit's (`service_kit::http::health`), with the
+//!   checks of [`AppState`]'s `Readiness`.
 //! - [`error`]: the one error type, `ApiError`.
 
 pub mod admin;
 pub mod error;
 pub mod jwks;
 pub mod oauth;
-pub mod ops;
 pub mod sessions;
 pub mod users;
 
@@ -25,10 +25,7 @@ use axum::{
     extract::{ConnectInfo, FromRequestParts},
 };
 use http::{HeaderMap, HeaderValue, header, request::Parts};
-use shared::http::{
-    error::{method_not_allowed_fallback, not_found_fallback},
-    layers::{ServiceIdentity, apply},
-};
+use service_kit::http::{health, layers::ServiceIdentity, service_router};
 
 use crate::state::AppState;
 
@@ -40,10 +37,8 @@ pub fn router(state: AppState, identity: &ServiceIdentity) -> Router {
         .merge(oauth::router())
         .merge(jwks::router())
         .merge(admin::router())
-        .merge(ops::router())
-        .fallback(not_found_fallback)
-        .method_not_allowed_fallback(method_not_allowed_fallback);
-    apply(routes, identity).with_state(state)
+        .merge(health::router());
+    service_router(routes, identity).with_state(state)
 }
 
 /// The client's address for login throttling.
@@ -78,7 +73,7 @@ fn last_forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
 pub const REFRESH_COOKIE: &str = "__Host-refresh_token";
 
 /// `Set-Cookie` for a browser session: the refresh token (and the access token, which
-/// `shared::auth` accepts from `__Host-access_token` with its CSRF guard).
+/// `jwt_verifier` accepts from `__Host-access_token` with its CSRF guard).
 pub fn session_cookies(
     headers: &mut HeaderMap,
     refresh_token: &str,
@@ -88,7 +83,7 @@ pub fn session_cookies(
 ) {
     for (name, value, max_age) in [
         (REFRESH_COOKIE, refresh_token, refresh_max_age),
-        (shared::auth::ACCESS_TOKEN_COOKIE, access_token, access_max_age),
+        (jwt_verifier::ACCESS_TOKEN_COOKIE, access_token, access_max_age),
     ] {
         let cookie = format!("{name}={value}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={max_age}");
         if let Ok(value) = HeaderValue::from_str(&cookie) {
@@ -99,7 +94,7 @@ pub fn session_cookies(
 
 /// `Set-Cookie` headers that delete both session cookies (logout).
 pub fn clear_session_cookies(headers: &mut HeaderMap) {
-    for name in [REFRESH_COOKIE, shared::auth::ACCESS_TOKEN_COOKIE] {
+    for name in [REFRESH_COOKIE, jwt_verifier::ACCESS_TOKEN_COOKIE] {
         let cookie = format!("{name}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0");
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             headers.append(header::SET_COOKIE, value);
@@ -107,18 +102,10 @@ pub fn clear_session_cookies(headers: &mut HeaderMap) {
     }
 }
 
-/// The value of cookie `name`, if the request has exactly that cookie.
+/// The value of cookie `name`, if the request has a non-empty one.
 #[must_use]
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim())
-        .filter(|value| !value.is_empty())
+    jwt_verifier::extract::cookie_value(headers, name).filter(|value| !value.is_empty())
 }
 
 /// `Cache-Control: no-store` and `Pragma: no-cache`: required on responses carrying tokens

@@ -3,19 +3,85 @@
 //! The HTTP handlers parse and authenticate; this module decides what a token contains and
 //! keeps the session and refresh-token tables consistent with what was issued.
 
-use std::time::Duration;
+use std::{collections::BTreeSet, time::Duration};
 
 use serde::Serialize;
-use shared::db::now_millis;
+use service_kit::db::now_millis;
 
 use crate::{
-    config::ServiceClient,
+    config::clients::ServiceClient,
     db::{self, RefreshUse, SessionRow, UserRow},
     domain::SessionId,
-    http::error::{ApiError, OAuthCode},
     state::AppState,
     tokens::{self, AccessTokenSpec},
 };
+
+/// Lifetimes and contents of the tokens this service issues.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    /// `AUTH_ACCESS_TOKEN_TTL` (default 10m).
+    pub access_token_ttl: Duration,
+    /// `AUTH_REFRESH_TOKEN_TTL` (default 14d): how long an unused refresh token stays valid; each
+    /// refresh issues a new one, so this is the session's idle timeout.
+    pub refresh_token_ttl: Duration,
+    /// `AUTH_SESSION_TTL` (default 30d): absolute session lifetime, whatever the activity.
+    pub session_ttl: Duration,
+    /// `AUTH_USER_CLIENT_ID` (default `web`): `client_id` of tokens issued through login.
+    pub user_client_id: String,
+    /// `AUTH_USER_AUDIENCES` (default `auth-service orders-service notifications-service`).
+    pub user_audiences: Vec<String>,
+    /// `AUTH_USER_SCOPES` (default `orders:read orders:write notifications:read`).
+    pub user_scopes: Vec<String>,
+    /// `AUTH_ADMIN_SCOPES` (default `auth:admin`): added for administrators.
+    pub admin_scopes: Vec<String>,
+    /// `AUTH_ADMIN_EMAILS` (default none): normalised addresses whose users get role `admin`.
+    pub admin_emails: BTreeSet<String>,
+}
+
+/// Why no token was issued. The messages are fit for an OAuth `error_description`.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    /// This replica has no active signing key yet.
+    #[error("no active signing key")]
+    NoSigningKey,
+    /// The refresh token is malformed or was never issued.
+    #[error("the refresh token is invalid")]
+    UnknownRefreshToken,
+    /// The refresh token was already spent; its session has been ended.
+    #[error("the refresh token was already used; the session has been ended")]
+    RefreshTokenReused,
+    /// The refresh token is past its own expiry.
+    #[error("the refresh token has expired")]
+    RefreshTokenExpired,
+    /// The refresh token's session (or its user) is gone.
+    #[error("the session has ended")]
+    SessionEnded,
+    /// The refresh token was issued to another client.
+    #[error("the refresh token was not issued to this client")]
+    ForeignRefreshToken,
+    /// A requested scope is outside the client's registration.
+    #[error("scope `{scope}` is not allowed for client `{client}`")]
+    ScopeNotAllowed {
+        /// The first scope not allowed (at most 64 characters).
+        scope: String,
+        /// The client id.
+        client: String,
+    },
+    /// A requested audience is outside the client's registration.
+    #[error("audience `{audience}` is not allowed for client `{client}`")]
+    AudienceNotAllowed {
+        /// The first audience not allowed (at most 64 characters).
+        audience: String,
+        /// The client id.
+        client: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// Minting failed unexpectedly.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
 
 /// The token response of RFC 6749 §5.1 (also the body of `POST /v1/login`).
 #[derive(Debug, Clone, Serialize)]
@@ -66,11 +132,23 @@ fn role_and_scope(state: &AppState, user: &UserRow) -> (&'static str, String) {
     }
 }
 
-fn mint(state: &AppState, spec: &AccessTokenSpec<'_>, grant: Grant) -> Result<String, ApiError> {
-    let key = state.keys.signer().ok_or(ApiError::NoSigningKey)?;
-    let token = tokens::mint_access_token(&key, spec, tokens::now_secs())?;
+/// Mints the access token of `spec` and wraps it in the token response.
+fn issue(
+    state: &AppState,
+    spec: &AccessTokenSpec<'_>,
+    grant: Grant,
+    refresh_token: Option<String>,
+) -> Result<TokenResponse, IssueError> {
+    let key = state.keys.signer().ok_or(IssueError::NoSigningKey)?;
+    let access_token = tokens::mint_access_token(&key, spec, tokens::now_secs())?;
     metrics::counter!("auth_tokens_issued_total", "grant_type" => grant.label()).increment(1);
-    Ok(token)
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: spec.ttl.as_secs(),
+        refresh_token,
+        scope: spec.scope.to_owned(),
+    })
 }
 
 fn ms(duration: Duration) -> i64 {
@@ -83,7 +161,7 @@ fn user_tokens(
     session_id: &str,
     refresh_token: String,
     grant: Grant,
-) -> Result<TokenResponse, ApiError> {
+) -> Result<TokenResponse, IssueError> {
     let settings = &state.settings;
     let (role, scope) = role_and_scope(state, user);
     let spec = AccessTokenSpec {
@@ -96,14 +174,7 @@ fn user_tokens(
         role: Some(role),
         ttl: settings.tokens.access_token_ttl,
     };
-    let access_token = mint(state, &spec, grant)?;
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: settings.tokens.access_token_ttl.as_secs(),
-        refresh_token: Some(refresh_token),
-        scope,
-    })
+    issue(state, &spec, grant, Some(refresh_token))
 }
 
 /// Opens a session for `user` (after a successful login) and issues its first tokens.
@@ -114,9 +185,9 @@ pub async fn open_session(
     state: &AppState,
     user: &UserRow,
     user_agent: Option<String>,
-) -> Result<TokenResponse, ApiError> {
+) -> Result<TokenResponse, IssueError> {
     // Fail before writing anything when this replica cannot sign.
-    state.keys.signer().ok_or(ApiError::NoSigningKey)?;
+    state.keys.signer().ok_or(IssueError::NoSigningKey)?;
     let tokens_settings = &state.settings.tokens;
     let now = now_millis();
     let session = SessionRow {
@@ -136,46 +207,40 @@ pub async fn open_session(
     user_tokens(state, user, &session.id, refresh_token, Grant::Login)
 }
 
-fn invalid_grant(description: &str) -> ApiError {
-    ApiError::oauth(OAuthCode::InvalidGrant, description)
-}
-
 /// `grant_type=refresh_token`: spends `presented`, issues a new refresh and access token.
 ///
 /// Presenting a token that was already spent ends its whole session (OAuth 2.0 Security BCP
 /// §4.14): either the client or an attacker holds a copy, and the server cannot tell which.
 ///
 /// # Errors
-/// `invalid_grant` for unknown, expired, reused or foreign tokens and ended sessions.
-pub async fn refresh(state: &AppState, presented: &str, client_id: Option<&str>) -> Result<TokenResponse, ApiError> {
+/// Unknown, expired, reused or foreign refresh tokens and ended sessions; database failures.
+pub async fn refresh(state: &AppState, presented: &str, client_id: Option<&str>) -> Result<TokenResponse, IssueError> {
     if !tokens::looks_like_refresh_token(presented) {
-        return Err(invalid_grant("the refresh token is invalid"));
+        return Err(IssueError::UnknownRefreshToken);
     }
     let now = now_millis();
     let hash = tokens::hash_refresh_token(presented);
     let (session_id, expires_at) = match db::use_refresh_token(&state.db, &hash, now).await? {
         RefreshUse::Fresh { session_id, expires_at } => (session_id, expires_at),
-        RefreshUse::Unknown => return Err(invalid_grant("the refresh token is invalid")),
+        RefreshUse::Unknown => return Err(IssueError::UnknownRefreshToken),
         RefreshUse::Reused { session_id } => {
             let ended = db::end_session(&state.db, &session_id, None, "refresh_token_reuse", now).await?;
             metrics::counter!("auth_refresh_token_reuse_total").increment(1);
             tracing::warn!(session.id = %session_id, session_was_active = ended, "refresh token reuse detected; session ended");
-            return Err(invalid_grant("the refresh token was already used; the session has been ended"));
+            return Err(IssueError::RefreshTokenReused);
         }
     };
     if expires_at <= now {
-        return Err(invalid_grant("the refresh token has expired"));
+        return Err(IssueError::RefreshTokenExpired);
     }
-    let session =
-        db::find_session(&state.db, &session_id).await?.ok_or_else(|| invalid_grant("the session has ended"))?;
+    let session = db::find_session(&state.db, &session_id).await?.ok_or(IssueError::SessionEnded)?;
     if !session.is_active(now) {
-        return Err(invalid_grant("the session has ended"));
+        return Err(IssueError::SessionEnded);
     }
     if client_id.is_some_and(|id| id != session.client_id) {
-        return Err(invalid_grant("the refresh token was not issued to this client"));
+        return Err(IssueError::ForeignRefreshToken);
     }
-    let user =
-        db::find_user(&state.db, &session.user_id).await?.ok_or_else(|| invalid_grant("the session has ended"))?;
+    let user = db::find_user(&state.db, &session.user_id).await?.ok_or(IssueError::SessionEnded)?;
     let (refresh_token, refresh_hash) = tokens::new_refresh_token();
     let refresh_expires = now.saturating_add(ms(state.settings.tokens.refresh_token_ttl)).min(session.expires_at);
     db::add_refresh_token(&state.db, &session.id, &refresh_hash, now, refresh_expires).await?;
@@ -186,22 +251,18 @@ pub async fn refresh(state: &AppState, presented: &str, client_id: Option<&str>)
 /// requested subsets of its registration (all of it when not requested).
 ///
 /// # Errors
-/// `invalid_scope` / `invalid_target` for anything outside the registration.
+/// [`IssueError::ScopeNotAllowed`] / [`IssueError::AudienceNotAllowed`] for anything outside
+/// the registration; no signing key.
 pub fn client_credentials(
     state: &AppState,
     client: &ServiceClient,
     requested_scope: Option<&str>,
     requested_audience: Option<&str>,
-) -> Result<TokenResponse, ApiError> {
-    let scopes = subset(requested_scope, &client.scopes).map_err(|scope| {
-        ApiError::oauth(OAuthCode::InvalidScope, format!("scope `{scope}` is not allowed for client `{}`", client.id))
-    })?;
-    let audience = subset(requested_audience, &client.audiences).map_err(|audience| {
-        ApiError::oauth(
-            OAuthCode::InvalidTarget,
-            format!("audience `{audience}` is not allowed for client `{}`", client.id),
-        )
-    })?;
+) -> Result<TokenResponse, IssueError> {
+    let scopes = subset(requested_scope, &client.scopes)
+        .map_err(|scope| IssueError::ScopeNotAllowed { scope, client: client.id.clone() })?;
+    let audience = subset(requested_audience, &client.audiences)
+        .map_err(|audience| IssueError::AudienceNotAllowed { audience, client: client.id.clone() })?;
     let scope = scopes.join(" ");
     let settings = &state.settings;
     let spec = AccessTokenSpec {
@@ -214,14 +275,7 @@ pub fn client_credentials(
         role: None,
         ttl: settings.tokens.access_token_ttl,
     };
-    let access_token = mint(state, &spec, Grant::ClientCredentials)?;
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: settings.tokens.access_token_ttl.as_secs(),
-        refresh_token: None,
-        scope,
-    })
+    issue(state, &spec, Grant::ClientCredentials, None)
 }
 
 /// The space-separated `requested` items, each of which must be in `allowed`; all of

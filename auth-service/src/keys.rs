@@ -9,10 +9,14 @@
 //! - [`master`]: the AES-256-GCM master key that seals private halves at rest.
 //! - [`signing`]: generation (aws-lc-rs), `kid` thumbprints, RS256 signing (ring).
 //! - [`lifecycle`]: which step is due when, and the JWKS `max-age` — pure functions.
+//! - [`ring`]: the in-memory [`KeyRing`] and its JWKS document.
+//! - [`rotation`]: on-demand rotation.
 //! - [`store`]: the `signing_keys` table.
 
 pub mod lifecycle;
 pub mod master;
+pub mod ring;
+pub mod rotation;
 pub mod signing;
 pub mod store;
 
@@ -20,13 +24,8 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use serde::Serialize;
-use sha2::{Digest, Sha256};
-use shared::{
-    auth::{KeySet, StaticKeyStore},
-    db::{Pool, now_millis},
-};
+use jwt_verifier::{KeySet, StaticKeyStore};
+use service_kit::db::{Pool, now_millis};
 
 use self::{
     lifecycle::{Schedule, Step},
@@ -34,95 +33,47 @@ use self::{
     signing::SigningKey,
     store::{KeyRow, KeyState, NewKey},
 };
+pub use self::{
+    ring::KeyRing,
+    rotation::{RotationError, RotationOutcome},
+};
 use crate::config::Settings;
 
-/// The keys as one replica last read them, plus everything derived from them.
-#[derive(Debug)]
-pub struct KeyRing {
-    /// Published keys (pending, active, retired), oldest first, without private halves.
-    pub keys: Vec<KeyRow>,
-    /// The active key, parsed and ready to sign.
-    signer: Option<Arc<SigningKey>>,
-    /// The pending key, parsed ahead of its activation.
-    successor: Option<Arc<SigningKey>>,
-    /// The JWKS document: identical bytes on every replica for the same key table.
-    pub jwks: Arc<[u8]>,
-    /// Strong `ETag` of [`jwks`](Self::jwks).
-    pub etag: String,
-    /// Unix ms when this ring was read from the database.
-    pub loaded_at: i64,
+/// Signing-key generation and the rotation schedule.
+#[derive(Debug, Clone)]
+pub struct KeySettings {
+    /// `AUTH_KEY_BITS` (default 2048; 3072 and 4096 allowed).
+    pub bits: u32,
+    /// `AUTH_KEY_ROTATION_INTERVAL` (default 30d): how long a key signs before its successor
+    /// takes over.
+    pub rotation_interval: Duration,
+    /// `AUTH_KEY_PREPUBLISH` (default 1h): how long a successor is published before it signs.
+    /// Must be at least `AUTH_JWKS_MAX_AGE` + `AUTH_KEY_REFRESH_INTERVAL`, so every verifier's
+    /// cached JWKS has expired and been refetched (and so contains the successor) before the
+    /// successor's first token, whichever replica the verifier asked.
+    pub prepublish: Duration,
+    /// `AUTH_JWKS_MAX_AGE` (default 15m): the largest `max-age` the JWKS is served with. Also
+    /// bounds how long a verifier may keep trusting a key removed by an emergency rotation.
+    pub jwks_max_age: Duration,
+    /// `AUTH_JWKS_MIN_MAX_AGE` (default 60s): the smallest `max-age`, however close the next
+    /// change, so verifiers never refetch in a tight loop.
+    pub jwks_min_max_age: Duration,
+    /// `AUTH_CLOCK_LEEWAY` (default 60s): clock skew allowed to verifiers; a retired key stays
+    /// published for the access-token lifetime plus this plus the refresh interval.
+    pub clock_leeway: Duration,
+    /// `AUTH_KEY_REFRESH_INTERVAL` (default 5s): how often each replica re-reads the key table
+    /// and runs due lifecycle steps, so a rotation made by one replica reaches the others.
+    pub refresh_interval: Duration,
 }
 
-impl KeyRing {
-    fn empty() -> Self {
-        Self {
-            keys: Vec::new(),
-            signer: None,
-            successor: None,
-            jwks: Arc::from(&b"{\"keys\":[]}"[..]),
-            etag: etag_of(b"{\"keys\":[]}"),
-            loaded_at: 0,
-        }
-    }
-
-    /// The key that signs now, if any.
+impl KeySettings {
+    /// How long a retired key stays published: every token it signed has expired by then,
+    /// including one signed by a replica that had not yet seen the rotation, on a verifier
+    /// whose clock runs behind by the leeway.
     #[must_use]
-    pub fn signer(&self) -> Option<&Arc<SigningKey>> {
-        self.signer.as_ref()
+    pub fn retire_hold(&self, access_token_ttl: Duration) -> Duration {
+        access_token_ttl + self.clock_leeway + self.refresh_interval
     }
-
-    /// `kid`s of the published keys.
-    pub fn published_kids(&self) -> impl Iterator<Item = &str> {
-        self.keys.iter().map(|k| k.kid.as_str())
-    }
-}
-
-fn etag_of(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]))
-}
-
-/// What an on-demand rotation did.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum RotationOutcome {
-    /// A successor was published; it signs from `activate_after` (Unix ms).
-    Scheduled {
-        /// The new key.
-        kid: String,
-        /// When it starts signing.
-        activate_after: i64,
-    },
-    /// A successor was already waiting; nothing changed.
-    AlreadyScheduled {
-        /// The waiting key.
-        kid: String,
-        /// When it starts signing.
-        activate_after: i64,
-    },
-    /// No key was active; the new key signs at once.
-    Activated {
-        /// The new key.
-        kid: String,
-    },
-    /// Emergency: the new key signs at once; the old active and pending keys are gone.
-    Replaced {
-        /// The new key.
-        kid: String,
-        /// Keys removed (unpublished, private halves destroyed).
-        removed: Vec<String>,
-    },
-}
-
-/// Why an on-demand rotation did not happen.
-#[derive(Debug, thiserror::Error)]
-pub enum RotationError {
-    /// Another replica changed the keys at the same moment; retrying is safe.
-    #[error("another rotation changed the keys at the same time; retry")]
-    Conflict,
-    /// Key generation or the database failed.
-    #[error(transparent)]
-    Failed(#[from] anyhow::Error),
 }
 
 /// Owns the key ring of this replica. Cheap to clone.
@@ -187,7 +138,7 @@ impl KeyManager {
     /// The key that signs now.
     #[must_use]
     pub fn signer(&self) -> Option<Arc<SigningKey>> {
-        self.inner.ring.load().signer.clone()
+        self.inner.ring.load().signer().cloned()
     }
 
     /// Whether this replica read the key table recently enough to be trusted with signing:
@@ -199,7 +150,7 @@ impl KeyManager {
         now.saturating_sub(self.inner.ring.load().loaded_at) <= self.inner.max_staleness_ms
     }
 
-    /// The key store this service's own [`shared::auth::Verifier`] reads.
+    /// The key store this service's own [`jwt_verifier::Verifier`] reads.
     #[must_use]
     pub fn verifier_keys(&self) -> Arc<StaticKeyStore> {
         Arc::clone(&self.inner.verifier_keys)
@@ -289,50 +240,6 @@ impl KeyManager {
         Ok(applied)
     }
 
-    /// On-demand rotation (admin endpoint, `rotate-keys` subcommand). A normal rotation
-    /// publishes a successor that signs after the usual publication time; an emergency one
-    /// (a compromised key) replaces the active key at once and removes it, and verifiers
-    /// recover through their refetch on the unknown `kid`.
-    ///
-    /// # Errors
-    /// [`RotationError::Conflict`] when another replica changed the keys concurrently.
-    pub async fn rotate(&self, emergency: bool) -> Result<RotationOutcome, RotationError> {
-        let _guard = self.inner.rebuild.lock().await;
-        let pool = &self.inner.pool;
-        let rows = store::published(pool).await.context("cannot read the signing keys")?;
-        if !emergency && let Some(pending) = rows.iter().find(|k| k.state == KeyState::Pending) {
-            return Ok(RotationOutcome::AlreadyScheduled {
-                kid: pending.kid.clone(),
-                activate_after: pending.activate_after,
-            });
-        }
-        let key = self.generate().await?;
-        let now = now_millis();
-        let outcome = if emergency {
-            let removed = store::replace_active(pool, &key, now).await.context("emergency rotation failed")?;
-            let removed = removed.ok_or(RotationError::Conflict)?;
-            metrics::counter!("auth_key_rotations_total", "kind" => "emergency").increment(1);
-            tracing::warn!(key.kid = %key.kid, removed = ?removed, "emergency key rotation: new key signs at once, old keys removed");
-            RotationOutcome::Replaced { kid: key.kid, removed }
-        } else if let Some(active) = rows.iter().find(|k| k.state == KeyState::Active) {
-            let activate_after = now.saturating_add(self.inner.schedule.prepublish_ms);
-            if !store::insert_pending(pool, &key, &active.kid, now, activate_after).await.context("rotation failed")? {
-                return Err(RotationError::Conflict);
-            }
-            metrics::counter!("auth_key_rotations_total", "kind" => "manual").increment(1);
-            tracing::info!(key.kid = %key.kid, activate_after, "published the next signing key on request");
-            RotationOutcome::Scheduled { kid: key.kid, activate_after }
-        } else {
-            if !store::insert_active(pool, &key, now).await.context("rotation failed")? {
-                return Err(RotationError::Conflict);
-            }
-            RotationOutcome::Activated { kid: key.kid }
-        };
-        let rows = store::published(pool).await.context("cannot read the signing keys")?;
-        self.install(rows)?;
-        Ok(outcome)
-    }
-
     /// Every key ever created, newest first, without private halves.
     ///
     /// # Errors
@@ -368,7 +275,7 @@ impl KeyManager {
     fn install(&self, rows: Vec<KeyRow>) -> anyhow::Result<()> {
         let current = self.inner.ring.load();
         let mut parsed: HashMap<&str, &Arc<SigningKey>> = HashMap::new();
-        for key in current.signer.iter().chain(current.successor.iter()) {
+        for key in current.parsed_keys() {
             parsed.insert(key.kid(), key);
         }
         let mut signer = None;
@@ -384,11 +291,8 @@ impl KeyManager {
                 successor = Some(key);
             }
         }
-        let keys: Vec<KeyRow> = rows.into_iter().map(|row| KeyRow { private_key: None, ..row }).collect();
-        let jwks = jwks_document(&keys)?;
-        let unchanged = jwks.as_slice() == &*current.jwks;
-        let ring =
-            KeyRing { etag: etag_of(&jwks), jwks: Arc::from(jwks), signer, successor, keys, loaded_at: now_millis() };
+        let ring = KeyRing::new(rows, signer, successor)?;
+        let unchanged = ring.jwks == current.jwks;
         if !unchanged || self.inner.verifier_keys.keys().is_empty() {
             match KeySet::from_jwks_json(&ring.jwks) {
                 Ok((set, _report)) => self.inner.verifier_keys.replace(set),
@@ -460,13 +364,4 @@ fn state_entered_at(key: &KeyRow) -> i64 {
 #[allow(clippy::cast_precision_loss)]
 fn millis_to_secs(ms: i64) -> f64 {
     ms as f64 / 1000.0
-}
-
-/// `{"keys":[…]}` with public members only, in table order.
-fn jwks_document(keys: &[KeyRow]) -> anyhow::Result<Vec<u8>> {
-    let jwks: Vec<signing::Jwk<'_>> = keys
-        .iter()
-        .map(|k| signing::Jwk { kty: "RSA", use_: "sig", alg: "RS256", kid: &k.kid, n: &k.n, e: &k.e })
-        .collect();
-    Ok(serde_json::to_vec(&serde_json::json!({ "keys": jwks }))?)
 }

@@ -8,7 +8,7 @@
 //! Unknown accounts are checked against a dummy hash made with the same parameters, so a
 //! login for an email nobody registered costs the same time as a wrong password.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use argon2::{
@@ -19,7 +19,27 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Semaphore;
 
-use crate::{config::LoginSettings, domain::Password};
+use crate::domain::Password;
+
+/// Password hashing and failed-login throttling.
+#[derive(Debug, Clone)]
+pub struct LoginSettings {
+    /// `AUTH_ARGON2_MEMORY_KIB` (default 19456 = 19 MiB, OWASP's minimum for argon2id).
+    pub argon2_memory_kib: u32,
+    /// `AUTH_ARGON2_ITERATIONS` (default 2).
+    pub argon2_iterations: u32,
+    /// `AUTH_ARGON2_PARALLELISM` (default 1).
+    pub argon2_parallelism: u32,
+    /// `AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT` (default 5) within the window.
+    pub max_failures_per_account: u32,
+    /// `AUTH_LOGIN_MAX_FAILURES_PER_ADDRESS` (default 20) within the window.
+    pub max_failures_per_address: u32,
+    /// `AUTH_LOGIN_FAILURE_WINDOW` (default 15m): counting window, and the longest wait.
+    pub failure_window: Duration,
+    /// `AUTH_TRUST_FORWARDED_FOR` (default false): take the client address from the last
+    /// `X-Forwarded-For` entry (the one the trusted proxy appended) instead of the TCP peer.
+    pub trust_forwarded_for: bool,
+}
 
 /// Hashes and verifies passwords. Cheap to clone.
 #[derive(Clone)]
@@ -115,7 +135,7 @@ mod tests {
             argon2_parallelism: 1,
             max_failures_per_account: 5,
             max_failures_per_address: 20,
-            failure_window: std::time::Duration::from_secs(60),
+            failure_window: Duration::from_secs(60),
             trust_forwarded_for: false,
         })
         .unwrap()

@@ -14,7 +14,7 @@ use service_kit::{
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
-    config::{SERVICE_NAME, Settings},
+    config::{DEFAULT_LISTEN_ADDR, SERVICE_NAME, Settings},
     keys::{
         KeyManager, RotationOutcome,
         master::{MasterKey, MasterKeySource},
@@ -151,9 +151,6 @@ pub async fn rotate_keys(settings: &Settings, emergency: bool) -> anyhow::Result
     let (_pool, keys) = prepare(settings).await?;
     Ok(keys.rotate(emergency).await?)
 }
-
-/// `LISTEN_ADDR` when unset.
-pub const DEFAULT_LISTEN_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8081);
 
 impl service_kit::serve::Application for Application {
     type Settings = Settings;

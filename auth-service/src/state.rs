@@ -56,3 +56,18 @@ impl FromRef<AppState> for Verifier {
         state.verifier.clone()
     }
 }
+
+/// `/readyz`: the database answers, a signing key is active, and this replica read the key
+/// table recently. `/metrics` first refreshes the time-based key gauges.
+impl service_kit::http::health::Readiness for AppState {
+    async fn checks(&self) -> Vec<(&'static str, bool)> {
+        let database = service_kit::db::is_reachable(&self.db).await;
+        let signing_key = self.keys.signer().is_some();
+        let keys_fresh = self.keys.is_fresh(service_kit::db::now_millis());
+        vec![("database", database), ("signing_key", signing_key), ("signing_keys_fresh", keys_fresh)]
+    }
+
+    fn before_metrics(&self) {
+        self.keys.record_metrics(service_kit::db::now_millis());
+    }
+}

@@ -74,7 +74,7 @@ pub fn mint_access_token(key: &SigningKey, spec: &AccessTokenSpec<'_>, now: i64)
 /// Current time in Unix seconds.
 #[must_use]
 pub fn now_secs() -> i64 {
-    shared::db::now_millis() / 1000
+    service_kit::db::now_millis() / 1000
 }
 
 /// A new refresh token (256 random bits, base64url) and the hash to store.

@@ -34,18 +34,25 @@ pub const OTHER: RGBColor = RGBColor(0xd6, 0x61, 0x1e);
 /// Colour of reference limits (OpenSSL).
 pub const LIMIT: RGBColor = RGBColor(0x2c, 0xa0, 0x2c);
 
+/// `value` rounded to a whole number (0 at least), its digits grouped by thousands with
+/// spaces: `1 234 567`. The report writes its counts and rates the same way.
+#[must_use]
+pub fn grouped(value: f64) -> String {
+    let text = (value.round().max(0.0) as u64).to_string();
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i > 0 && (text.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// An axis or bar label: grouped from 100 up, otherwise with one or two decimals.
 fn number(value: f64) -> String {
     if value >= 100.0 {
-        let whole = value.round() as u64;
-        let text = whole.to_string();
-        let mut out = String::new();
-        for (i, c) in text.chars().enumerate() {
-            if i > 0 && (text.len() - i).is_multiple_of(3) {
-                out.push(' ');
-            }
-            out.push(c);
-        }
-        out
+        grouped(value)
     } else if value >= 10.0 {
         format!("{value:.1}")
     } else {

@@ -4,7 +4,7 @@
 //! cargo run --release -p bench -- all      # every comparison, full length; writes docs/benchmarks/
 //! cargo run -p bench -- smoke              # every comparison for a second or so; writes nothing
 //! cargo run -p bench -- smoke --report --out /tmp/bench   # ... and a report of that
-//! cargo run --release -p bench -- all --only 1,2          # a subset
+//! cargo run --release -p bench -- all --only verifier-overhead,minting   # a subset
 //! ```
 //!
 //! Everything measured runs on loopback, started by the runner: the verifier target and the
@@ -19,7 +19,7 @@
 //! - [`wrk`]: the Lua scripts and parsing wrk's output.
 //! - [`child`]: child processes (our targets, the peer) and building the peer.
 //! - [`serve`]: the `serve` subcommands, the targets themselves.
-//! - [`comparisons`]: the five comparisons.
+//! - [`comparisons`]: the five comparisons, named by [`Comparison`].
 //! - [`machine`]: what the machine is, and `openssl speed`.
 //! - [`stats`]: medians, spreads, paired ratios.
 //! - [`report`] and [`charts`]: `REPORT.md`, `results.json` and the SVG charts.
@@ -38,6 +38,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use comparisons::Comparison;
 use e2e::{
     binaries::{Binaries, BuildPolicy},
     service::Topology,
@@ -68,9 +69,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ServeCommand {
-    /// Comparison 1's target.
+    /// The target of verifier overhead.
     Verifier(serve::verifier::VerifierArgs),
-    /// Comparison 3's target.
+    /// The target of stateless vs stateful.
     Orders(serve::orders::OrdersArgs),
 }
 
@@ -82,9 +83,10 @@ struct RunArgs {
     /// Write the report (always on for `all`).
     #[arg(long)]
     report: bool,
-    /// Comparisons to run, such as `1,2,5` (default: all five).
-    #[arg(long, value_delimiter = ',')]
-    only: Vec<u8>,
+    /// Comparisons to run, such as `verifier-overhead,minting` (default: all five). The old
+    /// numbers 1 to 5 still work.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    only: Vec<Comparison>,
     /// Measured rounds per variant.
     #[arg(long)]
     rounds: Option<u32>,
@@ -116,8 +118,8 @@ struct Built {
 
 async fn build(lab: &Lab) -> anyhow::Result<Built> {
     let plan = &lab.plan;
-    let peer = if plan.runs(2) { Some(child::build_peer(lab.release).await?) } else { None };
-    let binaries = if plan.runs(3) || plan.runs(4) || plan.runs(5) {
+    let peer = if plan.runs(Comparison::JwtAuthorizer) { Some(child::build_peer(lab.release).await?) } else { None };
+    let binaries = if plan.runs_any(&[Comparison::StatelessVsStateful, Comparison::Gateway, Comparison::Minting]) {
         // Under `cargo run`, rebuild the services too (a no-op when fresh) so stale binaries
         // are never measured; elsewhere, build only what is missing.
         let policy = if std::env::var_os("CARGO").is_some() { BuildPolicy::Always } else { BuildPolicy::IfMissing };
@@ -142,13 +144,13 @@ pub struct Results {
     pub machine: machine::Machine,
     /// `openssl speed rsa2048`.
     pub openssl: Option<machine::OpenSslSpeed>,
-    /// Comparisons 1 and 2.
+    /// Verifier overhead and vs jwt-authorizer.
     pub verifier: Option<comparisons::verifier::VerifierResults>,
-    /// Comparison 3.
+    /// Stateless vs stateful.
     pub sessions: Option<comparisons::sessions::SessionsResults>,
-    /// Comparison 4.
+    /// Through the gateway.
     pub gateway: Option<comparisons::gateway::GatewayResults>,
-    /// Comparison 5.
+    /// Minting.
     pub minting: Option<comparisons::minting::MintingResults>,
     /// CPU pinning of wrk and the servers.
     pub pinning: Option<lab::Pinning>,
@@ -177,9 +179,6 @@ fn plan_for(full: bool, args: &RunArgs) -> anyhow::Result<Plan> {
         plan = plan.with_topology(Topology::parse(raw).map_err(anyhow::Error::msg).context("--topology")?);
     }
     if !args.only.is_empty() {
-        if let Some(bad) = args.only.iter().find(|n| !(1..=5).contains(*n)) {
-            anyhow::bail!("--only: there is no comparison {bad} (1 to 5)");
-        }
         plan.only = args.only.clone();
     }
     Ok(plan)
@@ -246,44 +245,52 @@ async fn run_all(full: bool, args: RunArgs) -> anyhow::Result<()> {
 
 async fn run_comparisons(lab: &Lab, built: Built, results: &mut Results) -> anyhow::Result<()> {
     let plan = &lab.plan;
-    if plan.runs(1) || plan.runs(2) {
-        results.verifier =
-            Some(Box::pin(comparisons::verifier::run(lab, built.peer)).await.context("comparisons 1 and 2")?);
+    if plan.runs_any(&[Comparison::VerifierOverhead, Comparison::JwtAuthorizer]) {
+        let context = format!("{} and {}", Comparison::VerifierOverhead.title(), Comparison::JwtAuthorizer.title());
+        results.verifier = Some(Box::pin(comparisons::verifier::run(lab, built.peer)).await.context(context)?);
     }
     let Some(binaries) = built.binaries else {
         return Ok(());
     };
-    if plan.runs(3) || plan.runs(5) {
+    if plan.runs_any(&[Comparison::StatelessVsStateful, Comparison::Minting]) {
         Box::pin(sessions_and_minting(lab, binaries.clone(), results)).await?;
     }
-    if plan.runs(4) {
-        results.gateway = Some(Box::pin(comparisons::gateway::run(lab, binaries)).await.context("comparison 4")?);
+    if plan.runs(Comparison::Gateway) {
+        let gateway = Box::pin(comparisons::gateway::run(lab, binaries)).await.context(Comparison::Gateway.title())?;
+        results.gateway = Some(gateway);
     }
     Ok(())
 }
 
-/// Comparisons 3 and 5 share one auth-service: throughput, minting, the outage runs, and
-/// last (after a restart with short-lived access tokens) the revocation lag.
+/// Stateless vs stateful and minting share one auth-service: throughput, minting, the outage
+/// runs, and last (after a restart with short-lived access tokens) the revocation lag.
 async fn sessions_and_minting(lab: &Lab, binaries: Binaries, results: &mut Results) -> anyhow::Result<()> {
-    use comparisons::{minting, sessions};
+    use comparisons::{auth_service::AuthLab, minting, sessions};
     let plan = &lab.plan;
+    let sessions_title = Comparison::StatelessVsStateful.title();
     let normal_ttl = Duration::from_secs(600);
-    let mut auth = sessions::AuthLab::start(lab, binaries, normal_ttl, plan.users).await.context("auth-service")?;
+    let mut auth = AuthLab::start(lab, binaries, normal_ttl, plan.users).await.context("auth-service")?;
     let outcome = async {
-        let target = if plan.runs(3) { Some(sessions::OrdersTarget::start(lab, &auth).await?) } else { None };
+        let target = if plan.runs(Comparison::StatelessVsStateful) {
+            Some(sessions::OrdersTarget::start(lab, &auth).await?)
+        } else {
+            None
+        };
         let mut part = None;
         if let Some(target) = &target {
-            part = Some(sessions::throughput(lab, &auth, target, 3).await.context("comparison 3, throughput")?);
+            let throughput = sessions::throughput(lab, &auth, target, 3).await;
+            part = Some(throughput.with_context(|| format!("{sessions_title}, throughput"))?);
         }
-        if plan.runs(5) {
-            results.minting = Some(minting::run(lab, &auth).await.context("comparison 5")?);
+        if plan.runs(Comparison::Minting) {
+            results.minting = Some(minting::run(lab, &auth).await.context(Comparison::Minting.title())?);
         }
         if let (Some(target), Some((throughput, ratio, tokens))) = (&target, part) {
             let (outage, restarts) = sessions::outage(lab, &mut auth, target, &tokens, normal_ttl, plan.access_ttl)
                 .await
-                .context("comparison 3, outage")?;
-            let (revocation, remaining) =
-                sessions::revocation(lab, &auth, target).await.context("comparison 3, revocation")?;
+                .with_context(|| format!("{sessions_title}, outage"))?;
+            let (revocation, remaining) = sessions::revocation(lab, &auth, target)
+                .await
+                .with_context(|| format!("{sessions_title}, revocation"))?;
             results.sessions = Some(sessions::SessionsResults {
                 throughput,
                 local_vs_introspect: ratio,
@@ -321,7 +328,7 @@ fn main() -> ExitCode {
             Command::Smoke(args) => run_all(false, args).await,
             Command::Serve(ServeCommand::Verifier(args)) => serve::verifier::run(args).await,
             Command::Serve(ServeCommand::Orders(args)) => {
-                shared::telemetry::init("orders_service");
+                service_kit::telemetry::init("orders_service");
                 serve::orders::run(args).await
             }
         }
@@ -332,5 +339,29 @@ fn main() -> ExitCode {
             eprintln!("bench: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn only(args: &[&str]) -> Vec<Comparison> {
+        match Cli::try_parse_from(args).unwrap().command {
+            Command::All(run) | Command::Smoke(run) => run.only,
+            Command::Serve(_) => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn comparisons_go_by_name_and_by_their_old_numbers() {
+        Cli::command().debug_assert();
+        let by_name = only(&["bench", "all", "--only", "verifier-overhead,jwt-authorizer,stateless-vs-stateful"]);
+        assert_eq!(by_name, only(&["bench", "all", "--only", "1,2,3"]));
+        assert_eq!(only(&["bench", "smoke", "--only", "gateway,minting"]), only(&["bench", "smoke", "--only", "4,5"]));
+        assert_eq!(only(&["bench", "all"]), Vec::new());
+        assert!(Cli::try_parse_from(["bench", "all", "--only", "6"]).is_err());
     }
 }

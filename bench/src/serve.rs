@@ -1,9 +1,10 @@
 //! `bench serve …`: the servers the runner measures, each started by the runner as a child
 //! process of this same binary.
 //!
-//! - [`verifier`]: comparison 1, one trivial handler with and without `shared`'s extractor.
-//! - [`orders`]: comparison 3, orders-service's real router verifying locally, and the same
-//!   router behind RFC 7662 introspection at auth-service.
+//! - [`verifier`]: verifier overhead, one trivial handler with and without `jwt_verifier`'s
+//!   extractor.
+//! - [`orders`]: stateless vs stateful, orders-service's real router verifying locally, and
+//!   the same router behind RFC 7662 introspection at auth-service.
 
 pub mod orders;
 pub mod verifier;

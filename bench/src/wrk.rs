@@ -73,6 +73,21 @@ pub struct Run {
     pub secret_args: Vec<usize>,
 }
 
+impl Run {
+    /// A `tokens.lua` or `timeline.lua` run: `GET path` at `url`, each request with the next
+    /// bearer token of `tokens` (one a line), each of wrk's `threads` starting at its own
+    /// offset in the list.
+    #[must_use]
+    pub fn tokens(script: &'static str, url: &str, path: &str, tokens: &Path, threads: u32) -> Self {
+        Self {
+            script,
+            url: url.to_owned(),
+            args: vec![path.to_owned(), tokens.display().to_string(), threads.to_string()],
+            secret_args: Vec::new(),
+        }
+    }
+}
+
 /// What one run measured.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Outcome {

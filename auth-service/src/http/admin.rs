@@ -6,19 +6,20 @@ use axum::{
     extract::{RawQuery, State},
     routing::{get, post},
 };
+use jwt_verifier::RequireScope;
 use serde::Serialize;
-use shared::{auth::RequireScope, db::now_millis};
+use service_kit::db::now_millis;
 
 use super::{
     error::{ApiError, Result},
     rfc3339,
 };
 use crate::{
-    keys::{RotationError, RotationOutcome, lifecycle, store::KeyRow},
+    keys::{RotationOutcome, lifecycle, store::KeyRow},
     state::AppState,
 };
 
-shared::scope!(AuthAdmin, "auth:admin");
+jwt_verifier::scope!(AuthAdmin, "auth:admin");
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
@@ -96,10 +97,7 @@ async fn rotate_keys(
 ) -> Result<axum::Json<RotationReport>> {
     let emergency = parse_emergency(query.as_deref())?;
     tracing::warn!(user.id = %caller.subject, emergency, "key rotation requested");
-    let rotation = state.keys.rotate(emergency).await.map_err(|error| match error {
-        RotationError::Conflict => ApiError::RotationConflict,
-        RotationError::Failed(error) => ApiError::Internal(error),
-    })?;
+    let rotation = state.keys.rotate(emergency).await?;
     Ok(axum::Json(RotationReport { rotation, keys: report(&state).await? }))
 }
 
@@ -109,7 +107,7 @@ fn parse_emergency(query: Option<&str>) -> Result<bool> {
     for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match name.as_ref() {
             "emergency" => {
-                emergency = shared::config::parse_bool(&value)
+                emergency = service_kit::config::parse_bool(&value)
                     .map_err(|_| ApiError::field("emergency", "must be true or false"))?;
             }
             other => {

@@ -1,18 +1,21 @@
 //! [`ApiError`]: every way a request can fail, mapped to a status and the shared envelope.
 //!
-//! 4xx bodies say precisely what was wrong; 5xx bodies are opaque and the cause is logged
-//! once, here, inside the request span. OAuth endpoints answer with RFC 6749 §5.2 codes in
-//! the same envelope (the envelope *is* the §5.2 shape).
+//! What every service answers alike (404, 409, 422 naming the fields, refused bodies, a
+//! database outage as 503 with `Retry-After`, an opaque 500 that logs its cause) is the kit's
+//! [`CommonError`]; the variants here are auth-service's own. 4xx bodies say precisely what
+//! was wrong. OAuth endpoints answer with RFC 6749 §5.2 codes in the same envelope (the
+//! envelope *is* the §5.2 shape). Domain errors ([`IssueError`], [`RotationError`]) become
+//! an [`ApiError`] here, so the domain modules know nothing of HTTP.
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
-use shared::{
-    auth::{AuthError, AuthRejection},
-    http::{
-        error::{ErrorBody, FieldError, error_response},
-        json::JsonRejection,
-    },
+use jwt_verifier::{AuthError, AuthRejection};
+use service_kit::http::{
+    error::{CommonError, ErrorBody, FieldError, error_response, unavailable_response},
+    json::JsonRejection,
 };
+
+use crate::{config::SERVICE_NAME, issuer::IssueError, keys::RotationError};
 
 /// RFC 6749 §5.2 (and RFC 7009 / RFC 8707) error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,9 +55,6 @@ impl OAuthCode {
 /// Every failure a handler can return.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// Well-formed JSON with invalid values (422).
-    #[error("validation failed")]
-    Validation(Vec<FieldError>),
     /// Email or password wrong, or no such account: one answer for all (401).
     #[error("invalid credentials")]
     InvalidCredentials,
@@ -64,12 +64,6 @@ pub enum ApiError {
         /// Seconds until a retry can succeed.
         retry_after_secs: u64,
     },
-    /// A unique constraint (409).
-    #[error("{0}")]
-    Conflict(&'static str),
-    /// No such resource, or not the caller's (404).
-    #[error("{0}")]
-    NotFound(&'static str),
     /// A valid token whose session has ended (401, like any invalid token).
     #[error("the session of this token has ended")]
     SessionEnded,
@@ -82,12 +76,6 @@ pub enum ApiError {
     /// Token verification failed in an extractor (carries the challenge realm).
     #[error(transparent)]
     AuthRejected(#[from] AuthRejection),
-    /// The JSON body was refused.
-    #[error("{0:?}")]
-    Json(JsonRejection),
-    /// Body over the limit (413).
-    #[error("request body too large")]
-    PayloadTooLarge,
     /// An OAuth endpoint error (RFC 6749 §5.2).
     #[error("{}: {description}", code.as_str())]
     OAuth {
@@ -96,23 +84,57 @@ pub enum ApiError {
         /// What was wrong, for the `error_description`.
         description: String,
     },
-    /// A key rotation raced another one (409).
-    #[error("another rotation changed the keys at the same time; retry")]
-    RotationConflict,
     /// No active signing key yet (503).
     #[error("no active signing key")]
     NoSigningKey,
-    /// A database failure (500, logged).
+    /// A failure every service answers alike: not found, conflict, validation, refused
+    /// bodies, database and internal errors.
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
-    /// Anything else unexpected (500, logged).
-    #[error(transparent)]
-    Internal(#[from] anyhow::Error),
+    Common(#[from] CommonError),
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        Self::Json(rejection)
+        Self::Common(rejection.into())
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Common(error.into())
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> Self {
+        Self::Common(error.into())
+    }
+}
+
+impl From<IssueError> for ApiError {
+    fn from(error: IssueError) -> Self {
+        let code = match error {
+            IssueError::NoSigningKey => return Self::NoSigningKey,
+            IssueError::Database(error) => return error.into(),
+            IssueError::Internal(error) => return error.into(),
+            IssueError::UnknownRefreshToken
+            | IssueError::RefreshTokenReused
+            | IssueError::RefreshTokenExpired
+            | IssueError::SessionEnded
+            | IssueError::ForeignRefreshToken => OAuthCode::InvalidGrant,
+            IssueError::ScopeNotAllowed { .. } => OAuthCode::InvalidScope,
+            IssueError::AudienceNotAllowed { .. } => OAuthCode::InvalidTarget,
+        };
+        Self::oauth(code, error.to_string())
+    }
+}
+
+impl From<RotationError> for ApiError {
+    fn from(error: RotationError) -> Self {
+        match error {
+            RotationError::Conflict => CommonError::conflict("conflict", error.to_string()).into(),
+            RotationError::Failed(error) => error.into(),
+        }
     }
 }
 
@@ -127,21 +149,38 @@ impl ApiError {
         Self::oauth(OAuthCode::InvalidRequest, description)
     }
 
+    /// No such resource, or not the caller's (404).
+    #[must_use]
+    pub fn not_found(description: &'static str) -> Self {
+        Self::Common(CommonError::NotFound(description))
+    }
+
+    /// A unique constraint (409 `conflict`).
+    pub fn conflict(description: impl Into<String>) -> Self {
+        Self::Common(CommonError::conflict("conflict", description))
+    }
+
+    /// Well-formed JSON with invalid values (422), every bad field named.
+    #[must_use]
+    pub fn validation(details: Vec<FieldError>) -> Self {
+        Self::Common(CommonError::Validation(details))
+    }
+
     /// One invalid field (422).
     pub fn field(field: &str, message: impl Into<String>) -> Self {
-        Self::Validation(vec![FieldError::new(field, message)])
+        Self::validation(vec![FieldError::new(field, message)])
     }
 }
 
 /// `pub type Result<T> = Result<T, ApiError>` for handlers.
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
+/// Seconds a client is told to wait while no signing key is available.
+const NO_SIGNING_KEY_RETRY_AFTER_SECS: u32 = 5;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            Self::Validation(details) => {
-                ErrorBody::validation(details).into_response_with(StatusCode::UNPROCESSABLE_ENTITY)
-            }
             Self::InvalidCredentials => {
                 error_response(StatusCode::UNAUTHORIZED, "invalid_credentials", "the email or password is wrong")
             }
@@ -154,15 +193,13 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
                 response
             }
-            Self::Conflict(message) => error_response(StatusCode::CONFLICT, "conflict", message),
-            Self::NotFound(message) => error_response(StatusCode::NOT_FOUND, "not_found", message),
             Self::SessionEnded => {
                 let mut response =
                     error_response(StatusCode::UNAUTHORIZED, "invalid_token", "the session of this token has ended");
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(
-                        r#"Bearer realm="auth-service", error="invalid_token", error_description="session ended""#,
+                challenge(
+                    &mut response,
+                    &format!(
+                        r#"Bearer realm="{SERVICE_NAME}", error="invalid_token", error_description="session ended""#
                     ),
                 );
                 response
@@ -170,73 +207,39 @@ impl IntoResponse for ApiError {
             Self::Forbidden(message) => error_response(StatusCode::FORBIDDEN, "forbidden", message),
             Self::Auth(error) => {
                 log_if_server_error(&error, error.status());
-                error.to_response(Some(crate::config::SERVICE_NAME))
+                error.to_response(Some(SERVICE_NAME))
             }
             Self::AuthRejected(rejection) => {
                 log_if_server_error(&rejection.error, rejection.error.status());
                 rejection.error.to_response(Some(&rejection.realm))
             }
-            Self::Json(rejection) => rejection.into_response(),
-            Self::PayloadTooLarge => JsonRejection::TooLarge.into_response(),
             Self::OAuth { code, description } => {
                 let status =
                     if code == OAuthCode::InvalidClient { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
                 let mut response = ErrorBody::new(code.as_str(), description).into_response_with(status);
                 if code == OAuthCode::InvalidClient {
-                    response.headers_mut().insert(
-                        header::WWW_AUTHENTICATE,
-                        HeaderValue::from_static(r#"Basic realm="auth-service", charset="UTF-8""#),
-                    );
+                    challenge(&mut response, &format!(r#"Basic realm="{SERVICE_NAME}", charset="UTF-8""#));
                 }
                 response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
                 response
             }
-            Self::RotationConflict => error_response(StatusCode::CONFLICT, "conflict", self.to_string()),
             Self::NoSigningKey => {
                 tracing::error!("no active signing key: cannot issue tokens");
-                let mut response = error_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    "no signing key is available yet; retry shortly",
-                );
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-                response
+                unavailable_response("no signing key is available yet; retry shortly", NO_SIGNING_KEY_RETRY_AFTER_SECS)
             }
-            Self::Database(ref error) if shared::db::is_unavailable(error) => {
-                tracing::warn!(error = %error, "database unreachable, answering 503");
-                database_unavailable_response()
-            }
-            Self::Database(ref error) => {
-                tracing::error!(error = %error, "database error");
-                error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error")
-            }
-            // Database failures wrapped with context on their way up are still outages.
-            Self::Internal(ref error)
-                if error
-                    .chain()
-                    .any(|cause| cause.downcast_ref::<sqlx::Error>().is_some_and(shared::db::is_unavailable)) =>
-            {
-                tracing::warn!(error = format!("{error:#}"), "database unreachable, answering 503");
-                database_unavailable_response()
-            }
-            Self::Internal(ref error) => {
-                tracing::error!(error = format!("{error:#}"), "internal error");
-                error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal error")
-            }
+            Self::Common(error) => error.into_response(),
         }
     }
 }
 
-/// 503 with `Retry-After` while the database cannot be reached: the request may succeed once
-/// it is back, so clients are told to retry rather than handed an internal error.
-fn database_unavailable_response() -> Response {
-    let mut response = error_response(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "temporarily_unavailable",
-        "the database is unreachable; retry shortly",
-    );
-    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    response
+/// Sets the `WWW-Authenticate` challenge of a 401.
+fn challenge(response: &mut Response, challenge: &str) {
+    match HeaderValue::from_str(challenge) {
+        Ok(value) => {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
+        Err(error) => tracing::error!(%error, challenge, "invalid WWW-Authenticate challenge"),
+    }
 }
 
 fn log_if_server_error(error: &AuthError, status: StatusCode) {
@@ -252,14 +255,47 @@ mod tests {
     #[test]
     fn an_unreachable_database_is_503_with_retry_after_not_500() {
         for error in [
-            ApiError::Database(sqlx::Error::PoolTimedOut),
-            ApiError::Internal(anyhow::Error::new(sqlx::Error::PoolTimedOut).context("cannot open the session")),
+            ApiError::from(sqlx::Error::PoolTimedOut),
+            ApiError::from(anyhow::Error::new(sqlx::Error::PoolTimedOut).context("cannot open the session")),
         ] {
             let response = error.into_response();
             assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
             assert!(response.headers().contains_key(header::RETRY_AFTER));
         }
-        let query_failure = ApiError::Database(sqlx::Error::RowNotFound).into_response();
+        let query_failure = ApiError::from(sqlx::Error::RowNotFound).into_response();
         assert_eq!(query_failure.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn challenges_name_this_service_as_realm() {
+        let session_ended = ApiError::SessionEnded.into_response();
+        assert_eq!(
+            session_ended.headers()[header::WWW_AUTHENTICATE],
+            r#"Bearer realm="auth-service", error="invalid_token", error_description="session ended""#
+        );
+        let invalid_client = ApiError::oauth(OAuthCode::InvalidClient, "no").into_response();
+        assert_eq!(invalid_client.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            invalid_client.headers()[header::WWW_AUTHENTICATE],
+            r#"Basic realm="auth-service", charset="UTF-8""#
+        );
+    }
+
+    #[test]
+    fn domain_errors_map_to_oauth_codes_and_statuses() {
+        let reused = ApiError::from(IssueError::RefreshTokenReused);
+        assert!(matches!(&reused, ApiError::OAuth { code: OAuthCode::InvalidGrant, description }
+            if description == "the refresh token was already used; the session has been ended"));
+        let scope = ApiError::from(IssueError::ScopeNotAllowed { scope: "admin".into(), client: "c".into() });
+        assert!(matches!(&scope, ApiError::OAuth { code: OAuthCode::InvalidScope, description }
+            if description == "scope `admin` is not allowed for client `c`"));
+        let no_key = ApiError::from(IssueError::NoSigningKey).into_response();
+        assert_eq!(no_key.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(no_key.headers()[header::RETRY_AFTER], "5");
+        assert_eq!(ApiError::from(RotationError::Conflict).into_response().status(), StatusCode::CONFLICT);
+        assert_eq!(
+            ApiError::from(IssueError::Database(sqlx::Error::PoolTimedOut)).into_response().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
 }

@@ -15,7 +15,7 @@ use axum::{
     routing::get,
 };
 use serde_json::json;
-use shared::db::now_millis;
+use service_kit::db::now_millis;
 
 use crate::state::AppState;
 

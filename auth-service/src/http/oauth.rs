@@ -18,14 +18,15 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::json;
-use shared::db::now_millis;
+use service_kit::{db::now_millis, http::json::JsonRejection};
 
 use super::{
     REFRESH_COOKIE, cookie,
     error::{ApiError, OAuthCode, Result},
-    no_store, session_cookies,
+    no_store,
+    sessions::token_response,
 };
-use crate::{config::ServiceClient, db, issuer, state::AppState, tokens};
+use crate::{config::clients::ServiceClient, db, issuer, state::AppState, tokens};
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
@@ -87,7 +88,7 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
         }
         let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
+                ApiError::from(JsonRejection::TooLarge)
             } else {
                 ApiError::invalid_request("the request body could not be read")
             }
@@ -96,8 +97,9 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
     }
 }
 
+/// What a client sent, made safe to echo in an error or a log line.
 fn truncate(text: &str) -> String {
-    text.chars().take(64).collect()
+    service_kit::text::clip(text, 64)
 }
 
 fn invalid_client(description: &str) -> ApiError {
@@ -123,8 +125,7 @@ fn authenticate_client<'a>(
     }
     let (id, secret) =
         parse_basic(value.to_str().unwrap_or("")).ok_or_else(|| invalid_client("malformed Basic credentials"))?;
-    let client = state.settings.client(&id).filter(|c| c.secret_matches(&secret));
-    let Some(client) = client else {
+    let Some(client) = state.settings.clients.authenticate(&id, &secret) else {
         tracing::info!(client.id = %truncate(&id), "client authentication failed");
         return Err(invalid_client("client authentication failed"));
     };
@@ -186,27 +187,14 @@ async fn issue_token(State(state): State<AppState>, headers: HeaderMap, form: OA
                 .or_else(|| cookie(&headers, REFRESH_COOKIE))
                 .ok_or_else(|| ApiError::invalid_request("`refresh_token` is required (form parameter or cookie)"))?;
             let tokens = issuer::refresh(&state, presented, form.get("client_id")).await?;
-            let mut response = axum::Json(&tokens).into_response();
-            if let Some(refresh_token) = &tokens.refresh_token {
-                session_cookies(
-                    response.headers_mut(),
-                    refresh_token,
-                    state.settings.tokens.refresh_token_ttl.as_secs(),
-                    &tokens.access_token,
-                    tokens.expires_in,
-                );
-            }
-            no_store(response.headers_mut());
-            Ok(response)
+            Ok(token_response(&state, &tokens))
         }
         "client_credentials" => {
             let client = client
                 .ok_or_else(|| invalid_client("client_credentials requires client authentication (HTTP Basic)"))?;
             let tokens = issuer::client_credentials(&state, client, form.get("scope"), form.get("audience"))?;
             tracing::info!(client.id = %client.id, scope = %tokens.scope, "service token issued");
-            let mut response = axum::Json(&tokens).into_response();
-            no_store(response.headers_mut());
-            Ok(response)
+            Ok(token_response(&state, &tokens))
         }
         other => Err(ApiError::oauth(
             OAuthCode::UnsupportedGrantType,

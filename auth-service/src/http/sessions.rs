@@ -16,14 +16,14 @@ use axum::{
     routing::{delete, get, post},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jwt_verifier::{Authenticated, Caller};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use shared::{
-    auth::{Authenticated, Caller},
+use service_kit::{
     db::now_millis,
     http::{error::FieldError, json::AppJson},
 };
+use sha2::{Digest, Sha256};
 
 use super::{
     ClientAddr, clear_session_cookies,
@@ -33,7 +33,7 @@ use super::{
 use crate::{
     db::{self, SessionRow},
     domain::SessionId,
-    issuer,
+    issuer::{self, TokenResponse},
     state::AppState,
 };
 
@@ -92,7 +92,7 @@ async fn login(
         missing.push(FieldError::new("password", "must not be empty"));
     }
     if !missing.is_empty() {
-        return Err(ApiError::Validation(missing));
+        return Err(ApiError::validation(missing));
     }
     // Normalised like registration, but not validated: a malformed address simply matches no
     // account and gets the same 401 as any other.
@@ -133,7 +133,13 @@ async fn login(
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
     let tokens = issuer::open_session(&state, &user, user_agent).await?;
-    let mut response = AppJson(&tokens).into_response();
+    Ok(token_response(&state, &tokens))
+}
+
+/// The token response (`Cache-Control: no-store`), with the `__Host-` session cookies when
+/// it carries a refresh token.
+pub(super) fn token_response(state: &AppState, tokens: &TokenResponse) -> Response {
+    let mut response = AppJson(tokens).into_response();
     if let Some(refresh_token) = &tokens.refresh_token {
         session_cookies(
             response.headers_mut(),
@@ -144,7 +150,7 @@ async fn login(
         );
     }
     no_store(response.headers_mut());
-    Ok(response)
+    response
 }
 
 /// The session the caller's token belongs to, which must still be active: access tokens
@@ -205,9 +211,10 @@ async fn delete_session(
     Path(id): Path<String>,
 ) -> Result<Response> {
     let current = current_session(&state, &caller).await?;
-    let id = SessionId::parse(&id).map_err(|_| ApiError::NotFound("no such session"))?.to_string();
+    let not_found = || ApiError::not_found("no such session");
+    let id = SessionId::parse(&id).map_err(|_| not_found())?.to_string();
     if !db::end_session(&state.db, &id, Some(&caller.subject), "deleted", now_millis()).await? {
-        return Err(ApiError::NotFound("no such session"));
+        return Err(not_found());
     }
     tracing::info!(user.id = %caller.subject, session.id = %id, "session ended by its user");
     let mut response = StatusCode::NO_CONTENT.into_response();

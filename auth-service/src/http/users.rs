@@ -2,7 +2,7 @@
 
 use axum::{Router, extract::State, http::StatusCode, routing::post};
 use serde::{Deserialize, Serialize};
-use shared::{
+use service_kit::{
     db::now_millis,
     http::{error::FieldError, json::AppJson},
 };
@@ -51,7 +51,7 @@ impl TryFrom<CreateUser> for NewUser {
                 if let Err(error) = password {
                     details.push(FieldError::new("password", error.to_string()));
                 }
-                Err(ApiError::Validation(details))
+                Err(ApiError::validation(details))
             }
         }
     }
@@ -79,8 +79,8 @@ async fn create_user(
         created_at: now_millis(),
     };
     db::insert_user(&state.db, &user).await.map_err(|error| match error {
-        InsertUserError::EmailTaken => ApiError::Conflict("an account with this email already exists"),
-        InsertUserError::Database(error) => ApiError::Database(error),
+        InsertUserError::EmailTaken => ApiError::conflict("an account with this email already exists"),
+        InsertUserError::Database(error) => error.into(),
     })?;
     tracing::info!(user.id = %user.id, "user registered");
     Ok((

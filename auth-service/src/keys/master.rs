@@ -18,7 +18,7 @@ use anyhow::{Context, bail};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox};
-use shared::db::Backend;
+use service_kit::db::Backend;
 
 /// Format tag of stored ciphertexts, so the scheme can change without guessing.
 const FORMAT: &str = "v1.";
@@ -72,7 +72,7 @@ impl MasterKey {
                  signing keys (generate one with `openssl rand -base64 32`)"
             );
         }
-        let Some(db_path) = shared::db::sqlite_path(database_url) else {
+        let Some(db_path) = service_kit::db::sqlite_path(database_url) else {
             let mut bytes = [0u8; 32];
             rand::rng().fill_bytes(&mut bytes);
             return Ok((Self::new(&SecretBox::new(Box::new(bytes))), MasterKeySource::Ephemeral));

@@ -50,11 +50,19 @@ pub struct Jwk<'a> {
     pub e: &'a str,
 }
 
+impl<'a> Jwk<'a> {
+    /// The JWK of an RS256 signing key with these public members.
+    #[must_use]
+    pub fn rs256(kid: &'a str, n: &'a str, e: &'a str) -> Self {
+        Self { kty: "RSA", use_: "sig", alg: "RS256", kid, n, e }
+    }
+}
+
 impl PublicKey {
     /// The JWK published for this key.
     #[must_use]
     pub fn jwk(&self) -> Jwk<'_> {
-        Jwk { kty: "RSA", use_: "sig", alg: "RS256", kid: &self.kid, n: &self.n, e: &self.e }
+        Jwk::rs256(&self.kid, &self.n, &self.e)
     }
 }
 

@@ -9,8 +9,8 @@
 //! readers never see zero. Transactions start with a write, which makes `SQLite` take its
 //! write lock (waiting out `busy_timeout`) instead of failing on a stale read snapshot.
 
-use shared::db::{Pool, is_unique_violation};
-use sqlx::Row;
+use service_kit::db::{Pool, is_unique_violation};
+use sqlx::{Any, Transaction, any::AnyArguments, query::Query};
 
 /// Where a key is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -37,24 +37,29 @@ impl KeyState {
             Self::Removed => "removed",
         }
     }
+}
 
-    fn parse(raw: &str) -> Result<Self, sqlx::Error> {
-        match raw {
+impl TryFrom<String> for KeyState {
+    type Error = String;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        match raw.as_str() {
             "pending" => Ok(Self::Pending),
             "active" => Ok(Self::Active),
             "retired" => Ok(Self::Retired),
             "removed" => Ok(Self::Removed),
-            other => Err(sqlx::Error::Decode(format!("unknown signing key state `{other}`").into())),
+            other => Err(format!("unknown signing key state `{other}`")),
         }
     }
 }
 
 /// One row of `signing_keys`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct KeyRow {
     /// RFC 7638 thumbprint.
     pub kid: String,
     /// Lifecycle state.
+    #[sqlx(try_from = "String")]
     pub state: KeyState,
     /// Modulus (base64url).
     pub n: String,
@@ -95,30 +100,13 @@ pub struct NewKey {
 
 const COLUMNS: &str = "kid, state, n, e, bits, private_key, created_at, activate_after, activated_at, retired_at, remove_after, removed_at";
 
-fn decode(row: &sqlx::any::AnyRow) -> Result<KeyRow, sqlx::Error> {
-    Ok(KeyRow {
-        kid: row.try_get("kid")?,
-        state: KeyState::parse(&row.try_get::<String, _>("state")?)?,
-        n: row.try_get("n")?,
-        e: row.try_get("e")?,
-        bits: row.try_get("bits")?,
-        private_key: row.try_get("private_key")?,
-        created_at: row.try_get("created_at")?,
-        activate_after: row.try_get("activate_after")?,
-        activated_at: row.try_get("activated_at")?,
-        retired_at: row.try_get("retired_at")?,
-        remove_after: row.try_get("remove_after")?,
-        removed_at: row.try_get("removed_at")?,
-    })
-}
-
 /// Keys that are published (pending, active, retired), oldest first.
 ///
 /// # Errors
 /// Database failures.
 pub async fn published(pool: &Pool) -> Result<Vec<KeyRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM signing_keys WHERE state <> 'removed' ORDER BY created_at, kid");
-    sqlx::query(&sql).fetch_all(pool).await?.iter().map(decode).collect()
+    sqlx::query_as(&sql).fetch_all(pool).await
 }
 
 /// Every key ever created, newest first (the admin listing).
@@ -127,7 +115,7 @@ pub async fn published(pool: &Pool) -> Result<Vec<KeyRow>, sqlx::Error> {
 /// Database failures.
 pub async fn all(pool: &Pool) -> Result<Vec<KeyRow>, sqlx::Error> {
     let sql = format!("SELECT {COLUMNS} FROM signing_keys ORDER BY created_at DESC, kid");
-    sqlx::query(&sql).fetch_all(pool).await?.iter().map(decode).collect()
+    sqlx::query_as(&sql).fetch_all(pool).await
 }
 
 /// Inserts `key` as the active key if no key is active or pending. `false` when another
@@ -136,16 +124,14 @@ pub async fn all(pool: &Pool) -> Result<Vec<KeyRow>, sqlx::Error> {
 /// # Errors
 /// Database failures other than losing that race.
 pub async fn insert_active(pool: &Pool, key: &NewKey, now: i64) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(
-        "INSERT INTO signing_keys (kid, state, n, e, bits, private_key, created_at, activate_after, activated_at) \
-         SELECT $1, 'active', $2, $3, $4, $5, $6, $6, $6 \
-         WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE state IN ('active', 'pending'))",
+    let result = bind_key(
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, state, n, e, bits, private_key, created_at, activate_after, activated_at) \
+             SELECT $1, 'active', $2, $3, $4, $5, $6, $6, $6 \
+             WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE state IN ('active', 'pending'))",
+        ),
+        key,
     )
-    .bind(&key.kid)
-    .bind(&key.n)
-    .bind(&key.e)
-    .bind(key.bits)
-    .bind(&key.sealed_private_key)
     .bind(now)
     .execute(pool)
     .await;
@@ -164,17 +150,15 @@ pub async fn insert_pending(
     now: i64,
     activate_after: i64,
 ) -> Result<bool, sqlx::Error> {
-    let result = sqlx::query(
-        "INSERT INTO signing_keys (kid, state, n, e, bits, private_key, created_at, activate_after) \
-         SELECT $1, 'pending', $2, $3, $4, $5, $6, $7 \
-         WHERE EXISTS (SELECT 1 FROM signing_keys WHERE kid = $8 AND state = 'active') \
-           AND NOT EXISTS (SELECT 1 FROM signing_keys WHERE state = 'pending')",
+    let result = bind_key(
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, state, n, e, bits, private_key, created_at, activate_after) \
+             SELECT $1, 'pending', $2, $3, $4, $5, $6, $7 \
+             WHERE EXISTS (SELECT 1 FROM signing_keys WHERE kid = $8 AND state = 'active') \
+               AND NOT EXISTS (SELECT 1 FROM signing_keys WHERE state = 'pending')",
+        ),
+        key,
     )
-    .bind(&key.kid)
-    .bind(&key.n)
-    .bind(&key.e)
-    .bind(key.bits)
-    .bind(&key.sealed_private_key)
     .bind(now)
     .bind(activate_after)
     .bind(active)
@@ -183,12 +167,29 @@ pub async fn insert_pending(
     lost_race_is_false(result)
 }
 
+/// `query` with the columns of `key` bound as `$1` to `$5`: kid, n, e, bits, private key.
+fn bind_key<'q>(query: Query<'q, Any, AnyArguments<'q>>, key: &'q NewKey) -> Query<'q, Any, AnyArguments<'q>> {
+    query.bind(&key.kid).bind(&key.n).bind(&key.e).bind(key.bits).bind(&key.sealed_private_key)
+}
+
+/// Whether a conditional statement changed its one row: `false` when it matched nothing or
+/// lost a race on a unique index.
 fn lost_race_is_false(result: Result<sqlx::any::AnyQueryResult, sqlx::Error>) -> Result<bool, sqlx::Error> {
     match result {
         Ok(done) => Ok(done.rows_affected() == 1),
         Err(error) if is_unique_violation(&error) => Ok(false),
         Err(error) => Err(error),
     }
+}
+
+/// Commits `tx` when its transition `applied`, else rolls it back; returns `applied`.
+async fn settle(tx: Transaction<'_, Any>, applied: bool) -> Result<bool, sqlx::Error> {
+    if applied {
+        tx.commit().await?;
+    } else {
+        tx.rollback().await?;
+    }
+    Ok(applied)
 }
 
 /// Promotes `pending`, retiring `retiring` first in the same transaction.
@@ -218,8 +219,7 @@ pub async fn activate(
         .execute(&mut *tx)
         .await?;
         if retired.rows_affected() != 1 {
-            tx.rollback().await?;
-            return Ok(false);
+            return settle(tx, false).await;
         }
     }
     let cutoff = if wait_for_publication { now } else { i64::MAX };
@@ -231,21 +231,8 @@ pub async fn activate(
     .bind(cutoff)
     .execute(&mut *tx)
     .await;
-    match activated {
-        Ok(done) if done.rows_affected() == 1 => {
-            tx.commit().await?;
-            Ok(true)
-        }
-        Ok(_) => {
-            tx.rollback().await?;
-            Ok(false)
-        }
-        Err(error) if is_unique_violation(&error) => {
-            tx.rollback().await?;
-            Ok(false)
-        }
-        Err(error) => Err(error),
-    }
+    let applied = lost_race_is_false(activated)?;
+    settle(tx, applied).await
 }
 
 /// Removes a retired key whose hold has passed: unpublished, private half destroyed.
@@ -274,37 +261,23 @@ pub async fn remove(pool: &Pool, kid: &str, now: i64) -> Result<bool, sqlx::Erro
 /// Database failures.
 pub async fn replace_active(pool: &Pool, key: &NewKey, now: i64) -> Result<Option<Vec<String>>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let removed: Vec<String> = sqlx::query(
+    let removed: Vec<String> = sqlx::query_scalar(
         "UPDATE signing_keys SET state = 'removed', removed_at = $1, private_key = NULL \
          WHERE state IN ('active', 'pending') RETURNING kid",
     )
     .bind(now)
     .fetch_all(&mut *tx)
-    .await?
-    .iter()
-    .map(|row| row.try_get::<String, _>("kid"))
-    .collect::<Result<_, _>>()?;
-    let inserted = sqlx::query(
-        "INSERT INTO signing_keys (kid, state, n, e, bits, private_key, created_at, activate_after, activated_at) \
-         VALUES ($1, 'active', $2, $3, $4, $5, $6, $6, $6)",
+    .await?;
+    let inserted = bind_key(
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, state, n, e, bits, private_key, created_at, activate_after, activated_at) \
+             VALUES ($1, 'active', $2, $3, $4, $5, $6, $6, $6)",
+        ),
+        key,
     )
-    .bind(&key.kid)
-    .bind(&key.n)
-    .bind(&key.e)
-    .bind(key.bits)
-    .bind(&key.sealed_private_key)
     .bind(now)
     .execute(&mut *tx)
     .await;
-    match inserted {
-        Ok(_) => {
-            tx.commit().await?;
-            Ok(Some(removed))
-        }
-        Err(error) if is_unique_violation(&error) => {
-            tx.rollback().await?;
-            Ok(None)
-        }
-        Err(error) => Err(error),
-    }
+    let applied = lost_race_is_false(inserted)?;
+    Ok(settle(tx, applied).await?.then_some(removed))
 }

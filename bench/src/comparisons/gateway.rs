@@ -1,5 +1,5 @@
-//! Comparison 4: the whole local system (the e2e harness's stack: the real service binaries
-//! as replicas behind nginx, SQLite) and authenticated requests through the gateway.
+//! Through the gateway: the whole local system (the e2e harness's stack: the real service
+//! binaries as replicas behind nginx, SQLite) and authenticated requests through the gateway.
 //!
 //! Three variants, interleaved: the gateway answering `/healthz` itself (the cost of the
 //! hop alone), authenticated `GET /v1/orders` through the gateway (spread over the orders
@@ -17,14 +17,14 @@ use e2e::{
 use http::StatusCode;
 use serde::Serialize;
 
-use super::sessions::ORDERS_PATH;
+use super::{Comparison, auth_service::PASSWORD, sessions::ORDERS_PATH};
 use crate::{
     lab::{self, Lab, Measured, Variant},
     stats::{Spread, paired_ratio},
     wrk::Run,
 };
 
-/// What comparison 4 measured.
+/// What through the gateway measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct GatewayResults {
     /// `gateway-healthz`, `gateway-orders`, `direct-orders`.
@@ -41,9 +41,7 @@ pub struct GatewayResults {
     pub startup_s: f64,
 }
 
-const PASSWORD: &str = "bench-password-1234";
-
-/// Runs comparison 4.
+/// Runs through the gateway.
 ///
 /// # Errors
 /// The stack does not start, set-up requests fail, or wrk fails.
@@ -91,13 +89,7 @@ async fn measure(lab: &Lab, stack: &Stack, startup_s: f64) -> anyhow::Result<Gat
     if reply.status != StatusCode::OK {
         bail!("orders replica answered {}: {}", reply.status, reply.text);
     }
-    let threads = plan.load.threads.to_string();
-    let run = |base: &str, path: &str| Run {
-        script: "tokens.lua",
-        url: base.to_owned(),
-        args: vec![path.to_owned(), file.display().to_string(), threads.clone()],
-        secret_args: Vec::new(),
-    };
+    let run = |base: &str, path: &str| Run::tokens("tokens.lua", base, path, &file, plan.load.threads);
     let variants = [
         Variant {
             key: "gateway-healthz",
@@ -121,7 +113,7 @@ async fn measure(lab: &Lab, stack: &Stack, startup_s: f64) -> anyhow::Result<Gat
             pid: None,
         },
     ];
-    eprintln!("bench: comparison 4: {} variants x {} rounds", variants.len(), plan.rounds);
+    eprintln!("bench: {}: {} variants x {} rounds", Comparison::Gateway.title(), variants.len(), plan.rounds);
     let measured = lab::measure(lab, &variants).await?;
     let description = stack.local().map_or_else(|| "unknown".to_owned(), |_| String::new());
     let gateway_kind = match stack.local() {

@@ -1,4 +1,4 @@
-//! Comparison 5: tokens per second at auth-service's `POST /oauth/token`, for the
+//! Minting: tokens per second at auth-service's `POST /oauth/token`, for the
 //! `client_credentials` grant (client authentication, then one RS256 signature) and the
 //! `refresh_token` grant (rotation of the refresh token in the database, then one signature),
 //! next to raw `ring` RS256 signing with an RSA key of the same size (2048 bits) on one core
@@ -9,17 +9,20 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use base64::Engine;
 use http::StatusCode;
+use jwt_verifier::testkit::test_key;
 use serde::Serialize;
-use shared::auth::testkit::test_key;
 
-use super::sessions::{AuthLab, CLIENT_ID};
+use super::{
+    Comparison,
+    auth_service::{AuthLab, CLIENT_ID},
+};
 use crate::{
     lab::{self, Lab, Measured},
     stats::Spread,
     wrk::{Load, Outcome, Run},
 };
 
-/// What comparison 5 measured.
+/// What minting measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct MintingResults {
     /// `client_credentials` and `refresh_token`.
@@ -48,18 +51,15 @@ fn sign(message: &[u8], run: Duration, threads: usize) -> (f64, f64) {
             .map(|_| {
                 let key = key.clone();
                 scope.spawn(move || {
-                    let cpu0 = crate::lab::thread_cpu_seconds();
-                    let started = Instant::now();
-                    let mut count = 0u64;
-                    while started.elapsed() < run {
-                        std::hint::black_box(key.signature(message));
-                        count += 1;
-                    }
-                    let cpu = match (cpu0, crate::lab::thread_cpu_seconds()) {
-                        (Some(a), Some(b)) => b - a,
-                        _ => started.elapsed().as_secs_f64(),
-                    };
-                    (count, cpu)
+                    lab::on_thread_cpu(|| {
+                        let started = Instant::now();
+                        let mut count = 0u64;
+                        while started.elapsed() < run {
+                            std::hint::black_box(key.signature(message));
+                            count += 1;
+                        }
+                        count
+                    })
                 })
             })
             .collect();
@@ -70,7 +70,7 @@ fn sign(message: &[u8], run: Duration, threads: usize) -> (f64, f64) {
     (count as f64 / run.as_secs_f64(), cpu * 1e6 / count.max(1) as f64)
 }
 
-/// Runs comparison 5 against `auth`.
+/// Runs minting against `auth`.
 ///
 /// # Errors
 /// A grant fails during set-up, or wrk fails.
@@ -107,7 +107,7 @@ pub async fn run(lab: &Lab, auth: &AuthLab) -> anyhow::Result<MintingResults> {
     // cores auth-service runs on.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let rounds = plan.rounds as usize;
-    eprintln!("bench: comparison 5: 2 grants + raw signing x {rounds} rounds");
+    eprintln!("bench: {}: 2 grants + raw signing x {rounds} rounds", Comparison::Minting.title());
     let warmup = (!plan.warmup.is_zero()).then_some(Load { duration: plan.warmup, ..plan.load });
     for round in 0..=rounds {
         // Round 0 is the warm-up, unrecorded (skipped when the plan has none).
@@ -121,33 +121,24 @@ pub async fn run(lab: &Lab, auth: &AuthLab) -> anyhow::Result<MintingResults> {
         };
         for position in 0..2 {
             let grant = (position + round) % 2;
-            let (outcome, cpu_seconds) = if grant == 0 {
-                let before = auth_pid.and_then(crate::lab::cpu_seconds);
-                let outcome = lab.wrk(&cc_run, Some(load)).await?.0;
-                (outcome, before.zip(auth_pid.and_then(crate::lab::cpu_seconds)).map(|(a, b)| b - a))
+            let run = if grant == 0 {
+                cc_run.clone()
             } else {
+                // Fresh sessions every run: each refresh token is good for one refresh only.
                 let sessions = auth.sessions(sessions_per_run).await?;
                 let refresh: Vec<String> = sessions.into_iter().map(|t| t.refresh_token).collect();
                 let file = lab::write_tokens(&lab.dir, "refresh.tokens", &refresh)?;
-                let run = Run {
+                Run {
                     script: "token_endpoint.lua",
                     url: url.clone(),
                     args: vec!["refresh_token".into(), file.display().to_string(), threads.to_string()],
                     secret_args: Vec::new(),
-                };
-                let before = auth_pid.and_then(crate::lab::cpu_seconds);
-                let outcome = lab.wrk(&run, Some(load)).await?.0;
-                (outcome, before.zip(auth_pid.and_then(crate::lab::cpu_seconds)).map(|(a, b)| b - a))
+                }
             };
+            let (outcome, cpu_seconds) = lab.wrk_counting_cpu(&run, Some(load), auth_pid).await?;
             if round > 0 {
-                eprintln!(
-                    "bench:   round {round}/{rounds} {:<28} {:>9.0} tokens/s  p50 {:>7.2} ms  p99 {:>7.2} ms  errors {}",
-                    if grant == 0 { "client_credentials" } else { "refresh_token" },
-                    outcome.ok_rps(),
-                    outcome.p50_us as f64 / 1000.0,
-                    outcome.p99_us as f64 / 1000.0,
-                    outcome.status_errors + outcome.socket_errors()
-                );
+                let name = if grant == 0 { "client_credentials" } else { "refresh_token" };
+                lab::log_round(round, plan.rounds, name, "tokens/s", &outcome);
                 outcomes[grant].push(outcome);
                 if let Some(seconds) = cpu_seconds {
                     cpu[grant].push(seconds);

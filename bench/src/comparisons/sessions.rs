@@ -1,27 +1,22 @@
-//! Comparison 3: stateless vs stateful. orders-service's real router verifying every token
-//! locally, against the same router checking every token by RFC 7662 introspection at a real
-//! auth-service (the session-lookup model). Then auth-service is killed part-way through a
-//! run, and finally a session is logged out and both modes are polled with its access token
-//! until they refuse it.
-//!
-//! [`AuthLab`] is the real auth-service binary as one process on SQLite, shared with
-//! comparison 5.
+//! Stateless vs stateful: orders-service's real router verifying every token locally,
+//! against the same router checking every token by RFC 7662 introspection at a real
+//! auth-service ([`AuthLab`], the session-lookup model). Then auth-service is killed part-way
+//! through a run, and finally a session is logged out and both modes are polled with its
+//! access token until they refuse it.
 
 use std::{path::PathBuf, time::Duration};
 
 use anyhow::{Context, bail};
 use base64::Engine;
-use e2e::{
-    api::{Api, Tokens},
-    binaries::Binaries,
-    process::{ReplicaProcess, ReplicaSpec},
-    service::Service,
-};
-use futures::{StreamExt, stream};
+use e2e::api::Api;
 use http::StatusCode;
 use serde::Serialize;
 use url::Url;
 
+use super::{
+    Comparison,
+    auth_service::{AuthLab, CLIENT_ID},
+};
 use crate::{
     child::ChildServer,
     lab::{self, Lab, Measured, Variant},
@@ -29,155 +24,8 @@ use crate::{
     wrk::{Load, Run, Second},
 };
 
-/// The OAuth client the introspecting router authenticates as (and the audience
-/// auth-service checks introspected tokens against).
-pub const CLIENT_ID: &str = "orders-service";
-/// Password of the benchmark users.
-const PASSWORD: &str = "bench-password-1234";
-/// The measured endpoint.
+/// The measured endpoint (here and through the gateway).
 pub const ORDERS_PATH: &str = "/v1/orders?limit=10";
-
-/// The real auth-service as one process.
-#[derive(Debug)]
-pub struct AuthLab {
-    replica: ReplicaProcess,
-    binaries: Binaries,
-    dir: PathBuf,
-    master_key: String,
-    /// Its base URL (also the issuer).
-    pub url: Url,
-    /// A client for it.
-    pub api: Api,
-    /// orders-service's client secret at this auth-service.
-    pub client_secret: String,
-    /// How many users exist (`bench-user-<i>@example.com`).
-    pub users: usize,
-    http: reqwest::Client,
-}
-
-impl AuthLab {
-    /// Starts auth-service with access tokens living `access_ttl`, and registers `users`
-    /// users.
-    ///
-    /// # Errors
-    /// The process does not become ready, or a registration fails.
-    pub async fn start(lab: &Lab, binaries: Binaries, access_ttl: Duration, users: usize) -> anyhow::Result<Self> {
-        let port = e2e::ports::free_port()?;
-        let url = Url::parse(&format!("http://127.0.0.1:{port}"))?;
-        let master_key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
-        let client_secret = uuid::Uuid::new_v4().simple().to_string();
-        let http = reqwest::Client::builder().no_proxy().build()?;
-        let mut auth = Self {
-            replica: ReplicaProcess::new(ReplicaSpec {
-                service: Service::Auth,
-                index: 1,
-                port,
-                binary: binaries.path(Service::Auth),
-                env: Vec::new(),
-                log_path: lab.dir.join("auth-service.log"),
-            }),
-            binaries,
-            dir: lab.dir.clone(),
-            master_key,
-            api: Api::new(url.clone()),
-            url,
-            client_secret,
-            users: 0,
-            http,
-        };
-        auth.restart_with_ttl(access_ttl).await?;
-        for index in 0..users {
-            let email = user_email(index);
-            let reply = auth.api.register(&email, PASSWORD).await?;
-            if reply.status != StatusCode::CREATED {
-                bail!("registering {email} answered {}: {}", reply.status, reply.text);
-            }
-        }
-        auth.users = users;
-        Ok(auth)
-    }
-
-    /// Starts it (again) with access tokens living `access_ttl`; same database and keys.
-    ///
-    /// # Errors
-    /// It does not become ready within a minute.
-    pub async fn restart_with_ttl(&mut self, access_ttl: Duration) -> anyhow::Result<Duration> {
-        self.replica.kill().await;
-        let pair = |k: &str, v: String| (k.to_owned(), v);
-        let spec = ReplicaSpec {
-            env: vec![
-                pair("DATABASE_URL", format!("sqlite://{}", self.dir.join("auth.db").display())),
-                pair("LISTEN_ADDR", format!("127.0.0.1:{}", self.replica.spec().port)),
-                pair("INSTANCE_ID", "auth-1".to_owned()),
-                pair("AUTH_ISSUER", self.url.as_str().trim_end_matches('/').to_owned()),
-                pair("AUTH_MASTER_KEY", self.master_key.clone()),
-                pair(
-                    "AUTH_CLIENTS",
-                    format!("{CLIENT_ID}|{}|notifications:write|notifications-service", self.client_secret),
-                ),
-                pair("AUTH_ACCESS_TOKEN_TTL", format!("{}s", access_ttl.as_secs().max(1))),
-                // Logins are set-up here, never measured: cheap password hashing only
-                // shortens it.
-                pair("AUTH_ARGON2_MEMORY_KIB", "4096".to_owned()),
-                pair("AUTH_ARGON2_ITERATIONS", "1".to_owned()),
-            ],
-            binary: self.binaries.path(Service::Auth),
-            ..self.replica.spec().clone()
-        };
-        self.replica = ReplicaProcess::new(spec);
-        let started = std::time::Instant::now();
-        self.replica.spawn()?;
-        self.replica.wait_ready(&self.http, Duration::from_secs(60)).await?;
-        Ok(started.elapsed())
-    }
-
-    /// Its process id, while it runs.
-    #[must_use]
-    pub fn pid(&self) -> Option<u32> {
-        crate::lab::child_running(&self.binaries.path(Service::Auth))
-    }
-
-    /// SIGKILL, as a crash or a lost node would.
-    pub async fn kill(&mut self) {
-        self.replica.kill().await;
-    }
-
-    /// Opens a session for user `index` (modulo the number of users).
-    ///
-    /// # Errors
-    /// The login fails.
-    pub async fn login(&self, index: usize) -> anyhow::Result<Tokens> {
-        let email = user_email(index % self.users.max(1));
-        let reply = self.api.login(&email, PASSWORD).await?;
-        if reply.status != StatusCode::OK {
-            bail!("login of {email} answered {}: {}", reply.status, reply.text);
-        }
-        Tokens::from_reply(&reply)
-    }
-
-    /// `count` new sessions, four logins at a time.
-    ///
-    /// # Errors
-    /// A login fails.
-    pub async fn sessions(&self, count: usize) -> anyhow::Result<Vec<Tokens>> {
-        stream::iter(0..count)
-            .map(|i| self.login(i))
-            .buffer_unordered(4)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect()
-    }
-
-    /// Stops it.
-    pub async fn stop(mut self) {
-        self.replica.stop(Duration::from_secs(5)).await;
-    }
-}
-
-fn user_email(index: usize) -> String {
-    format!("bench-user-{index}@example.com")
-}
 
 /// Share of requests answered 2xx.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -225,7 +73,7 @@ pub struct RevocationLag {
     pub served_after_logout: u32,
 }
 
-/// What comparison 3 measured.
+/// What stateless vs stateful measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionsResults {
     /// `local` and `introspect` throughput.
@@ -333,13 +181,7 @@ pub async fn throughput(
             bail!("{mode} mode answered {status:?} for a valid token");
         }
     }
-    let threads = lab.plan.load.threads.to_string();
-    let run = |base: &str| Run {
-        script: "tokens.lua",
-        url: base.to_owned(),
-        args: vec![ORDERS_PATH.to_owned(), file.display().to_string(), threads.clone()],
-        secret_args: Vec::new(),
-    };
+    let run = |base: &str| Run::tokens("tokens.lua", base, ORDERS_PATH, &file, lab.plan.load.threads);
     let pid = target.server.pid();
     let variants = [
         Variant { key: "local", label: "local verification".into(), run: run(&target.local), stats_url: None, pid },
@@ -351,7 +193,12 @@ pub async fn throughput(
             pid,
         },
     ];
-    eprintln!("bench: comparison 3: {} variants x {} rounds", variants.len(), lab.plan.rounds);
+    eprintln!(
+        "bench: {}: {} variants x {} rounds",
+        Comparison::StatelessVsStateful.title(),
+        variants.len(),
+        lab.plan.rounds
+    );
     let measured = lab::measure(lab, &variants).await?;
     let ratio = paired_ratio(&measured[0].rps_by_round(), &measured[1].rps_by_round());
     Ok((measured, ratio, file))
@@ -375,12 +222,7 @@ pub async fn outage(
     let mut restarts = Vec::new();
     let modes = ["local", "introspect"];
     for (index, mode) in modes.into_iter().enumerate() {
-        let run = Run {
-            script: "timeline.lua",
-            url: target.base(mode).to_owned(),
-            args: vec![ORDERS_PATH.to_owned(), tokens.display().to_string(), lab.plan.load.threads.to_string()],
-            secret_args: Vec::new(),
-        };
+        let run = Run::tokens("timeline.lua", target.base(mode), ORDERS_PATH, tokens, lab.plan.load.threads);
         let load = Load { duration: lab.plan.outage_run, ..lab.plan.load };
         let started = unix_now();
         let (result, killed_at) = tokio::join!(lab.wrk(&run, Some(load)), async {

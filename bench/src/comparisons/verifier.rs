@@ -1,22 +1,27 @@
-//! Comparisons 1 and 2: one trivial handler served without authentication, behind
-//! `shared`'s extractor, and behind jwt-authorizer 0.15, with a hot token (the same one every
-//! request: our token cache hits) and cold tokens (a different token per request from a list
-//! far larger than the cache: full RSA verification every time).
+//! Verifier overhead and vs jwt-authorizer: one trivial handler served without
+//! authentication, behind `jwt_verifier`'s extractor, and behind jwt-authorizer 0.15, with a
+//! hot token (the same one every request: our token cache hits) and cold tokens (a different
+//! token per request from a list far larger than the cache: full RSA verification every
+//! time).
 //!
 //! Both servers trust the same JWKS, served by the runner's in-process test issuer, and get
 //! byte-identical requests: wrk sends the same `Authorization` header to every route, and
 //! the unauthenticated route ignores it.
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::{Context, bail};
-use serde::Serialize;
-use serde_json::json;
-use shared::auth::{
+use jwt_verifier::{
     StaticKeyStore, Verifier, VerifierConfig,
     testkit::{TestIssuer, TestKey, key_set, test_key},
 };
+use serde::Serialize;
+use serde_json::json;
 
+use super::Comparison;
 use crate::{
     child::ChildServer,
     lab::{self, Lab, Measured, Variant},
@@ -27,7 +32,7 @@ use crate::{
 /// The audience of the synthetic tokens.
 const AUDIENCE: &str = "bench-api";
 
-/// What comparisons 1 and 2 measured.
+/// What verifier overhead and vs jwt-authorizer measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifierResults {
     /// Every variant, in a fixed order: ours-plain, ours-hot, ours-cold, then the peer's.
@@ -36,7 +41,7 @@ pub struct VerifierResults {
     pub hot_vs_plain: Spread,
     /// Ours, cold / ours, plain.
     pub cold_vs_plain: Spread,
-    /// Ours, hot / peer, hot (target ≥ 1.5); `None` without comparison 2.
+    /// Ours, hot / peer, hot (target ≥ 1.5); `None` without vs jwt-authorizer.
     pub hot_vs_peer: Option<Spread>,
     /// Ours, cold / peer, cold (target ≥ 1.0).
     pub cold_vs_peer: Option<Spread>,
@@ -83,12 +88,7 @@ pub struct InProcess {
 /// CPU time of `work` on this thread, in nanoseconds per `count` (wall time when `/proc` is
 /// not there).
 fn cpu_ns_per(count: usize, work: impl FnOnce()) -> f64 {
-    let (cpu0, wall0) = (crate::lab::thread_cpu_seconds(), std::time::Instant::now());
-    work();
-    let seconds = match (cpu0, crate::lab::thread_cpu_seconds()) {
-        (Some(a), Some(b)) => b - a,
-        _ => wall0.elapsed().as_secs_f64(),
-    };
+    let ((), seconds) = lab::on_thread_cpu(work);
     seconds * 1e9 / count.max(1) as f64
 }
 
@@ -164,7 +164,56 @@ async fn expect_status(client: &reqwest::Client, url: &str, token: &str, expecte
     Ok(())
 }
 
-/// Runs comparison 1, and 2 when the peer's binary is given.
+/// What both targets are started with, and the tokens they are checked with before the runs.
+struct Target<'a> {
+    issuer: &'a TestIssuer,
+    issuer_id: &'a str,
+    hot: &'a str,
+    cold: &'a str,
+}
+
+impl Target<'_> {
+    /// Starts `program` as `name` (`before` and `after` around the shared arguments: where to
+    /// listen, whose keys to trust, the `iss` and `aud` to expect), waits for `/plain`, and
+    /// checks that `/auth` accepts the hot and a cold token and refuses garbage. Returns the
+    /// server and its base URL; `who` names it in errors.
+    async fn start(
+        &self,
+        lab: &Lab,
+        name: &str,
+        who: &str,
+        program: &Path,
+        before: &[&str],
+        after: &[String],
+    ) -> anyhow::Result<(ChildServer, String)> {
+        let port = e2e::ports::free_port()?;
+        let url = format!("http://127.0.0.1:{port}");
+        let mut args: Vec<String> = before.iter().map(ToString::to_string).collect();
+        args.extend(
+            [
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--jwks-url",
+                self.issuer.jwks_url().as_str(),
+                "--issuer",
+                self.issuer_id,
+                "--audience",
+                AUDIENCE,
+            ]
+            .map(str::to_owned),
+        );
+        args.extend_from_slice(after);
+        let mut server = ChildServer::spawn(name, program, &args, &[("RUST_LOG", "warn".to_owned())], &lab.dir)?;
+        server.wait_ready(&lab.client, &format!("{url}/plain"), Duration::from_secs(30)).await?;
+        let auth = format!("{url}/auth");
+        expect_status(&lab.client, &auth, self.hot, 200).await.with_context(|| format!("{who}, hot token"))?;
+        expect_status(&lab.client, &auth, self.cold, 200).await.with_context(|| format!("{who}, cold token"))?;
+        expect_status(&lab.client, &auth, "not-a-token", 401).await?;
+        Ok((server, url))
+    }
+}
+
+/// Runs verifier overhead, and vs jwt-authorizer when the peer's binary is given.
 ///
 /// # Errors
 /// A server does not start, refuses a valid token, or wrk fails.
@@ -195,66 +244,19 @@ pub async fn run(lab: &Lab, peer_binary: Option<PathBuf>) -> anyhow::Result<Veri
     let hot_file = lab::write_tokens(&lab.dir, "hot.tokens", std::slice::from_ref(&hot))?;
     let cold_file = lab::write_tokens(&lab.dir, "cold.tokens", &cold)?;
 
-    let ours_port = e2e::ports::free_port()?;
-    let ours_url = format!("http://127.0.0.1:{ours_port}");
-    let args: Vec<String> = [
-        "serve",
-        "verifier",
-        "--listen",
-        &format!("127.0.0.1:{ours_port}"),
-        "--jwks-url",
-        issuer.jwks_url().as_str(),
-        "--issuer",
-        &issuer_id,
-        "--audience",
-        AUDIENCE,
-        "--cache-capacity",
-        &plan.cache_capacity.to_string(),
-    ]
-    .iter()
-    .map(ToString::to_string)
-    .collect();
-    let mut ours =
-        ChildServer::spawn("verifier-target", &lab.exe, &args, &[("RUST_LOG", "warn".to_owned())], &lab.dir)?;
-    ours.wait_ready(&lab.client, &format!("{ours_url}/plain"), Duration::from_secs(30)).await?;
-    expect_status(&lab.client, &format!("{ours_url}/auth"), &hot, 200).await.context("our verifier, hot token")?;
-    expect_status(&lab.client, &format!("{ours_url}/auth"), &cold[0], 200).await.context("our verifier, cold token")?;
-    expect_status(&lab.client, &format!("{ours_url}/auth"), "not-a-token", 401).await?;
-
+    let target = Target { issuer: &issuer, issuer_id: &issuer_id, hot: &hot, cold: &cold[0] };
+    let capacity = ["--cache-capacity".to_owned(), plan.cache_capacity.to_string()];
+    let (ours, ours_url) =
+        target.start(lab, "verifier-target", "our verifier", &lab.exe, &["serve", "verifier"], &capacity).await?;
     let mut peer = None;
     let mut peer_url = String::new();
     if let Some(binary) = &peer_binary {
-        let port = e2e::ports::free_port()?;
-        peer_url = format!("http://127.0.0.1:{port}");
-        let args: Vec<String> = [
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--jwks-url",
-            issuer.jwks_url().as_str(),
-            "--issuer",
-            &issuer_id,
-            "--audience",
-            AUDIENCE,
-        ]
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-        let mut server =
-            ChildServer::spawn("peer-target", binary, &args, &[("RUST_LOG", "warn".to_owned())], &lab.dir)?;
-        server.wait_ready(&lab.client, &format!("{peer_url}/plain"), Duration::from_secs(30)).await?;
-        expect_status(&lab.client, &format!("{peer_url}/auth"), &hot, 200).await.context("peer, hot token")?;
-        expect_status(&lab.client, &format!("{peer_url}/auth"), &cold[0], 200).await.context("peer, cold token")?;
-        expect_status(&lab.client, &format!("{peer_url}/auth"), "not-a-token", 401).await?;
+        let (server, url) = target.start(lab, "peer-target", "peer", binary, &[], &[]).await?;
         peer = Some(server);
+        peer_url = url;
     }
 
-    let threads = plan.load.threads.to_string();
-    let run = |url: &str, path: &str, file: &std::path::Path| Run {
-        script: "tokens.lua",
-        url: url.to_owned(),
-        args: vec![path.to_owned(), file.display().to_string(), threads.clone()],
-        secret_args: Vec::new(),
-    };
+    let run = |url: &str, path: &str, file: &Path| Run::tokens("tokens.lua", url, path, file, plan.load.threads);
     let stats = Some(format!("{ours_url}/stats"));
     let ours_pid = ours.pid();
     let peer_pid = peer.as_ref().and_then(ChildServer::pid);
@@ -307,8 +309,9 @@ pub async fn run(lab: &Lab, peer_binary: Option<PathBuf>) -> anyhow::Result<Veri
         ]);
     }
     eprintln!(
-        "bench: comparison 1{}: {} variants x {} rounds",
-        if peer.is_some() { " and 2" } else { "" },
+        "bench: {}{}: {} variants x {} rounds",
+        Comparison::VerifierOverhead.title(),
+        if peer.is_some() { format!(" and {}", Comparison::JwtAuthorizer.title()) } else { String::new() },
         variants.len(),
         plan.rounds
     );

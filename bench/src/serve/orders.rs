@@ -1,5 +1,5 @@
-//! Comparison 3's target: orders-service's real router twice, over one database and one
-//! verifier, on two ports.
+//! The target of stateless vs stateful: orders-service's real router twice, over one
+//! database and one verifier, on two ports.
 //!
 //! - **local**: exactly the router orders-service serves; every token verified locally.
 //! - **introspect**: the same router behind a layer that asks auth-service's real
@@ -8,7 +8,7 @@
 //!   503, before the request reaches the router.
 //!
 //! The router's own extractor still runs behind the layer and answers from its token cache
-//! (comparison 1 measures that at a few microseconds), so the introspect mode pays
+//! (verifier overhead measures that at a few microseconds), so the introspect mode pays
 //! introspection plus a cache hit. Introspection answers are not cached: caching them would
 //! trade away the immediate revocation this mode exists for.
 //!
@@ -25,12 +25,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::{HeaderValue, StatusCode, header};
+use jwt_verifier::{StartupMode, Verifier, VerifierConfig, extract::token_from_request};
 use orders_service::state::AppState;
 use serde_json::Value;
-use shared::{
-    auth::{StartupMode, Verifier, VerifierConfig, extract::token_from_request},
-    http::{error::error_response, layers::ServiceIdentity},
-};
+use service_kit::http::{error::error_response, layers::ServiceIdentity};
 use tokio::sync::Notify;
 use url::Url;
 
@@ -139,8 +137,8 @@ async fn introspect(State(introspector): State<Introspector>, request: Request, 
 /// # Errors
 /// The database, the verifier or a listener fails to start.
 pub async fn run(args: OrdersArgs) -> anyhow::Result<()> {
-    shared::metrics::install();
-    let db = shared::db::connect(&args.database_url, 10).await.context("cannot open the orders database")?;
+    service_kit::metrics::install();
+    let db = service_kit::db::connect(&args.database_url, 10).await.context("cannot open the orders database")?;
     sqlx::migrate!("../orders-service/migrations").run(&db).await.context("cannot migrate the orders database")?;
     let base = args.issuer.as_str().trim_end_matches('/').to_owned();
     let mut config = VerifierConfig::new(base.clone(), orders_service::config::AUDIENCE);

@@ -1,6 +1,6 @@
-//! Comparison 1's target: `GET /plain` (no authentication) and `GET /auth` (the same handler
-//! behind [`Authenticated`]), plus `GET /stats` with the verifier's counters so the runner
-//! can report the token-cache hit rate of every run.
+//! The target of verifier overhead: `GET /plain` (no authentication) and `GET /auth` (the
+//! same handler behind [`Authenticated`]), plus `GET /stats` with the verifier's counters so
+//! the runner can report the token-cache hit rate of every run.
 //!
 //! The router is bare axum, like the peer's: no request-id, tracing or metrics layers on
 //! either side, so the difference between the two is the verification.
@@ -8,8 +8,8 @@
 use std::{net::SocketAddr, time::Duration};
 
 use axum::{Json, Router, extract::State, routing::get};
+use jwt_verifier::{Authenticated, StartupMode, Verifier, VerifierConfig};
 use serde_json::{Value, json};
-use shared::auth::{Authenticated, StartupMode, Verifier, VerifierConfig};
 use url::Url;
 
 /// Settings of the verifier target.

@@ -60,13 +60,6 @@ struct OAuthError {
     error_description: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct Metadata {
-    issuer: String,
-    #[serde(default)]
-    token_endpoint: Option<String>,
-}
-
 /// A token as the endpoint issued it.
 pub(super) struct Issued {
     /// The bearer value.
@@ -163,18 +156,11 @@ impl TokenEndpoint {
     /// the conventional `<issuer>/oauth/token`.
     async fn discover(&self) -> Result<Url, TokenError> {
         let issuer = self.issuer.as_str().trim_end_matches('/');
-        let path = self.issuer.path().trim_end_matches('/');
-        let mut origin = self.issuer.clone();
-        origin.set_path("");
-        let origin = origin.as_str().trim_end_matches('/').to_owned();
-        let candidates = [
-            format!("{origin}/.well-known/oauth-authorization-server{path}"),
-            format!("{issuer}/.well-known/openid-configuration"),
-        ];
+        let candidates = jwt_verifier::metadata::metadata_urls(issuer).map_err(TokenError::InvalidResponse)?;
         for candidate in candidates {
             let response = self
                 .http
-                .get(&candidate)
+                .get(candidate.clone())
                 .header(header::ACCEPT, "application/json")
                 .send()
                 .await
@@ -182,13 +168,13 @@ impl TokenEndpoint {
             if !response.status().is_success() {
                 continue;
             }
-            let Ok(metadata) = response.json::<Metadata>().await else { continue };
-            // RFC 8414 §3.3: metadata for another issuer must not be used.
-            if metadata.issuer.trim_end_matches('/') != issuer {
+            let Ok(metadata) = response.json::<serde_json::Map<String, serde_json::Value>>().await else { continue };
+            if !jwt_verifier::metadata::names_issuer(&metadata, issuer) {
                 tracing::warn!(metadata.url = %candidate, "issuer metadata names a different issuer, ignoring it");
                 continue;
             }
-            if let Some(endpoint) = metadata.token_endpoint.and_then(|e| Url::parse(&e).ok()) {
+            let endpoint = metadata.get("token_endpoint").and_then(serde_json::Value::as_str);
+            if let Some(endpoint) = endpoint.and_then(|e| Url::parse(e).ok()) {
                 tracing::info!(token_endpoint = %endpoint, "token endpoint discovered");
                 return Ok(endpoint);
             }

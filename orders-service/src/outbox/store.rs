@@ -181,5 +181,5 @@ pub async fn purge_delivered(pool: &Pool, delivered_before: i64) -> Result<u64, 
 
 /// Error texts come from remote services; keep what is stored bounded.
 fn truncate(error: &str) -> String {
-    error.chars().take(500).collect()
+    service_kit::text::clip(error, 500)
 }

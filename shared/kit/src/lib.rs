@@ -19,6 +19,7 @@
 //! - [`metrics`]: the Prometheus recorder behind the `metrics` facade.
 //! - [`serve`]: the one binary shape (`serve`, `healthcheck`) over an [`serve::Application`].
 //! - [`pagination`]: keyset cursors, page sizes and the `Page<T>` every list answers with.
+//! - [`text`]: untrusted text clipped before it is echoed or stored.
 //! - [`time`]: how times are written on the wire.
 //! - `testing` (feature `test-support`): throw-away databases, a running-server handle, JSON
 //!   error assertions, `eventually`.
@@ -34,4 +35,5 @@ pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod text;
 pub mod time;

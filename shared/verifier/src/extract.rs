@@ -167,7 +167,10 @@ fn is_same_origin(headers: &HeaderMap, allowed_origins: &[String]) -> bool {
         .is_some_and(|(scheme, authority)| matches!(scheme, "http" | "https") && authority.eq_ignore_ascii_case(host))
 }
 
-fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// The value of cookie `name` in the request's `Cookie` headers (quotes around it removed),
+/// or `None` when there is no such cookie. The one cookie parser of the workspace.
+#[must_use]
+pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()

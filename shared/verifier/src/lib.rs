@@ -20,6 +20,7 @@
 //! - [`jose`]: compact JWS parsing and [`verify_jws`], the signature layer on its own.
 //! - [`json`]: strict JSON (duplicate members refused).
 //! - [`keys`]: [`VerifyingKey`], [`KeySet`] and JWKS ingest rules.
+//! - [`metadata`]: where an issuer's metadata lives (RFC 8414, then OpenID) and which to trust.
 //! - [`store`]: the [`KeyStore`] trait and [`StaticKeyStore`].
 //! - [`jwks`]: [`JwksCache`], the HTTP-backed store (refresh, single flight, cooldown,
 //!   stale serving).
@@ -83,6 +84,7 @@ pub mod jose;
 pub mod json;
 pub mod jwks;
 pub mod keys;
+pub mod metadata;
 pub mod store;
 #[cfg(feature = "test-helpers")]
 pub mod testkit;

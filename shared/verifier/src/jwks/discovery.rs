@@ -1,6 +1,6 @@
-//! Finding the key set URL when it is not configured: the issuer's metadata at
-//! `/.well-known/openid-configuration` (RFC 8414), fetched once and remembered until a 404
-//! says the key set moved.
+//! Finding the key set URL when it is not configured: the issuer's metadata (where to look
+//! and which document to trust is [`crate::metadata`]'s rule), fetched once and remembered
+//! until a 404 says the key set moved.
 
 use serde_json::Value;
 use url::Url;
@@ -19,18 +19,27 @@ impl Inner {
         if let Some(url) = self.control.lock().discovered.clone() {
             return Ok(url);
         }
-        let base = self.settings.issuer.trim_end_matches('/');
-        let metadata_url = Url::parse(&format!("{base}/.well-known/openid-configuration"))
-            .map_err(|e| FetchFailure::Refused(format!("issuer is not a URL: {e}")))?;
-        let response = self.get(metadata_url, None).await?;
-        if response.status != 200 {
-            return Err(FetchFailure::Unreachable(format!("discovery answered {}", response.status)));
+        let candidates = crate::metadata::metadata_urls(&self.settings.issuer).map_err(FetchFailure::Refused)?;
+        let mut document = None;
+        for metadata_url in candidates {
+            let response = self.get(metadata_url, None).await?;
+            // Not published at this well-known path: try the next.
+            if response.status == 404 {
+                continue;
+            }
+            if response.status != 200 {
+                return Err(FetchFailure::Unreachable(format!("discovery answered {}", response.status)));
+            }
+            check_json_content_type(&response, &["application/json"])?;
+            document =
+                Some(json::parse_object(&response.body).map_err(|problem| {
+                    FetchFailure::Refused(format!("discovery document is not JSON ({problem:?})"))
+                })?);
+            break;
         }
-        check_json_content_type(&response, &["application/json"])?;
-        let document = json::parse_object(&response.body)
-            .map_err(|problem| FetchFailure::Refused(format!("discovery document is not JSON ({problem:?})")))?;
-        // RFC 8414 §3.3: metadata for another issuer must not be used.
-        if document.get("issuer").and_then(Value::as_str) != Some(self.settings.issuer.as_str()) {
+        let document =
+            document.ok_or_else(|| FetchFailure::Unreachable("the issuer publishes no metadata".to_owned()))?;
+        if !crate::metadata::names_issuer(&document, &self.settings.issuer) {
             return Err(FetchFailure::Refused("discovery document names a different issuer".to_owned()));
         }
         let jwks_uri = document

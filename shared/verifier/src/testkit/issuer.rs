@@ -1,7 +1,7 @@
 //! [`TestIssuer`]: an in-process OAuth issuer that publishes test keys, for tests of the
 //! verifier and of services that use it.
 //!
-//! It serves `/.well-known/openid-configuration` and `/.well-known/jwks.json` on
+//! It serves its metadata (at RFC 8414's and OpenID's well-known paths) and `/.well-known/jwks.json` on
 //! `127.0.0.1:<random port>`, and the same router without sockets through
 //! [`TestIssuer::transport`] for tests on paused tokio time. Tests control the keys, the
 //! caching headers, the content type, failures (503, any status, connection refused) and a
@@ -96,6 +96,7 @@ impl TestIssuer {
             stopped: AtomicBool::new(false),
         });
         let router = Router::new()
+            .route("/.well-known/oauth-authorization-server", get(discovery))
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/.well-known/jwks.json", get(jwks))
             .with_state(Arc::clone(&shared));

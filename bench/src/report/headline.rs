@@ -1,0 +1,107 @@
+//! The headline table: one row a figure, each with its comparison, target and verdict.
+
+use std::fmt::Write as _;
+
+use super::{
+    grouped, minting, ratio,
+    sessions::mode_name,
+    targets::{HOT_TARGET, PEER_COLD_TARGET, PEER_HOT_TARGET},
+    verdict,
+};
+use crate::{Results, comparisons::Comparison};
+
+pub(super) fn section(out: &mut String, r: &Results) {
+    let _ = writeln!(out, "## Headline\n");
+    let _ = writeln!(out, "| comparison | figure | target | verdict |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    if let Some(v) = &r.verifier {
+        let (overhead, peer) = (Comparison::VerifierOverhead.title(), Comparison::JwtAuthorizer.title());
+        let target_rows = [
+            (
+                overhead,
+                "hot token vs no authentication",
+                Some(&v.hot_vs_plain),
+                v.cpu_hot_vs_plain.as_ref(),
+                Some(HOT_TARGET),
+            ),
+            (
+                overhead,
+                "cold tokens (full RSA check) vs no authentication",
+                Some(&v.cold_vs_plain),
+                v.cpu_cold_vs_plain.as_ref(),
+                None,
+            ),
+            (peer, "hot token", v.hot_vs_peer.as_ref(), v.cpu_hot_vs_peer.as_ref(), Some(PEER_HOT_TARGET)),
+            (peer, "cold tokens", v.cold_vs_peer.as_ref(), v.cpu_cold_vs_peer.as_ref(), Some(PEER_COLD_TARGET)),
+        ];
+        for (name, what, throughput, cpu, target) in target_rows {
+            let Some(throughput) = throughput else { continue };
+            let target_text = target.map_or_else(|| "report".to_owned(), |t| format!("≥ {t:.2}×"));
+            let _ = writeln!(
+                out,
+                "| {name} | {what}: throughput {} | {target_text} | {} |",
+                ratio(throughput),
+                target.map_or("–", |t| verdict(throughput.median, t))
+            );
+            if let Some(cpu) = cpu {
+                let _ = writeln!(
+                    out,
+                    "| {name} | {what}: by server CPU per request {} | {target_text} | {} |",
+                    ratio(cpu),
+                    target.map_or("–", |t| verdict(cpu.median, t))
+                );
+            }
+        }
+    }
+    if let Some(s) = &r.sessions {
+        let name = Comparison::StatelessVsStateful.title();
+        let _ = writeln!(
+            out,
+            "| {name} | local verification: {} the throughput of introspection | report | – |",
+            ratio(&s.local_vs_introspect)
+        );
+        for run in &s.outage {
+            let _ = writeln!(
+                out,
+                "| {name}: issuer outage | {}: {:.1} % of requests served while auth-service was down | report | – |",
+                mode_name(run.mode),
+                run.after.fraction() * 100.0
+            );
+        }
+        for lag in &s.revocation {
+            let _ = writeln!(
+                out,
+                "| {name}: revocation lag | {}: {} after logout (access tokens living {} s, leeway {} s) | report | – |",
+                mode_name(lag.mode),
+                lag.lag_s.map_or_else(|| "not revoked within the deadline".to_owned(), |s| format!("{s:.2} s")),
+                s.revocation_ttl_s,
+                if lag.mode == "local" { s.leeway_s } else { 0 }
+            );
+        }
+    }
+    if let Some(g) = &r.gateway
+        && let Some(m) = g.variants.iter().find(|m| m.key == "gateway-orders")
+    {
+        let _ = writeln!(
+            out,
+            "| {} | {} authenticated req/s, p50 {:.2} ms, p99 {:.2} ms ({}) | report | – |",
+            Comparison::Gateway.title(),
+            grouped(m.rps.median),
+            m.p50_ms.median,
+            m.p99_ms.median,
+            g.topology
+        );
+    }
+    if let Some(m) = &r.minting {
+        for g in &m.grants {
+            let _ = writeln!(
+                out,
+                "| {} | {}: {} | report | – |",
+                Comparison::Minting.title(),
+                g.key,
+                minting::figure(g, m)
+            );
+        }
+    }
+    out.push('\n');
+}
