@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Smoke run of the benchmarks (issue 7): every comparison for about a second, so the runner,
+# Smoke run of the benchmarks: every comparison for about a second, so the runner,
 # its servers, the peer project and the wrk scripts cannot rot. Called from .ci/run.
 #
 # Never fails on a speed figure: it fails only when a comparison cannot run at all (a server

@@ -1,4 +1,4 @@
-//! `bench-peer`: the peer of comparison 2 in `bench/`.
+//! `bench-peer`: the peer of the "vs jwt-authorizer" comparison in `bench/`.
 //!
 //! Serves `GET /plain` (no authentication) and `GET /auth` (the same handler behind
 //! jwt-authorizer's layer, keys from the JWKS URL given on the command line) on loopback, and

@@ -1,4 +1,4 @@
--- POST /oauth/token, for comparison 5.
+-- POST /oauth/token, for the minting comparison.
 --
 -- wrk ... -s token_endpoint.lua <url> -- client_credentials <basic credentials> <form body>
 -- wrk ... -s token_endpoint.lua <url> -- refresh_token <refresh tokens file> <threads>

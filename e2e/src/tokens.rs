@@ -120,12 +120,12 @@ impl ForeignKey {
         Ok(Self { pair, rng: SystemRandom::new() })
     }
 
-    /// The workspace's fixed test key `shared/testdata/keys/rsa2048-<name>.pk8.der`.
+    /// The workspace's fixed test key `shared/verifier/testdata/keys/rsa2048-<name>.pk8.der`.
     ///
     /// # Errors
     /// The file is missing or not a key.
     pub fn test_key(name: &str) -> anyhow::Result<Self> {
-        let path = crate::binaries::workspace_root().join(format!("shared/testdata/keys/rsa2048-{name}.pk8.der"));
+        let path = crate::binaries::workspace_root().join(format!("shared/verifier/testdata/keys/rsa2048-{name}.pk8.der"));
         let der = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         Self::from_der(&der)
     }

@@ -270,14 +270,14 @@ pub async fn run(lab: &Lab, peer_binary: Option<PathBuf>) -> anyhow::Result<Veri
         },
         Variant {
             key: "ours-hot",
-            label: "shared, hot token".into(),
+            label: "jwt-verifier, hot token".into(),
             run: run(&ours_url, "/auth", &hot_file),
             stats_url: stats.clone(),
             pid: ours_pid,
         },
         Variant {
             key: "ours-cold",
-            label: "shared, cold tokens".into(),
+            label: "jwt-verifier, cold tokens".into(),
             run: run(&ours_url, "/auth", &cold_file),
             stats_url: stats,
             pid: ours_pid,

@@ -1,4 +1,4 @@
-//! The targets from issue 7, and the closing section: for each target this run missed, the
+//! The targets of the benchmarks, and the closing section: for each target this run missed, the
 //! figures, why, and what would close the gap.
 
 use std::fmt::Write as _;
@@ -96,7 +96,7 @@ pub(super) fn section(out: &mut String, r: &Results) {
     if !missed {
         let _ = writeln!(
             out,
-            "Every target of issue 7 measured in this run is met, by throughput and by server CPU per request."
+            "Every target measured in this run is met, by throughput and by server CPU per request."
         );
     }
     if r.plan.mode == "smoke" {

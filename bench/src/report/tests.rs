@@ -38,8 +38,8 @@ fn fixture(plan: Plan) -> Results {
     let verifier = VerifierResults {
         variants: vec![
             measured("ours-plain", "no authentication", 90_000.0, Some(10.7)),
-            measured("ours-hot", "shared, hot token", 70_000.0, Some(14.6)),
-            measured("ours-cold", "shared, cold tokens", 20_000.0, Some(60.0)),
+            measured("ours-hot", "jwt-verifier, hot token", 70_000.0, Some(14.6)),
+            measured("ours-cold", "jwt-verifier, cold tokens", 20_000.0, Some(60.0)),
             measured("peer-plain", "axum 0.7, no authentication", 88_000.0, Some(11.0)),
             measured("peer-hot", "jwt-authorizer, hot token", 60_000.0, Some(40.0)),
             measured("peer-cold", "jwt-authorizer, cold tokens", 21_000.0, Some(58.0)),

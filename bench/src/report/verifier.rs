@@ -21,8 +21,8 @@ use crate::{
 /// The variants in chart order, with their chart labels and colours.
 const BARS: [(&str, &str, RGBColor); 6] = [
     ("ours-plain", "no auth (axum 0.8)", BASELINE),
-    ("ours-hot", "shared, hot", OURS),
-    ("ours-cold", "shared, cold", OURS),
+    ("ours-hot", "jwt-verifier, hot", OURS),
+    ("ours-cold", "jwt-verifier, cold", OURS),
     ("peer-plain", "no auth (axum 0.7)", BASELINE),
     ("peer-hot", "jwt-authorizer, hot", OTHER),
     ("peer-cold", "jwt-authorizer, cold", OTHER),
@@ -54,7 +54,7 @@ pub(super) fn section(out: &mut String, r: &Results, v: &VerifierResults, charts
     );
     let _ = writeln!(
         out,
-        "- **hot**: the same token on every request ({} bytes). `shared` answers from its verified-token cache \
+        "- **hot**: the same token on every request ({} bytes). `jwt-verifier` answers from its verified-token cache \
          (SHA-256 of the token → the verified caller, until `exp`).\n\
          - **cold**: a different token on every request, rotating through {} pre-minted tokens against a cache of \
          {} entries, so every verification is a full one: parse, key lookup, RSA-2048 signature check, claims. \
@@ -148,7 +148,7 @@ pub(super) fn section(out: &mut String, r: &Results, v: &VerifierResults, charts
         out,
         "\nWhy the peer is a separate cargo project (`bench-peer/`): jwt-authorizer 0.15 depends on axum 0.7 and \
          jsonwebtoken 9.3. The workspace keeps one axum major in its lockfile and refuses jsonwebtoken 9, which \
-         silently accepts wrongly typed `exp`/`nbf` (issue 2); `bench-peer` has its own `[workspace]` and \
+         silently accepts wrongly typed `exp`/`nbf` ; `bench-peer` has its own `[workspace]` and \
          Cargo.lock, is excluded from the root workspace, and the runner builds it with \
          `cargo build --release --manifest-path bench-peer/Cargo.toml` and starts it as a process.\n"
     );

@@ -1,4 +1,4 @@
-//! Scenario 10 (PostgreSQL): the database goes away. Every service answers 503 with the JSON
+//! Database outage (PostgreSQL) (scenario 10): the database goes away. Every service answers 503 with the JSON
 //! error envelope meanwhile (valid tokens still verify, so this is about the database, not
 //! auth), recovers by itself when the database is back, and loses no acknowledged order.
 //!

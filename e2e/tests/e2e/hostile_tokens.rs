@@ -1,4 +1,4 @@
-//! Scenario 8: hostile tokens at every verifying replica are refused with 401 `invalid_token`,
+//! Hostile tokens (scenario 8): hostile tokens at every verifying replica are refused with 401 `invalid_token`,
 //! a flood of unknown `kid`s costs the issuer at most one key fetch per replica and cooldown,
 //! and valid tokens keep working throughout.
 //!

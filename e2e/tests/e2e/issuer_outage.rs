@@ -1,4 +1,4 @@
-//! Scenario 4: every auth-service replica is killed (SIGKILL). orders and notifications keep
+//! Issuer outage (scenario 4): every auth-service replica is killed (SIGKILL). orders and notifications keep
 //! serving valid tokens from their key caches, logins fail with a clear error, and once auth
 //! is back logins work again; an order placed meanwhile still gets its notification.
 

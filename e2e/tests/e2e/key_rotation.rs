@@ -1,4 +1,4 @@
-//! Scenario 5: a key rotation during steady load. No valid token is rejected at any point,
+//! Key rotation (scenario 5): a key rotation during steady load. No valid token is rejected at any point,
 //! tokens signed by the new key verify everywhere, and tokens signed by the old key keep
 //! verifying until they expire.
 //!

@@ -1,4 +1,4 @@
-//! Scenario 1: register and log in through the gateway, place orders that spread over every
+//! Login and order (scenario 1): register and log in through the gateway, place orders that spread over every
 //! orders replica, and find each order's notification at notifications-service.
 
 use std::{collections::BTreeMap, time::Duration};

@@ -1,4 +1,4 @@
-//! Scenario 9: notifications-service accepts deliveries only from services (a user's token is
+//! Notifications outage (scenario 9): notifications-service accepts deliveries only from services (a user's token is
 //! refused with 403 even when it carries `notifications:write`), and when every
 //! notifications-service replica is dead while orders are placed, each order's notification
 //! is delivered exactly once after they come back.

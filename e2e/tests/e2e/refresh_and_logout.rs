@@ -1,4 +1,4 @@
-//! Scenario 7: refresh tokens rotate on every use, across auth replicas; presenting a used one
+//! Refresh and logout (scenario 7): refresh tokens rotate on every use, across auth replicas; presenting a used one
 //! ends the whole session; logout and ending a session from another one work too; and a dead
 //! session's refresh token is refused by every auth replica.
 

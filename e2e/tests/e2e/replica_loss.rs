@@ -1,4 +1,4 @@
-//! Scenario 6: an orders replica is killed with SIGKILL in the middle of steady load. No GET
+//! Replica loss (scenario 6): an orders replica is killed with SIGKILL in the middle of steady load. No GET
 //! through the gateway fails (it moves on to another replica), and POSTs that a client retries
 //! with the same `Idempotency-Key` after an error create exactly one order each.
 

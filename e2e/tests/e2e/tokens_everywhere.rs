@@ -1,4 +1,4 @@
-//! Scenario 2: a token minted by each auth replica verifies on every orders and notifications
+//! Tokens everywhere (scenario 2): a token minted by each auth replica verifies on every orders and notifications
 //! replica, and every auth replica serves the same JWKS.
 
 use std::collections::BTreeSet;

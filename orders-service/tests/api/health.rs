@@ -79,3 +79,21 @@ async fn request_ids_are_kept_or_created_and_unknown_routes_get_the_envelope() {
     assert_eq!(wrong_method.status(), 405);
     error_body(wrong_method).await;
 }
+
+/// The kit's rule, seen through this service: a database it cannot reach is a 503 with
+/// `Retry-After` (come back later), never a 500, and readiness fails with it.
+#[tokio::test]
+async fn an_unreachable_database_answers_503_with_retry_after() {
+    let app = spawn_app().await;
+    let token = app.token("user-1");
+    assert_eq!(app.list_orders(Some(&token), "").await.status(), 200);
+
+    app.app.db.close().await;
+    for response in [app.list_orders(Some(&token), "").await, app.post_order(Some(&token), &order_body(&[("SKU-1", 1)])).await] {
+        assert_eq!(response.status(), 503);
+        assert!(response.headers().contains_key("retry-after"), "no Retry-After");
+        assert_eq!(error_body(response).await["error"], "temporarily_unavailable");
+    }
+    let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+}

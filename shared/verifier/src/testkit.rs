@@ -1,7 +1,7 @@
 //! Test kit (feature `test-helpers`): fixed RSA test keys, a token minter, claim builders, an
 //! in-process issuer ([`TestIssuer`]) and a rotation conformance check ([`rotation`]).
 //!
-//! The keys are public files in `shared/testdata/keys`: anything they sign is worthless
+//! The keys are public files in `shared/verifier/testdata/keys`: anything they sign is worthless
 //! outside tests. Services enable this feature in `[dev-dependencies]` only.
 
 pub mod issuer;
