@@ -65,23 +65,6 @@ async fn prepare(settings: &Settings) -> anyhow::Result<(Pool, KeyManager)> {
 }
 
 impl Application {
-    /// Builds the service and binds `LISTEN_ADDR` (port 0 picks a free port).
-    ///
-    /// # Errors
-    /// An unusable master key, an unreachable database, failed migrations, signing keys that
-    /// cannot be decrypted, or an address that cannot be bound.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        service_kit::metrics::install();
-        let (pool, keys) = prepare(&settings).await?;
-        let passwords = PasswordHasher::new(&settings.login)?;
-        let (listener, address) = service_kit::serve::bind(settings.common.listen_addr).await?;
-        let state = AppState::new(pool, Arc::new(settings), keys, passwords);
-        let identity = ServiceIdentity::detect(SERVICE_NAME);
-        let router = crate::http::router(state.clone(), &identity);
-        tracing::info!(%address, issuer = %state.settings.issuer, instance = %identity.instance_id, "auth-service listening");
-        Ok(Self { listener, address, router, state })
-    }
-
     /// The bound port.
     #[must_use]
     pub fn port(&self) -> u16 {
@@ -98,30 +81,6 @@ impl Application {
     #[must_use]
     pub fn state(&self) -> &AppState {
         &self.state
-    }
-
-    /// Serves until `shutdown` resolves, then drains in-flight requests. Also runs this
-    /// replica's background work: key refresh and lifecycle steps, and housekeeping.
-    ///
-    /// # Errors
-    /// The server failing (not a client's error).
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let stopped = |mut rx: watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
-        let keys = self.state.keys.clone();
-        let refresh_interval = self.state.settings.keys.refresh_interval;
-        let key_task = tokio::spawn(keys.run(refresh_interval, stopped(stop_rx.clone())));
-        let housekeeping = tokio::spawn(housekeeping(self.state.clone(), stopped(stop_rx)));
-
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
-        let _ = stop_tx.send(true);
-        let _ = key_task.await;
-        let _ = housekeeping.await;
-        tracing::info!("auth-service stopped");
-        served.context("the HTTP server failed")
     }
 }
 
@@ -164,14 +123,44 @@ impl service_kit::serve::Application for Application {
         Ok((settings, dev_defaults))
     }
 
-    fn build(settings: Settings) -> impl Future<Output = anyhow::Result<Self>> + Send {
-        Self::build(settings)
+    /// Builds the service and binds `LISTEN_ADDR` (port 0 picks a free port).
+    ///
+    /// # Errors
+    /// An unusable master key, an unreachable database, failed migrations, signing keys that
+    /// cannot be decrypted, or an address that cannot be bound.
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
+        service_kit::metrics::install();
+        let (pool, keys) = prepare(&settings).await?;
+        let passwords = PasswordHasher::new(&settings.login)?;
+        let (listener, address) = service_kit::serve::bind(settings.common.listen_addr).await?;
+        let state = AppState::new(pool, Arc::new(settings), keys, passwords);
+        let identity = ServiceIdentity::detect(SERVICE_NAME);
+        let router = crate::http::router(state.clone(), &identity);
+        tracing::info!(%address, issuer = %state.settings.issuer, instance = %identity.instance_id, "auth-service listening");
+        Ok(Self { listener, address, router, state })
     }
 
-    fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send {
-        Self::run_until_stopped(self, shutdown)
+    /// Serves until `shutdown` resolves, then drains in-flight requests. Also runs this
+    /// replica's background work: key refresh and lifecycle steps, and housekeeping.
+    ///
+    /// # Errors
+    /// The server failing (not a client's error).
+    async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let keys = self.state.keys.clone();
+        let refresh_interval = self.state.settings.keys.refresh_interval;
+        let key_task = tokio::spawn(keys.run(refresh_interval, stopped(stop_rx.clone())));
+        let housekeeping = tokio::spawn(housekeeping(self.state.clone(), stopped(stop_rx)));
+
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
+        let _ = stop_tx.send(true);
+        let _ = key_task.await;
+        let _ = housekeeping.await;
+        tracing::info!("auth-service stopped");
+        served.context("the HTTP server failed")
     }
 }

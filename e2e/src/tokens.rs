@@ -125,7 +125,8 @@ impl ForeignKey {
     /// # Errors
     /// The file is missing or not a key.
     pub fn test_key(name: &str) -> anyhow::Result<Self> {
-        let path = crate::binaries::workspace_root().join(format!("shared/verifier/testdata/keys/rsa2048-{name}.pk8.der"));
+        let path =
+            crate::binaries::workspace_root().join(format!("shared/verifier/testdata/keys/rsa2048-{name}.pk8.der"));
         let der = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         Self::from_der(&der)
     }

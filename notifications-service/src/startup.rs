@@ -26,25 +26,6 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects to the database and migrates it, starts the token verifier and binds the
-    /// listen address.
-    ///
-    /// # Errors
-    /// An unreachable database, a failed migration, a verifier that cannot start or an address
-    /// that cannot be bound.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        service_kit::metrics::install();
-        let db = service_kit::db::connect(&settings.common.database_url, settings.database_max_connections)
-            .await
-            .context("failed to open the database")?;
-        sqlx::migrate!().run(&db).await.context("failed to run the database migrations")?;
-        let verifier = Verifier::start(settings.verifier).await.context("failed to start the token verifier")?;
-        let (listener, address) = service_kit::serve::bind(settings.common.listen_addr).await?;
-        let state = AppState { db, verifier };
-        let router = http::router(state.clone(), &ServiceIdentity::detect(SERVICE_NAME));
-        Ok(Self { listener, address, router, state })
-    }
-
     /// The bound port (useful with port 0).
     #[must_use]
     pub fn port(&self) -> u16 {
@@ -68,19 +49,6 @@ impl Application {
     pub fn db(&self) -> &service_kit::db::Pool {
         &self.state.db
     }
-
-    /// Serves until `shutdown` completes, then drains in-flight requests (each bounded by the
-    /// request timeout of the standard layers).
-    ///
-    /// # Errors
-    /// A failure of the listener.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        tracing::info!(address = %self.address, "{SERVICE_NAME} listening");
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("server failed")?;
-        self.state.db.close().await;
-        tracing::info!("{SERVICE_NAME} stopped");
-        Ok(())
-    }
 }
 
 impl service_kit::serve::Application for Application {
@@ -93,14 +61,35 @@ impl service_kit::serve::Application for Application {
         Settings::from_process()
     }
 
-    fn build(settings: Settings) -> impl Future<Output = anyhow::Result<Self>> + Send {
-        Self::build(settings)
+    /// Connects to the database and migrates it, starts the token verifier and binds the
+    /// listen address.
+    ///
+    /// # Errors
+    /// An unreachable database, a failed migration, a verifier that cannot start or an address
+    /// that cannot be bound.
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
+        service_kit::metrics::install();
+        let db = service_kit::db::connect(&settings.common.database_url, settings.database_max_connections)
+            .await
+            .context("failed to open the database")?;
+        sqlx::migrate!().run(&db).await.context("failed to run the database migrations")?;
+        let verifier = Verifier::start(settings.verifier).await.context("failed to start the token verifier")?;
+        let (listener, address) = service_kit::serve::bind(settings.common.listen_addr).await?;
+        let state = AppState { db, verifier };
+        let router = http::router(state.clone(), &ServiceIdentity::detect(SERVICE_NAME));
+        Ok(Self { listener, address, router, state })
     }
 
-    fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send {
-        Self::run_until_stopped(self, shutdown)
+    /// Serves until `shutdown` completes, then drains in-flight requests (each bounded by the
+    /// request timeout of the standard layers).
+    ///
+    /// # Errors
+    /// A failure of the listener.
+    async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        tracing::info!(address = %self.address, "{SERVICE_NAME} listening");
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await.context("server failed")?;
+        self.state.db.close().await;
+        tracing::info!("{SERVICE_NAME} stopped");
+        Ok(())
     }
 }

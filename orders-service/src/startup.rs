@@ -35,13 +35,48 @@ pub struct Application {
 }
 
 impl Application {
+    /// The bound port (useful with port 0).
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The bound address.
+    #[must_use]
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// This instance's verifier, for tests and embedders that read its statistics.
+    #[must_use]
+    pub fn verifier(&self) -> &Verifier {
+        &self.state.verifier
+    }
+
+    /// This instance's database pool.
+    #[must_use]
+    pub fn db(&self) -> &service_kit::db::Pool {
+        &self.state.db
+    }
+}
+
+impl service_kit::serve::Application for Application {
+    type Settings = Settings;
+    const NAME: &'static str = SERVICE_NAME;
+    const ABOUT: &'static str = "Orders API: places and lists orders, notifies through a transactional outbox.";
+    const DEFAULT_LISTEN_ADDR: SocketAddr = DEFAULT_LISTEN_ADDR;
+
+    fn load_settings() -> Result<(Settings, Vec<String>), ConfigError> {
+        Settings::from_process()
+    }
+
     /// Connects to the database and migrates it, starts the token verifier, builds the
     /// outgoing clients and the dispatcher, and binds the listen address.
     ///
     /// # Errors
     /// An unreachable database, a failed migration, a verifier that cannot start or an address
     /// that cannot be bound.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    async fn build(settings: Settings) -> anyhow::Result<Self> {
         service_kit::metrics::install();
         let db = service_kit::db::connect(&settings.common.database_url, settings.database_max_connections)
             .await
@@ -71,36 +106,12 @@ impl Application {
         Ok(Self { listener, address, router, state, dispatcher })
     }
 
-    /// The bound port (useful with port 0).
-    #[must_use]
-    pub fn port(&self) -> u16 {
-        self.address.port()
-    }
-
-    /// The bound address.
-    #[must_use]
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-
-    /// This instance's verifier, for tests and embedders that read its statistics.
-    #[must_use]
-    pub fn verifier(&self) -> &Verifier {
-        &self.state.verifier
-    }
-
-    /// This instance's database pool.
-    #[must_use]
-    pub fn db(&self) -> &service_kit::db::Pool {
-        &self.state.db
-    }
-
     /// Serves and runs the outbox dispatcher until `shutdown` completes; then stops the
     /// dispatcher (it releases records it claimed) and drains in-flight requests.
     ///
     /// # Errors
     /// A failure of the listener.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let dispatcher = tokio::spawn(self.dispatcher.run(stopped));
         tracing::info!(address = %self.address, "{SERVICE_NAME} listening");
@@ -119,27 +130,5 @@ impl Application {
         served.context("server failed")?;
         tracing::info!("{SERVICE_NAME} stopped");
         Ok(())
-    }
-}
-
-impl service_kit::serve::Application for Application {
-    type Settings = Settings;
-    const NAME: &'static str = SERVICE_NAME;
-    const ABOUT: &'static str = "Orders API: places and lists orders, notifies through a transactional outbox.";
-    const DEFAULT_LISTEN_ADDR: SocketAddr = DEFAULT_LISTEN_ADDR;
-
-    fn load_settings() -> Result<(Settings, Vec<String>), ConfigError> {
-        Settings::from_process()
-    }
-
-    fn build(settings: Settings) -> impl Future<Output = anyhow::Result<Self>> + Send {
-        Self::build(settings)
-    }
-
-    fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> impl Future<Output = anyhow::Result<()>> + Send {
-        Self::run_until_stopped(self, shutdown)
     }
 }

@@ -6,7 +6,7 @@ use auth_service::{config::Settings, startup::Application, state::AppState};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use service_kit::{config::Env, db::Pool, testing::RunningServer};
+use service_kit::{config::Env, db::Pool, serve::Application as _, testing::RunningServer};
 
 /// Issuer of every test app (`iss`); deliberately not the bound address, which is random.
 pub const ISSUER: &str = "http://auth.test";

@@ -94,10 +94,7 @@ pub(super) fn section(out: &mut String, r: &Results) {
         }
     }
     if !missed {
-        let _ = writeln!(
-            out,
-            "Every target measured in this run is met, by throughput and by server CPU per request."
-        );
+        let _ = writeln!(out, "Every target measured in this run is met, by throughput and by server CPU per request.");
     }
     if r.plan.mode == "smoke" {
         let _ = writeln!(

@@ -91,10 +91,9 @@ async fn an_unreachable_database_answers_503_with_retry_after() {
 
     app.db.close().await;
     let body = crate::helpers::notification(&uuid::Uuid::now_v7().to_string(), "user-1", "hello");
-    for response in [
-        app.list_notifications(Some(&reader), "").await,
-        app.post_notification(Some(&app.sender_token()), &body).await,
-    ] {
+    for response in
+        [app.list_notifications(Some(&reader), "").await, app.post_notification(Some(&app.sender_token()), &body).await]
+    {
         assert_eq!(response.status(), 503);
         assert!(response.headers().contains_key("retry-after"), "no Retry-After");
         assert_eq!(error_body(response).await["error"], "temporarily_unavailable");

@@ -16,6 +16,7 @@ pub use service_kit::testing::{detail_fields, error_body};
 use service_kit::{
     config::Env,
     db::Pool,
+    serve::Application as _,
     testing::{RunningServer, TestDatabase},
 };
 

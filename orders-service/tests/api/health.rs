@@ -89,7 +89,9 @@ async fn an_unreachable_database_answers_503_with_retry_after() {
     assert_eq!(app.list_orders(Some(&token), "").await.status(), 200);
 
     app.app.db.close().await;
-    for response in [app.list_orders(Some(&token), "").await, app.post_order(Some(&token), &order_body(&[("SKU-1", 1)])).await] {
+    for response in
+        [app.list_orders(Some(&token), "").await, app.post_order(Some(&token), &order_body(&[("SKU-1", 1)])).await]
+    {
         assert_eq!(response.status(), 503);
         assert!(response.headers().contains_key("retry-after"), "no Retry-After");
         assert_eq!(error_body(response).await["error"], "temporarily_unavailable");

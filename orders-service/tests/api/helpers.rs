@@ -14,7 +14,7 @@ use orders_service::{config::Settings, startup::Application};
 use reqwest::Response;
 use serde_json::{Value, json};
 pub use service_kit::testing::{TestDatabase, detail_fields, error_body, eventually};
-use service_kit::{config::Env, db::Pool, testing::RunningServer};
+use service_kit::{config::Env, db::Pool, serve::Application as _, testing::RunningServer};
 use sqlx::Row as _;
 
 /// The audience tokens for this service carry.

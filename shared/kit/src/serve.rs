@@ -64,9 +64,10 @@ pub fn main<A: Application>() -> ExitCode {
     main_with::<A, Command, _, _>(|command| run::<A>(command))
 }
 
-/// `main` of a service with subcommands of its own: `C` is its subcommand enum (which
-/// usually flattens [`Command`] in), `dispatch` runs one; no subcommand means
-/// [`Command::Serve`], which `C` must be able to express through `From`.
+/// `main` of a service with subcommands of its own.
+///
+/// `C` is its subcommand enum (which usually flattens [`Command`] in), `dispatch` runs one;
+/// no subcommand means [`Command::Serve`], which `C` must be able to express through `From`.
 #[must_use]
 pub fn main_with<A, C, F, Fut>(dispatch: F) -> ExitCode
 where

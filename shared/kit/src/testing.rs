@@ -1,6 +1,7 @@
-//! Test support for the services' integration tests (feature `test-support`): a throw-away
-//! database on SQLite or PostgreSQL, a handle on a service running in the test's process,
-//! checks of the JSON error envelope, and polling with a deadline.
+//! Test support for the services' integration tests (feature `test-support`).
+//!
+//! A throw-away database on SQLite or PostgreSQL, a handle on a service running in the test's
+//! process, checks of the JSON error envelope, and polling with a deadline.
 //!
 //! Only test code enables the feature (in `[dev-dependencies]`), so nothing here ships.
 
