@@ -4,28 +4,24 @@
 //! once (see [`service_kit::config::Env`]). Durations take `ms`, `s`, `m`, `h` or `d` suffixes, so the
 //! test suite can run the key lifecycle in seconds with the same code as production.
 //!
-//! The full table of variables lives in `README-section.md`; each field below names its
+//! The full table of variables lives in this crate's `README.md`; each field below names its
 //! variable. Each settings type lives with the module that uses it ([`TokenSettings`] in
-//! [`crate::issuer`], [`KeySettings`] in [`crate::keys`], [`LoginSettings`] in
-//! [`crate::passwords`]); the client registry (`AUTH_CLIENTS`) is [`clients`].
-
-pub mod clients;
+//! [`crate::tokens`], [`KeySettings`] in [`crate::keys`], [`LoginSettings`] in
+//! [`crate::passwords`], [`EventSettings`] in [`crate::events`]); the client registry
+//! (`AUTH_CLIENTS`) is [`crate::clients`].
 
 use std::{collections::BTreeSet, net::SocketAddr, time::Duration};
 
-use base64::{
-    Engine,
-    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
-};
 use secrecy::SecretBox;
 use service_kit::config::{CommonSettings, ConfigError, Env};
 
-use self::clients::ClientRegistry;
+use crate::clients::ClientRegistry;
 use crate::{
     domain::{Email, is_scope_token},
-    issuer::TokenSettings,
+    events::EventSettings,
     keys::KeySettings,
     passwords::LoginSettings,
+    tokens::TokenSettings,
 };
 
 /// Name of this service: its `aud` value and the label on its metrics and logs.
@@ -58,6 +54,8 @@ pub struct Settings {
     pub keys: KeySettings,
     /// Password hashing and login throttling.
     pub login: LoginSettings,
+    /// The security event feed.
+    pub events: EventSettings,
     /// Variables that fell back to development-only defaults (logged at start).
     pub dev_defaults: Vec<String>,
 }
@@ -79,13 +77,15 @@ impl Settings {
         let common = CommonSettings::read(&mut env, DEFAULT_LISTEN_ADDR, "auth.db");
         let db_max_connections = env.parse_with("AUTH_DB_MAX_CONNECTIONS", 10u32, service_kit::config::parse_pool_size);
         let issuer = env.parse_with("AUTH_ISSUER", service_kit::config::DEV_ISSUER.to_owned(), parse_issuer);
-        let audience =
-            env.parse_with("AUTH_AUDIENCE", SERVICE_NAME.to_owned(), |raw| parse_name(raw).map(str::to_owned));
+        let audience = env.parse_with("AUTH_AUDIENCE", SERVICE_NAME.to_owned(), |raw| {
+            service_kit::config::parse_name(raw).map(str::to_owned)
+        });
         let master_key = read_master_key(&mut env);
         let tokens = read_tokens(&mut env);
         let clients = ClientRegistry::read(&mut env, &tokens.user_client_id);
         let keys = read_keys(&mut env);
         let login = read_login(&mut env);
+        let events = read_events(&mut env);
 
         if !tokens.user_audiences.contains(&audience) {
             env.problem(
@@ -104,6 +104,7 @@ impl Settings {
             clients,
             keys,
             login,
+            events,
             dev_defaults,
         })
     }
@@ -139,29 +140,6 @@ fn parse_issuer(raw: &str) -> Result<String, String> {
     Ok(raw.trim_end_matches('/').to_owned())
 }
 
-fn parse_name(raw: &str) -> Result<&str, String> {
-    if !raw.is_empty()
-        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/'))
-    {
-        Ok(raw)
-    } else {
-        Err("expected letters, digits and - _ . : / only".to_owned())
-    }
-}
-
-fn parse_list(raw: &str, what: &str, valid: impl Fn(&str) -> bool) -> Result<Vec<String>, String> {
-    let mut items: Vec<String> = Vec::new();
-    for item in raw.split([' ', ',']).filter(|s| !s.is_empty()) {
-        if !valid(item) {
-            return Err(format!("`{item}` is not a valid {what}"));
-        }
-        if !items.iter().any(|i| i == item) {
-            items.push(item.to_owned());
-        }
-    }
-    Ok(items)
-}
-
 fn read_master_key(env: &mut Env) -> Option<SecretBox<[u8; 32]>> {
     let inline = env.raw("AUTH_MASTER_KEY").map(str::to_owned);
     let file = env.optional("AUTH_MASTER_KEY_FILE");
@@ -170,7 +148,7 @@ fn read_master_key(env: &mut Env) -> Option<SecretBox<[u8; 32]>> {
             env.problem("AUTH_MASTER_KEY", "set either AUTH_MASTER_KEY or AUTH_MASTER_KEY_FILE, not both");
             None
         }
-        (Some(raw), None) => match parse_master_key(&raw) {
+        (Some(raw), None) => match crate::keys::master::parse_master_key(&raw) {
             Ok(key) => Some(key),
             Err(message) => {
                 // The value is a secret: never echo it back.
@@ -179,7 +157,7 @@ fn read_master_key(env: &mut Env) -> Option<SecretBox<[u8; 32]>> {
             }
         },
         (None, Some(path)) => match std::fs::read_to_string(&path) {
-            Ok(contents) => match parse_master_key(contents.trim()) {
+            Ok(contents) => match crate::keys::master::parse_master_key(contents.trim()) {
                 Ok(key) => Some(key),
                 Err(message) => {
                     env.problem("AUTH_MASTER_KEY_FILE", format!("{path}: {message}"));
@@ -193,25 +171,6 @@ fn read_master_key(env: &mut Env) -> Option<SecretBox<[u8; 32]>> {
         },
         (None, None) => None,
     }
-}
-
-/// Parses a 32-byte master key written as 64 hex digits or as base64 (standard or URL-safe).
-///
-/// # Errors
-/// Any other encoding or length; the message never contains the value.
-pub fn parse_master_key(raw: &str) -> Result<SecretBox<[u8; 32]>, String> {
-    let raw = raw.trim();
-    let bytes = if raw.len() == 64 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
-        (0..32).map(|i| u8::from_str_radix(&raw[2 * i..2 * i + 2], 16)).collect::<Result<Vec<u8>, _>>().ok()
-    } else {
-        STANDARD.decode(raw).ok().or_else(|| URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')).ok())
-    };
-    let bytes = bytes
-        .ok_or_else(|| "expected 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -base64 32`)".to_owned())?;
-    let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-        format!("expected 32 bytes, got {} (generate one with `openssl rand -base64 32`)", b.len())
-    })?;
-    Ok(SecretBox::new(Box::new(key)))
 }
 
 fn read_tokens(env: &mut Env) -> TokenSettings {
@@ -230,19 +189,22 @@ fn read_tokens(env: &mut Env) -> TokenSettings {
     if access_token_ttl > Duration::from_secs(86_400) {
         env.problem("AUTH_ACCESS_TOKEN_TTL", "must be at most 24h: access tokens cannot be revoked");
     }
-    let user_client_id =
-        env.parse_with("AUTH_USER_CLIENT_ID", "web".to_owned(), |raw| parse_name(raw).map(str::to_owned));
+    let user_client_id = env.parse_with("AUTH_USER_CLIENT_ID", "web".to_owned(), |raw| {
+        service_kit::config::parse_name(raw).map(str::to_owned)
+    });
     let default_audiences =
         vec![SERVICE_NAME.to_owned(), "orders-service".to_owned(), "notifications-service".to_owned()];
     let user_audiences = env.parse_with("AUTH_USER_AUDIENCES", default_audiences, |raw| {
-        parse_list(raw, "audience", |a| parse_name(a).is_ok())
+        service_kit::config::parse_list(raw, "audience", |a| service_kit::config::parse_name(a).is_ok())
             .and_then(|list| if list.is_empty() { Err("expected at least one audience".to_owned()) } else { Ok(list) })
     });
     let default_scopes = vec!["orders:read".to_owned(), "orders:write".to_owned(), "notifications:read".to_owned()];
-    let user_scopes =
-        env.parse_with("AUTH_USER_SCOPES", default_scopes, |raw| parse_list(raw, "scope", is_scope_token));
-    let admin_scopes = env
-        .parse_with("AUTH_ADMIN_SCOPES", vec!["auth:admin".to_owned()], |raw| parse_list(raw, "scope", is_scope_token));
+    let user_scopes = env.parse_with("AUTH_USER_SCOPES", default_scopes, |raw| {
+        service_kit::config::parse_list(raw, "scope", is_scope_token)
+    });
+    let admin_scopes = env.parse_with("AUTH_ADMIN_SCOPES", vec!["auth:admin".to_owned()], |raw| {
+        service_kit::config::parse_list(raw, "scope", is_scope_token)
+    });
     let admin_emails = env.parse_with("AUTH_ADMIN_EMAILS", BTreeSet::new(), |raw| {
         raw.split([',', ' ', ';'])
             .filter(|s| !s.is_empty())
@@ -328,9 +290,26 @@ fn read_login(env: &mut Env) -> LoginSettings {
     login
 }
 
+fn read_events(env: &mut Env) -> EventSettings {
+    let defaults = EventSettings::default();
+    let events = EventSettings {
+        max_wait: env.duration("AUTH_EVENTS_MAX_WAIT", defaults.max_wait),
+        poll_interval: env.duration("AUTH_EVENTS_POLL_INTERVAL", defaults.poll_interval),
+    };
+    // A held request must be answered before the kit's request timeout turns it into a 408;
+    // the margin covers building a page of freshly signed SETs.
+    let request_timeout = service_kit::http::layers::REQUEST_TIMEOUT;
+    if events.max_wait + Duration::from_secs(2) > request_timeout {
+        env.problem("AUTH_EVENTS_MAX_WAIT", format!("must be at most {}s", request_timeout.as_secs() - 2));
+    }
+    if events.poll_interval < Duration::from_millis(10) || events.poll_interval > Duration::from_secs(10) {
+        env.problem("AUTH_EVENTS_POLL_INTERVAL", "must be between 10ms and 10s");
+    }
+    events
+}
+
 #[cfg(test)]
 mod tests {
-    use secrecy::ExposeSecret;
 
     use super::*;
 
@@ -351,6 +330,17 @@ mod tests {
         assert_eq!(client.scopes, ["notifications:write"]);
         assert_eq!(client.audiences, ["notifications-service"]);
         assert_eq!(settings.retire_hold(), Duration::from_secs(600 + 60 + 5));
+        assert_eq!(settings.events.max_wait, Duration::from_secs(25));
+        assert_eq!(settings.events.poll_interval, Duration::from_millis(200));
+    }
+
+    #[test]
+    fn feed_settings_are_bounded() {
+        let error = settings(&[("AUTH_EVENTS_MAX_WAIT", "29s"), ("AUTH_EVENTS_POLL_INTERVAL", "1ms")]).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("AUTH_EVENTS_MAX_WAIT") && text.contains("AUTH_EVENTS_POLL_INTERVAL"), "{text}");
+        let ok = settings(&[("AUTH_EVENTS_MAX_WAIT", "0s"), ("AUTH_EVENTS_POLL_INTERVAL", "20ms")]).unwrap();
+        assert_eq!(ok.events.max_wait, Duration::ZERO);
     }
 
     #[test]
@@ -368,16 +358,6 @@ mod tests {
             assert!(text.contains(name), "{name} missing from {text}");
         }
         assert!(!text.contains("c2VjcmV0"), "the master key leaked into {text}");
-    }
-
-    #[test]
-    fn master_keys_parse_from_hex_and_base64() {
-        let hex = "00".repeat(31) + "ff";
-        assert_eq!(parse_master_key(&hex).unwrap().expose_secret()[31], 0xff);
-        let b64 = STANDARD.encode([7u8; 32]);
-        assert_eq!(*parse_master_key(&b64).unwrap().expose_secret(), [7u8; 32]);
-        assert!(parse_master_key(&STANDARD.encode([7u8; 16])).is_err());
-        assert!(parse_master_key("not a key").is_err());
     }
 
     #[test]

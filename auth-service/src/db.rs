@@ -4,7 +4,8 @@
 //! Runtime-checked `sqlx::query` through the `Any` driver, one query set for `SQLite` and
 //! `PostgreSQL` (portable SQL only: see [`service_kit::db`]). State changes that must not race are
 //! single conditional statements (`UPDATE … WHERE used_at IS NULL`), so two replicas handling
-//! the same refresh token cannot both succeed.
+//! the same refresh token cannot both succeed. Ending sessions runs in the caller's
+//! transaction, so [`crate::revocation`] commits it together with its security events.
 
 use service_kit::db::{Pool, is_unique_violation};
 
@@ -170,38 +171,55 @@ pub async fn active_sessions(pool: &Pool, user_id: &str, now: i64) -> Result<Vec
     sqlx::query_as(&sql).bind(user_id).bind(now).fetch_all(pool).await
 }
 
-/// Ends a session (`reason`: logout, deleted, revoked, `refresh_token_reuse`). With
-/// `owner`, only if it belongs to that user. `false` when there was no such active session.
+/// Ends a session inside the caller's transaction; returns its user id.
+///
+/// `reason` is a [`crate::events::SessionEnd`]'s `db_reason`. With `owner`, only a session of
+/// that user is ended. `None` when there was no such session still open.
 ///
 /// # Errors
 /// Database failures.
 pub async fn end_session(
-    pool: &Pool,
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: &str,
     owner: Option<&str>,
     reason: &str,
     now: i64,
-) -> Result<bool, sqlx::Error> {
-    let done = match owner {
-        Some(owner) => sqlx::query(
-            "UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND user_id = $4 AND ended_at IS NULL",
-        )
-        .bind(now)
-        .bind(reason)
-        .bind(id)
-        .bind(owner)
-        .execute(pool)
-        .await?,
-        None => {
-            sqlx::query("UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL")
-                .bind(now)
-                .bind(reason)
-                .bind(id)
-                .execute(pool)
-                .await?
-        }
-    };
-    Ok(done.rows_affected() == 1)
+) -> Result<Option<String>, sqlx::Error> {
+    // `owner` NULL matches any owner: one statement for both cases.
+    sqlx::query_scalar(
+        "UPDATE sessions SET ended_at = $1, end_reason = $2 \
+         WHERE id = $3 AND ended_at IS NULL AND ($4 IS NULL OR user_id = $4) RETURNING user_id",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(id)
+    .bind(owner)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Ends every open session of `user_id` whose absolute end is after `expired_before`, inside
+/// the caller's transaction. Returns their ids.
+///
+/// # Errors
+/// Database failures.
+pub async fn end_user_sessions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    user_id: &str,
+    reason: &str,
+    now: i64,
+    expired_before: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE sessions SET ended_at = $1, end_reason = $2 \
+         WHERE user_id = $3 AND ended_at IS NULL AND expires_at > $4 RETURNING id",
+    )
+    .bind(now)
+    .bind(reason)
+    .bind(user_id)
+    .bind(expired_before)
+    .fetch_all(&mut **tx)
+    .await
 }
 
 /// What presenting a refresh token found.
@@ -258,6 +276,10 @@ pub async fn refresh_token_session(pool: &Pool, hash: &str) -> Result<Option<Str
 
 /// Stores the successor of a used refresh token and marks the session seen.
 ///
+/// Only while the session is open: `false` (nothing stored) when it ended meanwhile. The
+/// `UPDATE` waits for a concurrent end to commit, so no token is issued for a session whose
+/// revocation event is already out.
+///
 /// # Errors
 /// Database failures.
 pub async fn add_refresh_token(
@@ -266,15 +288,22 @@ pub async fn add_refresh_token(
     hash: &str,
     now: i64,
     expires_at: i64,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    insert_refresh_token(&mut tx, hash, session_id, now, expires_at).await?;
-    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+    let open = sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND ended_at IS NULL")
         .bind(now)
         .bind(session_id)
         .execute(&mut *tx)
-        .await?;
-    tx.commit().await
+        .await?
+        .rows_affected()
+        == 1;
+    if !open {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    insert_refresh_token(&mut tx, hash, session_id, now, expires_at).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Seconds until the first of `buckets` that reached its limit reopens, or `None` when all

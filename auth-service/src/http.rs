@@ -2,11 +2,13 @@
 //! middleware (request ids, spans, `X-Served-By`, metrics, 64 KiB body limit, timeouts).
 //!
 //! - [`users`]: `POST /v1/users`.
-//! - [`sessions`]: `POST /v1/login`, `GET /v1/sessions`, `DELETE /v1/sessions/{id}`,
-//!   `POST /v1/logout`.
+//! - [`sessions`]: `POST /v1/login`, `GET /v1/sessions`, `DELETE /v1/sessions`,
+//!   `DELETE /v1/sessions/{id}`, `POST /v1/logout`.
 //! - [`oauth`]: `POST /oauth/token`, `/oauth/revoke`, `/oauth/introspect`.
 //! - [`jwks`]: `GET /.well-known/jwks.json` and the discovery documents.
-//! - [`admin`]: `GET /v1/admin/keys`, `POST /v1/admin/keys/rotate`.
+//! - [`admin`]: `GET /v1/admin/keys`, `POST /v1/admin/keys/rotate`,
+//!   `DELETE /v1/admin/users/{user_id}/sessions`.
+//! - [`security_events`]: `GET /v1/security-events`, the revocation feed.
 //! - `/healthz`, `/readyz`, `/metrics`: the kit's (`service_kit::http::health`), with the
 //!   checks of [`AppState`]'s `Readiness`.
 //! - [`error`]: the one error type, `ApiError`.
@@ -15,6 +17,7 @@ pub mod admin;
 pub mod error;
 pub mod jwks;
 pub mod oauth;
+pub mod security_events;
 pub mod sessions;
 pub mod users;
 
@@ -37,6 +40,7 @@ pub fn router(state: AppState, identity: &ServiceIdentity) -> Router {
         .merge(oauth::router())
         .merge(jwks::router())
         .merge(admin::router())
+        .merge(security_events::router())
         .merge(health::router());
     service_router(routes, identity).with_state(state)
 }

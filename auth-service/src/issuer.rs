@@ -3,40 +3,20 @@
 //! The HTTP handlers parse and authenticate; this module decides what a token contains and
 //! keeps the session and refresh-token tables consistent with what was issued.
 
-use std::{collections::BTreeSet, time::Duration};
+use std::time::Duration;
 
 use serde::Serialize;
 use service_kit::db::now_millis;
 
 use crate::{
-    config::clients::ServiceClient,
+    clients::ServiceClient,
     db::{self, RefreshUse, SessionRow, UserRow},
     domain::SessionId,
+    events::SessionEnd,
+    revocation,
     state::AppState,
     tokens::{self, AccessTokenSpec},
 };
-
-/// Lifetimes and contents of the tokens this service issues.
-#[derive(Debug, Clone)]
-pub struct TokenSettings {
-    /// `AUTH_ACCESS_TOKEN_TTL` (default 10m).
-    pub access_token_ttl: Duration,
-    /// `AUTH_REFRESH_TOKEN_TTL` (default 14d): how long an unused refresh token stays valid; each
-    /// refresh issues a new one, so this is the session's idle timeout.
-    pub refresh_token_ttl: Duration,
-    /// `AUTH_SESSION_TTL` (default 30d): absolute session lifetime, whatever the activity.
-    pub session_ttl: Duration,
-    /// `AUTH_USER_CLIENT_ID` (default `web`): `client_id` of tokens issued through login.
-    pub user_client_id: String,
-    /// `AUTH_USER_AUDIENCES` (default `auth-service orders-service notifications-service`).
-    pub user_audiences: Vec<String>,
-    /// `AUTH_USER_SCOPES` (default `orders:read orders:write notifications:read`).
-    pub user_scopes: Vec<String>,
-    /// `AUTH_ADMIN_SCOPES` (default `auth:admin`): added for administrators.
-    pub admin_scopes: Vec<String>,
-    /// `AUTH_ADMIN_EMAILS` (default none): normalised addresses whose users get role `admin`.
-    pub admin_emails: BTreeSet<String>,
-}
 
 /// Why no token was issued. The messages are fit for an OAuth `error_description`.
 #[derive(Debug, thiserror::Error)]
@@ -224,7 +204,7 @@ pub async fn refresh(state: &AppState, presented: &str, client_id: Option<&str>)
         RefreshUse::Fresh { session_id, expires_at } => (session_id, expires_at),
         RefreshUse::Unknown => return Err(IssueError::UnknownRefreshToken),
         RefreshUse::Reused { session_id } => {
-            let ended = db::end_session(&state.db, &session_id, None, "refresh_token_reuse", now).await?;
+            let ended = revocation::end_session(state, &session_id, None, SessionEnd::RefreshTokenReuse).await?;
             metrics::counter!("auth_refresh_token_reuse_total").increment(1);
             tracing::warn!(session.id = %session_id, session_was_active = ended, "refresh token reuse detected; session ended");
             return Err(IssueError::RefreshTokenReused);
@@ -243,7 +223,9 @@ pub async fn refresh(state: &AppState, presented: &str, client_id: Option<&str>)
     let user = db::find_user(&state.db, &session.user_id).await?.ok_or(IssueError::SessionEnded)?;
     let (refresh_token, refresh_hash) = tokens::new_refresh_token();
     let refresh_expires = now.saturating_add(ms(state.settings.tokens.refresh_token_ttl)).min(session.expires_at);
-    db::add_refresh_token(&state.db, &session.id, &refresh_hash, now, refresh_expires).await?;
+    if !db::add_refresh_token(&state.db, &session.id, &refresh_hash, now, refresh_expires).await? {
+        return Err(IssueError::SessionEnded);
+    }
     user_tokens(state, &user, &session.id, refresh_token, Grant::RefreshToken)
 }
 

@@ -37,7 +37,6 @@ pub use self::{
     ring::KeyRing,
     rotation::{RotationError, RotationOutcome},
 };
-use crate::config::Settings;
 
 /// Signing-key generation and the rotation schedule.
 #[derive(Debug, Clone)]
@@ -106,12 +105,11 @@ impl std::fmt::Debug for KeyManager {
 impl KeyManager {
     /// A manager over `pool`; call [`tick`](Self::tick) once before serving.
     #[must_use]
-    pub fn new(pool: Pool, master: MasterKey, settings: &Settings) -> Self {
-        let keys = &settings.keys;
+    pub fn new(pool: Pool, master: MasterKey, keys: &KeySettings, access_token_ttl: Duration) -> Self {
         let schedule = Schedule {
             rotation_interval_ms: lifecycle::millis(keys.rotation_interval),
             prepublish_ms: lifecycle::millis(keys.prepublish),
-            retire_hold_ms: lifecycle::millis(settings.retire_hold()),
+            retire_hold_ms: lifecycle::millis(keys.retire_hold(access_token_ttl)),
             max_age_cap: keys.jwks_max_age,
             max_age_floor: keys.jwks_min_max_age,
         };

@@ -6,10 +6,13 @@
 //!
 //! - [`cli`]: subcommands (`serve`, `rotate-keys`, `healthcheck`).
 //! - [`config`]: [`config::Settings`] from environment variables.
+//! - [`clients`]: the registered service clients (`AUTH_CLIENTS`) and their secrets.
 //! - [`startup`]: [`startup::Application`]: build, bind, serve until shut down.
 //! - [`state`]: [`state::AppState`], what handlers can reach.
 //! - [`http`]: routers, handlers and [`http::error::ApiError`].
 //! - [`issuer`]: what tokens contain; sessions and refresh-token rotation.
+//! - [`revocation`]: the state changes that end access, each with its security events.
+//! - [`events`]: the security event log and the revocation feed (signed SETs, long poll).
 //! - [`keys`]: signing keys, lifecycle, JWKS.
 //! - [`tokens`]: token formats (minting, refresh tokens).
 //! - [`passwords`]: argon2id hashing.
@@ -17,13 +20,16 @@
 //! - [`db`]: queries for users, sessions, refresh tokens and throttling.
 
 pub mod cli;
+pub mod clients;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod events;
 pub mod http;
 pub mod issuer;
 pub mod keys;
 pub mod passwords;
+pub mod revocation;
 pub mod startup;
 pub mod state;
 pub mod tokens;

@@ -23,7 +23,8 @@ use crate::{
     state::AppState,
 };
 
-/// How often expired sessions, refresh tokens and throttle windows are purged.
+/// How often expired sessions, refresh tokens, throttle windows and irrelevant security events
+/// are purged.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
 
 /// A built service, bound to its port, not yet serving.
@@ -59,7 +60,7 @@ async fn prepare(settings: &Settings) -> anyhow::Result<(Pool, KeyManager)> {
     }
     let pool = service_kit::db::connect(&settings.common.database_url, settings.db_max_connections).await?;
     sqlx::migrate!("./migrations").run(&pool).await.context("cannot run the database migrations")?;
-    let keys = KeyManager::new(pool.clone(), master, settings);
+    let keys = KeyManager::new(pool.clone(), master, &settings.keys, settings.tokens.access_token_ttl);
     keys.tick().await.context("cannot load the signing keys")?;
     Ok((pool, keys))
 }
@@ -92,11 +93,22 @@ async fn housekeeping(state: AppState, stop: impl Future<Output = ()>) {
     loop {
         tokio::select! {
             () = &mut stop => break,
-            _ = ticker.tick() => match crate::db::purge_expired(&state.db, now_millis(), window_ms).await {
-                Ok(0) => {}
-                Ok(deleted) => tracing::debug!(deleted, "purged expired sessions, refresh tokens and throttle windows"),
-                Err(error) => tracing::warn!(%error, "housekeeping failed"),
-            },
+            _ = ticker.tick() => {
+                match crate::db::purge_expired(&state.db, now_millis(), window_ms).await {
+                    Ok(0) => {}
+                    Ok(deleted) => tracing::debug!(deleted, "purged expired sessions, refresh tokens and throttle windows"),
+                    Err(error) => tracing::warn!(%error, "housekeeping failed"),
+                }
+                match crate::events::store::prune(&state.db, now_millis()).await {
+                    Ok(0) => {}
+                    Ok(deleted) => {
+                        tracing::debug!(deleted, "pruned security events past their relevance");
+                        // Publish the new floor now rather than at the next poll.
+                        let _ = state.events.poll().await;
+                    }
+                    Err(error) => tracing::warn!(%error, "pruning security events failed"),
+                }
+            }
         }
     }
 }
@@ -134,14 +146,16 @@ impl service_kit::serve::Application for Application {
         let passwords = PasswordHasher::new(&settings.login)?;
         let (listener, address) = service_kit::serve::bind(settings.common.listen_addr).await?;
         let state = AppState::new(pool, Arc::new(settings), keys, passwords);
+        state.events.poll().await.context("cannot read the security event counter")?;
         let identity = ServiceIdentity::detect(SERVICE_NAME);
         let router = crate::http::router(state.clone(), &identity);
         tracing::info!(%address, issuer = %state.settings.issuer, instance = %identity.instance_id, "auth-service listening");
         Ok(Self { listener, address, router, state })
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests. Also runs this
-    /// replica's background work: key refresh and lifecycle steps, and housekeeping.
+    /// Serves until `shutdown` resolves, then drains in-flight requests (held feed requests
+    /// answer at once). Also runs this replica's background work: key refresh and lifecycle
+    /// steps, the security event watcher, and housekeeping.
     ///
     /// # Errors
     /// The server failing (not a client's error).
@@ -153,12 +167,20 @@ impl service_kit::serve::Application for Application {
         let keys = self.state.keys.clone();
         let refresh_interval = self.state.settings.keys.refresh_interval;
         let key_task = tokio::spawn(keys.run(refresh_interval, stopped(stop_rx.clone())));
+        let watcher = tokio::spawn(self.state.events.clone().run(stopped(stop_rx.clone())));
         let housekeeping = tokio::spawn(housekeeping(self.state.clone(), stopped(stop_rx)));
 
+        let feed = self.state.events.clone();
+        // Long polls would otherwise hold the drain for up to AUTH_EVENTS_MAX_WAIT.
+        let shutdown = async move {
+            shutdown.await;
+            feed.drain();
+        };
         let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await;
         let _ = stop_tx.send(true);
         let _ = key_task.await;
+        let _ = watcher.await;
         let _ = housekeeping.await;
         tracing::info!("auth-service stopped");
         served.context("the HTTP server failed")

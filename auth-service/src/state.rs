@@ -1,13 +1,16 @@
 //! [`AppState`]: what every handler can reach. Every field is a cheap handle (an `Arc` or a
 //! pool), so cloning the state per request copies pointers only.
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::Arc,
+};
 
 use axum::extract::FromRef;
 use jwt_verifier::{KeyStore, Verifier, VerifierConfig};
 use service_kit::db::Pool;
 
-use crate::{config::Settings, keys::KeyManager, passwords::PasswordHasher};
+use crate::{config::Settings, events::EventFeed, keys::KeyManager, passwords::PasswordHasher};
 
 /// Shared state of the router.
 #[derive(Clone)]
@@ -23,8 +26,13 @@ pub struct AppState {
     /// Verifiers per registered client, each with the client's id as audience: a client
     /// introspecting a token learns about it only if the token was meant for it.
     pub introspection: Arc<HashMap<String, Verifier>>,
+    /// A verifier per audience this issuer puts in tokens (users' and every client's), so
+    /// RFC 7009 revocation can check any of its access tokens.
+    pub any_audience: Arc<HashMap<String, Verifier>>,
     /// Password hashing.
     pub passwords: PasswordHasher,
+    /// The security event feed of this replica.
+    pub events: EventFeed,
 }
 
 impl std::fmt::Debug for AppState {
@@ -47,7 +55,24 @@ impl AppState {
         };
         let verifier = verifier_for(&settings.audience);
         let introspection = settings.clients.iter().map(|c| (c.id.clone(), verifier_for(&c.id))).collect();
-        Self { db, keys, verifier, introspection: Arc::new(introspection), passwords, settings }
+        let audiences: BTreeSet<&String> = settings
+            .tokens
+            .user_audiences
+            .iter()
+            .chain(settings.clients.iter().flat_map(|c| c.audiences.iter()))
+            .collect();
+        let any_audience = audiences.into_iter().map(|a| (a.clone(), verifier_for(a))).collect();
+        let events = EventFeed::new(db.clone(), keys.clone(), &settings.issuer, settings.events.clone());
+        Self {
+            db,
+            keys,
+            verifier,
+            introspection: Arc::new(introspection),
+            any_audience: Arc::new(any_audience),
+            passwords,
+            events,
+            settings,
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! tokens are 256 random bits; only their SHA-256 is stored (a slow hash buys nothing for a
 //! secret with that much entropy, and lookups stay an index probe).
 
-use std::time::Duration;
+use std::{collections::BTreeSet, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
@@ -12,6 +12,28 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::keys::signing::SigningKey;
+
+/// Lifetimes and contents of the tokens this service issues.
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    /// `AUTH_ACCESS_TOKEN_TTL` (default 10m).
+    pub access_token_ttl: Duration,
+    /// `AUTH_REFRESH_TOKEN_TTL` (default 14d): how long an unused refresh token stays valid; each
+    /// refresh issues a new one, so this is the session's idle timeout.
+    pub refresh_token_ttl: Duration,
+    /// `AUTH_SESSION_TTL` (default 30d): absolute session lifetime, whatever the activity.
+    pub session_ttl: Duration,
+    /// `AUTH_USER_CLIENT_ID` (default `web`): `client_id` of tokens issued through login.
+    pub user_client_id: String,
+    /// `AUTH_USER_AUDIENCES` (default `auth-service orders-service notifications-service`).
+    pub user_audiences: Vec<String>,
+    /// `AUTH_USER_SCOPES` (default `orders:read orders:write notifications:read`).
+    pub user_scopes: Vec<String>,
+    /// `AUTH_ADMIN_SCOPES` (default `auth:admin`): added for administrators.
+    pub admin_scopes: Vec<String>,
+    /// `AUTH_ADMIN_EMAILS` (default none): normalised addresses whose users get role `admin`.
+    pub admin_emails: BTreeSet<String>,
+}
 
 /// What an access token says, apart from the dates and ids minting fills in.
 #[derive(Debug, Clone, Copy)]

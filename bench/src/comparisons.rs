@@ -2,8 +2,8 @@
 //! charts read.
 //!
 //! - [`verifier`]: verifier overhead and vs jwt-authorizer (the peer), one interleaved run.
-//! - [`sessions`]: stateless vs stateful (local verification vs RFC 7662 introspection:
-//!   throughput, an issuer outage, revocation lag).
+//! - [`sessions`]: stateless vs stateful (local verification with and without the revocation
+//!   feed vs RFC 7662 introspection: throughput, an issuer outage, revocation lag).
 //! - [`minting`]: minting at the token endpoint vs raw signing; shares one real auth-service
 //!   ([`auth_service`]) with stateless vs stateful.
 //! - [`gateway`]: through the gateway (the whole stack with replicas behind nginx).
@@ -27,7 +27,8 @@ pub enum Comparison {
     /// vs jwt-authorizer (2): the same handler behind the peer crate.
     #[value(aliases = ["2", "vs-jwt-authorizer"])]
     JwtAuthorizer,
-    /// Stateless vs stateful (3): local verification vs introspection, an outage, revocation.
+    /// Stateless vs stateful (3): local verification (revocation feed on and off) vs
+    /// introspection, an outage, revocation lag.
     #[value(aliases = ["3", "sessions"])]
     StatelessVsStateful,
     /// Through the gateway (4): the whole stack, replicas behind nginx.

@@ -71,8 +71,9 @@ enum Command {
 enum ServeCommand {
     /// The target of verifier overhead.
     Verifier(serve::verifier::VerifierArgs),
-    /// The target of stateless vs stateful.
-    Orders(serve::orders::OrdersArgs),
+    /// The target of stateless vs stateful (boxed: its settings are most of the command line's
+    /// size).
+    Orders(Box<serve::orders::OrdersArgs>),
 }
 
 #[derive(clap::Args)]
@@ -93,6 +94,9 @@ struct RunArgs {
     /// Seconds per measured run.
     #[arg(long)]
     duration: Option<u64>,
+    /// Logouts whose revocation lag is measured (stateless vs stateful; full: 30, smoke: 5).
+    #[arg(long)]
+    revocations: Option<usize>,
     /// wrk threads.
     #[arg(long)]
     threads: Option<u32>,
@@ -167,6 +171,9 @@ fn plan_for(full: bool, args: &RunArgs) -> anyhow::Result<Plan> {
     }
     if let Some(duration) = args.duration {
         plan.load.duration = Duration::from_secs(duration.max(1));
+    }
+    if let Some(revocations) = args.revocations {
+        plan.revocations = revocations.max(1);
     }
     if let Some(threads) = args.threads {
         plan.load.threads = threads.max(1);
@@ -262,8 +269,9 @@ async fn run_comparisons(lab: &Lab, built: Built, results: &mut Results) -> anyh
     Ok(())
 }
 
-/// Stateless vs stateful and minting share one auth-service: throughput, minting, the outage
-/// runs, and last (after a restart with short-lived access tokens) the revocation lag.
+/// Stateless vs stateful and minting share one auth-service: throughput (feed on, feed off,
+/// introspection), minting, the outage runs, and last (after a restart with short-lived
+/// access tokens) the revocation lags.
 async fn sessions_and_minting(lab: &Lab, binaries: Binaries, results: &mut Results) -> anyhow::Result<()> {
     use comparisons::{auth_service::AuthLab, minting, sessions};
     let plan = &lab.plan;
@@ -284,20 +292,23 @@ async fn sessions_and_minting(lab: &Lab, binaries: Binaries, results: &mut Resul
         if plan.runs(Comparison::Minting) {
             results.minting = Some(minting::run(lab, &auth).await.context(Comparison::Minting.title())?);
         }
-        if let (Some(target), Some((throughput, ratio, tokens))) = (&target, part) {
-            let (outage, restarts) = sessions::outage(lab, &mut auth, target, &tokens, normal_ttl, plan.access_ttl)
-                .await
-                .with_context(|| format!("{sessions_title}, outage"))?;
-            let (revocation, remaining) = sessions::revocation(lab, &auth, target)
+        if let (Some(target), Some(throughput)) = (&target, part) {
+            let (outage, restarts) =
+                sessions::outage(lab, &mut auth, target, &throughput.tokens, normal_ttl, plan.access_ttl)
+                    .await
+                    .with_context(|| format!("{sessions_title}, outage"))?;
+            let revocation = sessions::revocation::run(lab, &auth, target)
                 .await
                 .with_context(|| format!("{sessions_title}, revocation"))?;
             results.sessions = Some(sessions::SessionsResults {
-                throughput,
-                local_vs_introspect: ratio,
+                throughput: throughput.measured,
+                local_vs_introspect: throughput.local_vs_introspect,
+                local_no_feed_vs_introspect: throughput.local_no_feed_vs_introspect,
+                feed_on_vs_off: throughput.feed_on_vs_off,
+                cpu_feed_on_vs_off: throughput.cpu_feed_on_vs_off,
                 outage,
                 revocation,
                 revocation_ttl_s: plan.access_ttl.as_secs(),
-                revoked_token_remaining_s: remaining,
                 leeway_s: plan.leeway.as_secs(),
                 orders_per_user: 3,
                 restart_s: restarts,
@@ -329,7 +340,7 @@ fn main() -> ExitCode {
             Command::Serve(ServeCommand::Verifier(args)) => serve::verifier::run(args).await,
             Command::Serve(ServeCommand::Orders(args)) => {
                 service_kit::telemetry::init("orders_service");
-                serve::orders::run(args).await
+                serve::orders::run(*args).await
             }
         }
     });

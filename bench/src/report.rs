@@ -47,6 +47,11 @@ fn verdict(value: f64, target: f64) -> &'static str {
     if value >= target { "**met**" } else { "**missed**" }
 }
 
+/// The verdict of a target that is a ceiling (a lag).
+fn verdict_at_most(value: f64, target: f64) -> &'static str {
+    if value <= target { "**met**" } else { "**missed**" }
+}
+
 /// The table of measured variants every comparison section starts with.
 fn table(out: &mut String, rows: &[&Measured], cache: bool) {
     let cpu = rows.iter().any(|m| m.cpu_us_per_request.is_some());
@@ -210,12 +215,21 @@ pub fn summary(r: &Results) -> String {
         }
     }
     if let Some(s) = &r.sessions {
+        let name = Comparison::StatelessVsStateful.title();
         let _ = writeln!(
             out,
-            "  {}: local/introspect {}",
-            Comparison::StatelessVsStateful.title(),
-            ratio(&s.local_vs_introspect)
+            "  {name}: local (feed on)/introspect {}  feed on/off {}",
+            ratio(&s.local_vs_introspect),
+            ratio(&s.feed_on_vs_off)
         );
+        for l in &s.revocation.lags {
+            let _ = writeln!(
+                out,
+                "  {name}: revocation lag, {}: {}",
+                sessions::mode_name(l.mode),
+                sessions::lags(l, s.revocation.deadline_s)
+            );
+        }
     }
     if let Some(g) = &r.gateway
         && let Some(m) = g.variants.iter().find(|m| m.key == "gateway-orders")

@@ -3,8 +3,9 @@
 //!
 //! - [`verifier`]: verifier overhead, one trivial handler with and without `jwt_verifier`'s
 //!   extractor.
-//! - [`orders`]: stateless vs stateful, orders-service's real router verifying locally, and
-//!   the same router behind RFC 7662 introspection at auth-service.
+//! - [`orders`]: stateless vs stateful, orders-service's real router verifying locally (with
+//!   the revocation feed and without), and the same router behind RFC 7662 introspection at
+//!   auth-service.
 
 pub mod orders;
 pub mod verifier;

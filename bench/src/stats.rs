@@ -1,4 +1,5 @@
-//! Medians and spreads over rounds, and ratios of paired measurements.
+//! Medians and spreads over rounds, ratios of paired measurements, and percentiles of
+//! samples that may have missed their deadline.
 //!
 //! Every variant of a comparison is measured once per round, the rounds interleaved, so two
 //! variants of one round saw the same machine. A ratio is therefore taken per round (paired)
@@ -50,6 +51,20 @@ pub fn paired_ratio(numerator: &[f64], denominator: &[f64]) -> Spread {
     Spread::of(&ratios)
 }
 
+/// The `p`-th percentile (0 < `p` ≤ 100, nearest rank) of `values`, where `None` stands for
+/// a value larger than any measured (a sample that never arrived within its deadline).
+/// `None` when the rank falls on such a sample, or there are no samples.
+#[must_use]
+pub fn percentile(values: &[Option<f64>], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted: Vec<f64> = values.iter().map(|v| v.filter(|v| v.is_finite()).unwrap_or(f64::INFINITY)).collect();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().clamp(1.0, sorted.len() as f64) as usize;
+    Some(sorted[rank - 1]).filter(|v| v.is_finite())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,5 +82,18 @@ mod tests {
         let spread = paired_ratio(&[10.0, 20.0, 30.0], &[10.0, 10.0, 0.0]);
         assert_eq!(spread, Spread { median: 1.5, min: 1.0, max: 2.0 });
         assert!((Spread { median: 1.0, min: 2.0, max: 3.0 }.relative_width() - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn percentiles_take_the_nearest_rank_and_count_misses_as_largest() {
+        let values: Vec<Option<f64>> = (1..=30).map(|v| Some(f64::from(v))).collect();
+        assert_eq!(percentile(&values, 50.0), Some(15.0));
+        assert_eq!(percentile(&values, 99.0), Some(30.0));
+        let mut missed = values.clone();
+        missed[3] = None;
+        assert_eq!(percentile(&missed, 50.0), Some(16.0));
+        assert_eq!(percentile(&missed, 99.0), None);
+        assert_eq!(percentile(&[], 50.0), None);
+        assert_eq!(percentile(&[Some(2.0)], 99.0), Some(2.0));
     }
 }

@@ -12,7 +12,10 @@ the documents fit together and follow the workspace's rules:
   system;
 - every Deployment has a Service, a PodDisruptionBudget selecting its pods, and the ones
   listed with --autoscaled have a HorizontalPodAutoscaler targeting them;
-- Ingress backends are Services with the named port.
+- Ingress backends are Services with the named port;
+- every container that verifies tokens (sets AUTH_JWKS_URL) also subscribes to the
+  revocation feed (sets AUTH_EVENTS_URL, and not AUTH_REVOCATION_FEED=off): a verifier that
+  missed it would accept ended sessions until their tokens expire.
 
 Usage: check.py RENDERED.yaml [--external Secret/auth-secrets ...] [--autoscaled NAME ...]
 Exit status 1 with one line per problem.
@@ -89,6 +92,12 @@ def main():
                     need("Secret", ref["secretKeyRef"]["name"], ref["secretKeyRef"]["key"], where)
                 if "configMapKeyRef" in ref:
                     need("ConfigMap", ref["configMapKeyRef"]["name"], ref["configMapKeyRef"]["key"], where)
+            env_values = {e["name"]: e.get("value") for e in container.get("env", [])}
+            if "AUTH_JWKS_URL" in env_values:
+                if not env_values.get("AUTH_EVENTS_URL"):
+                    problems.append(f"{where}: verifies tokens (AUTH_JWKS_URL) but sets no AUTH_EVENTS_URL")
+                if env_values.get("AUTH_REVOCATION_FEED", "on") == "off":
+                    problems.append(f"{where}: AUTH_REVOCATION_FEED=off, so revoked sessions stay usable")
             resources = container.get("resources", {})
             for part in ("requests", "limits"):
                 if not {"cpu", "memory"} <= set(resources.get(part, {})):

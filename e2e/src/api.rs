@@ -69,6 +69,15 @@ impl Reply {
         Ok(self)
     }
 
+    /// `true` when this is a verifier's refusal of a revoked token: 401 `invalid_token` in the
+    /// error envelope, with a description that says the token was revoked.
+    #[must_use]
+    pub fn is_revoked_refusal(&self) -> bool {
+        self.status == StatusCode::UNAUTHORIZED
+            && self.error_code() == Some("invalid_token")
+            && self.str("error_description").is_some_and(|d| d.contains("revoked"))
+    }
+
     /// `true` when the body is the workspace's error envelope: `error` is a `snake_case` code
     /// and `error_description` is a non-empty string.
     #[must_use]
@@ -224,6 +233,65 @@ impl Api {
         self.send(self.request(Method::POST, "/v1/logout").bearer_auth(access_token)).await
     }
 
+    /// `DELETE /v1/sessions`: log out everywhere (every session of the caller, this one too).
+    ///
+    /// # Errors
+    /// Transport failures.
+    pub async fn logout_everywhere(&self, access_token: &str) -> Result<Reply, reqwest::Error> {
+        self.send(self.request(Method::DELETE, "/v1/sessions").bearer_auth(access_token)).await
+    }
+
+    /// `DELETE /v1/sessions/{id}`: ends one of the caller's sessions.
+    ///
+    /// # Errors
+    /// Transport failures.
+    pub async fn end_session(&self, access_token: &str, session_id: &str) -> Result<Reply, reqwest::Error> {
+        self.send(self.request(Method::DELETE, &format!("/v1/sessions/{session_id}")).bearer_auth(access_token)).await
+    }
+
+    /// `DELETE /v1/admin/users/{user_id}/sessions`: an administrator ends every session of a
+    /// user (`user_id` is the `sub` of the user's tokens).
+    ///
+    /// # Errors
+    /// Transport failures.
+    pub async fn end_user_sessions(&self, admin_token: &str, user_id: &str) -> Result<Reply, reqwest::Error> {
+        let path = format!("/v1/admin/users/{user_id}/sessions");
+        self.send(self.request(Method::DELETE, &path).bearer_auth(admin_token)).await
+    }
+
+    /// `POST /oauth/revoke` (RFC 7009) without client authentication, with an optional
+    /// `token_type_hint`.
+    ///
+    /// # Errors
+    /// Transport failures.
+    pub async fn revoke(&self, token: &str, hint: Option<&str>) -> Result<Reply, reqwest::Error> {
+        let mut form = vec![("token", token)];
+        if let Some(hint) = hint {
+            form.push(("token_type_hint", hint));
+        }
+        self.send(self.request(Method::POST, "/oauth/revoke").form(&form)).await
+    }
+
+    /// `GET /v1/security-events?after=…&wait=…`: the revocation feed (signed security events).
+    ///
+    /// # Errors
+    /// Transport failures.
+    pub async fn security_events(&self, after: Option<&str>, wait_secs: u32) -> Result<Reply, reqwest::Error> {
+        let mut request = self.request(Method::GET, "/v1/security-events").query(&[("wait", wait_secs.to_string())]);
+        if let Some(after) = after {
+            request = request.query(&[("after", after)]);
+        }
+        self.send(request).await
+    }
+
+    /// `GET /.well-known/oauth-authorization-server` (RFC 8414 metadata).
+    ///
+    /// # Errors
+    /// Transport failures.
+    pub async fn metadata(&self) -> Result<Reply, reqwest::Error> {
+        self.get("/.well-known/oauth-authorization-server", None).await
+    }
+
     /// `GET /v1/sessions`.
     ///
     /// # Errors
@@ -369,5 +437,25 @@ mod tests {
         assert!(!reply(json!({"error": "Invalid", "error_description": "x"})).is_error_envelope());
         assert!(!reply(json!({"error": "invalid_token"})).is_error_envelope());
         assert!(!reply(Value::Null).is_error_envelope());
+    }
+
+    #[test]
+    fn revoked_refusals_are_told_apart_from_other_401s() {
+        let reply = |body: Value| Reply {
+            status: StatusCode::UNAUTHORIZED,
+            headers: HeaderMap::new(),
+            text: body.to_string(),
+            body,
+        };
+        let revoked = json!({"error": "invalid_token", "error_description": "the token has been revoked"});
+        assert!(reply(revoked.clone()).is_revoked_refusal());
+        assert!(
+            !reply(json!({"error": "invalid_token", "error_description": "the token has expired"}))
+                .is_revoked_refusal()
+        );
+        assert!(!reply(json!({"error": "invalid_request", "error_description": "revoked"})).is_revoked_refusal());
+        let mut ok = reply(revoked);
+        ok.status = StatusCode::OK;
+        assert!(!ok.is_revoked_refusal());
     }
 }

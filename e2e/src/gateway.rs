@@ -102,6 +102,7 @@ pub fn route(path: &str) -> Option<Service> {
         || path == "/v1/login"
         || path == "/v1/logout"
         || under("/v1/sessions")
+        || path == "/v1/security-events"
         || path.starts_with("/oauth/")
         || path.starts_with("/.well-known/")
     {
@@ -125,6 +126,8 @@ mod tests {
         assert_eq!(route("/v1/login"), Some(Service::Auth));
         assert_eq!(route("/v1/logout"), Some(Service::Auth));
         assert_eq!(route("/v1/sessions/123"), Some(Service::Auth));
+        assert_eq!(route("/v1/security-events"), Some(Service::Auth));
+        assert_eq!(route("/v1/security-eventsx"), None);
         assert_eq!(route("/oauth/token"), Some(Service::Auth));
         assert_eq!(route("/.well-known/jwks.json"), Some(Service::Auth));
         assert_eq!(route("/metrics"), None);

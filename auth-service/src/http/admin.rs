@@ -1,10 +1,14 @@
-//! Key administration for callers with the `auth:admin` scope: `GET /v1/admin/keys` lists the
-//! keys and the schedule, `POST /v1/admin/keys/rotate[?emergency=true]` rotates on demand.
+//! Administration for callers with the `auth:admin` scope.
+//!
+//! `GET /v1/admin/keys` lists the keys and the schedule, `POST /v1/admin/keys/rotate[?emergency=true]`
+//! rotates on demand, `DELETE /v1/admin/users/{user_id}/sessions` ends every session of a user.
 
 use axum::{
     Router,
-    extract::{RawQuery, State},
-    routing::{get, post},
+    extract::{Path, RawQuery, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{delete, get, post},
 };
 use jwt_verifier::RequireScope;
 use serde::Serialize;
@@ -15,7 +19,11 @@ use super::{
     rfc3339,
 };
 use crate::{
+    db,
+    domain::UserId,
+    events::SessionEnd,
     keys::{RotationOutcome, lifecycle, store::KeyRow},
+    revocation,
     state::AppState,
 };
 
@@ -23,7 +31,27 @@ jwt_verifier::scope!(AuthAdmin, "auth:admin");
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/admin/keys", get(list_keys)).route("/v1/admin/keys/rotate", post(rotate_keys))
+    Router::new()
+        .route("/v1/admin/keys", get(list_keys))
+        .route("/v1/admin/keys/rotate", post(rotate_keys))
+        .route("/v1/admin/users/{user_id}/sessions", delete(end_user_sessions))
+}
+
+/// Ends every session of a user, one security event each (initiated by `admin`): 204, or 404
+/// for an unknown user. The admin's own token must belong to a live session, so a token that
+/// outlived its session (or a service token with the scope) cannot do it.
+async fn end_user_sessions(
+    State(state): State<AppState>,
+    RequireScope(caller, ..): RequireScope<AuthAdmin>,
+    Path(user_id): Path<String>,
+) -> Result<Response> {
+    super::sessions::current_session(&state, &caller).await?;
+    let not_found = || ApiError::not_found("no such user");
+    let user_id = UserId::parse(&user_id).map_err(|_| not_found())?.to_string();
+    db::find_user(&state.db, &user_id).await?.ok_or_else(not_found)?;
+    let ended = revocation::end_user_sessions(&state, &user_id, SessionEnd::Admin).await?;
+    tracing::warn!(admin.id = %caller.subject, user.id = %user_id, sessions = ended.len(), "admin ended a user's sessions");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Serialize)]

@@ -15,7 +15,7 @@ use service_kit::http::{
     json::JsonRejection,
 };
 
-use crate::{config::SERVICE_NAME, issuer::IssueError, keys::RotationError};
+use crate::{config::SERVICE_NAME, events::FeedError, issuer::IssueError, keys::RotationError};
 
 /// RFC 6749 §5.2 (and RFC 7009 / RFC 8707) error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +67,9 @@ pub enum ApiError {
     /// A valid token whose session has ended (401, like any invalid token).
     #[error("the session of this token has ended")]
     SessionEnded,
+    /// A valid token revoked by its `jti` (RFC 7009): 401, like any invalid token.
+    #[error("the token has been revoked")]
+    TokenRevoked,
     /// Authenticated but not allowed (403).
     #[error("{0}")]
     Forbidden(&'static str),
@@ -126,6 +129,16 @@ impl From<IssueError> for ApiError {
             IssueError::AudienceNotAllowed { .. } => OAuthCode::InvalidTarget,
         };
         Self::oauth(code, error.to_string())
+    }
+}
+
+impl From<FeedError> for ApiError {
+    fn from(error: FeedError) -> Self {
+        match error {
+            FeedError::NoSigningKey => Self::NoSigningKey,
+            FeedError::Database(error) => error.into(),
+            FeedError::Internal(error) => error.into(),
+        }
     }
 }
 
@@ -193,17 +206,8 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
                 response
             }
-            Self::SessionEnded => {
-                let mut response =
-                    error_response(StatusCode::UNAUTHORIZED, "invalid_token", "the session of this token has ended");
-                challenge(
-                    &mut response,
-                    &format!(
-                        r#"Bearer realm="{SERVICE_NAME}", error="invalid_token", error_description="session ended""#
-                    ),
-                );
-                response
-            }
+            Self::SessionEnded => invalid_token("the session of this token has ended", "session ended"),
+            Self::TokenRevoked => invalid_token("the token has been revoked", "token revoked"),
             Self::Forbidden(message) => error_response(StatusCode::FORBIDDEN, "forbidden", message),
             Self::Auth(error) => {
                 log_if_server_error(&error, error.status());
@@ -230,6 +234,17 @@ impl IntoResponse for ApiError {
             Self::Common(error) => error.into_response(),
         }
     }
+}
+
+/// 401 `invalid_token` for a token that verifies but may no longer be used, with the RFC 6750
+/// challenge carrying the `short` description.
+fn invalid_token(description: &str, short: &str) -> Response {
+    let mut response = error_response(StatusCode::UNAUTHORIZED, "invalid_token", description);
+    challenge(
+        &mut response,
+        &format!(r#"Bearer realm="{SERVICE_NAME}", error="invalid_token", error_description="{short}""#),
+    );
+    response
 }
 
 /// Sets the `WWW-Authenticate` challenge of a 401.

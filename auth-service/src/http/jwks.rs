@@ -66,6 +66,9 @@ async fn get_metadata(State(state): State<AppState>) -> Response {
         "token_endpoint": format!("{issuer}/oauth/token"),
         "revocation_endpoint": format!("{issuer}/oauth/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth/introspect"),
+        // Not registered by RFC 8414: the revocation feed's address, named in its
+        // `_endpoint` style, so verifiers can discover it like `jwks_uri`.
+        "security_event_feed_endpoint": format!("{issuer}/v1/security-events"),
         "grant_types_supported": ["refresh_token", "client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "none"],

@@ -26,7 +26,14 @@ use super::{
     no_store,
     sessions::token_response,
 };
-use crate::{config::clients::ServiceClient, db, issuer, state::AppState, tokens};
+use crate::{
+    clients::ServiceClient,
+    db,
+    events::{self, SessionEnd},
+    issuer, revocation,
+    state::AppState,
+    tokens,
+};
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
@@ -203,22 +210,24 @@ async fn issue_token(State(state): State<AppState>, headers: HeaderMap, form: OA
     }
 }
 
-/// `POST /oauth/revoke` (RFC 7009): revoking a refresh token, or an access token of a user
-/// session, ends that session. Always 200 for well-formed requests, whether or not the token
-/// was known, so the endpoint cannot be used to probe tokens.
+/// `POST /oauth/revoke` (RFC 7009). A refresh token ends its session; an access token (a
+/// user's or a service's) is revoked by its `jti` until it expires, its session untouched.
+/// Each writes its security event before the answer. Always 200 for well-formed requests,
+/// whether or not the token was known or valid, so the endpoint cannot be used to probe
+/// tokens (RFC 7009 §2.2).
 async fn revoke_token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Result<Response> {
     authenticate_client(&state, &headers, &form)?;
     let token = form.require("token")?;
-    let now = now_millis();
-    let session_id = if tokens::looks_like_refresh_token(token) {
-        db::refresh_token_session(&state.db, &tokens::hash_refresh_token(token)).await?
-    } else {
-        state.verifier.verify(token).await.ok().and_then(|caller| caller.session_id)
-    };
-    if let Some(session_id) = session_id
-        && db::end_session(&state.db, &session_id, None, "revoked", now).await?
+    if tokens::looks_like_refresh_token(token) {
+        if let Some(session_id) = db::refresh_token_session(&state.db, &tokens::hash_refresh_token(token)).await?
+            && revocation::end_session(&state, &session_id, None, SessionEnd::RefreshTokenRevoked).await?
+        {
+            tracing::info!(session.id = %session_id, "session revoked");
+        }
+    } else if let Some(caller) = revocation::verify_own_access_token(&state, token).await
+        && revocation::revoke_access_token(&state, &caller).await?
     {
-        tracing::info!(session.id = %session_id, "session revoked");
+        tracing::info!(token.jti = %caller.token_id, client.id = %caller.client_id, "access token revoked");
     }
     let mut response = StatusCode::OK.into_response();
     no_store(response.headers_mut());
@@ -227,8 +236,8 @@ async fn revoke_token(State(state): State<AppState>, headers: HeaderMap, form: O
 
 /// `POST /oauth/introspect` (RFC 7662) for authenticated clients. An access token is active
 /// only if it verifies with the introspecting client as audience (a resource server learns
-/// about tokens meant for it, nothing else) and, for user tokens, its session is still
-/// open. Refresh tokens are only meaningful to this server and always come back inactive.
+/// about tokens meant for it, nothing else), it was not revoked and, for user tokens, its
+/// session is still open. Refresh tokens are only meaningful to this server and always come back inactive.
 async fn introspect_token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Result<Response> {
     let client = authenticate_client(&state, &headers, &form)?
         .ok_or_else(|| invalid_client("introspection requires client authentication (HTTP Basic)"))?;
@@ -241,7 +250,7 @@ async fn introspect_token(State(state): State<AppState>, headers: HeaderMap, for
             Some(sid) => db::find_session(&state.db, sid).await?.is_some_and(|s| s.is_active(now_millis())),
             None => true,
         };
-        if session_open {
+        if session_open && !events::store::is_token_revoked(&state.db, &caller.token_id).await? {
             answer = json!({
                 "active": true,
                 "scope": caller.scopes.iter().collect::<Vec<_>>().join(" "),

@@ -1,5 +1,8 @@
 //! Login and server-side sessions: `POST /v1/login`, `GET /v1/sessions`,
-//! `DELETE /v1/sessions/{id}`, `POST /v1/logout`.
+//! `DELETE /v1/sessions` (log out everywhere), `DELETE /v1/sessions/{id}`, `POST /v1/logout`.
+//!
+//! Ending a session goes through [`crate::revocation`], which commits the change with its
+//! security event, so the 204 is only sent once verifiers can learn of it.
 //!
 //! Login failures are counted per account and per client address in the database, so every
 //! replica enforces the same limits; past a limit the answer is 429 with `Retry-After`, even
@@ -33,7 +36,9 @@ use super::{
 use crate::{
     db::{self, SessionRow},
     domain::SessionId,
+    events::{self, SessionEnd},
     issuer::{self, TokenResponse},
+    revocation,
     state::AppState,
 };
 
@@ -41,7 +46,7 @@ use crate::{
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/login", post(login))
-        .route("/v1/sessions", get(list_sessions))
+        .route("/v1/sessions", get(list_sessions).delete(delete_all_sessions))
         .route("/v1/sessions/{id}", delete(delete_session))
         .route("/v1/logout", post(logout))
 }
@@ -153,12 +158,15 @@ pub(super) fn token_response(state: &AppState, tokens: &TokenResponse) -> Respon
     response
 }
 
-/// The session the caller's token belongs to, which must still be active: access tokens
-/// outlive logout at other services, but not here.
-async fn current_session(state: &AppState, caller: &Caller) -> Result<SessionRow> {
+/// The session the caller's token belongs to, which must still be active, and the token not
+/// revoked: verifiers elsewhere learn of both from the feed, this service reads its database.
+pub(super) async fn current_session(state: &AppState, caller: &Caller) -> Result<SessionRow> {
     let Some(session_id) = caller.session_id.as_deref() else {
         return Err(ApiError::Forbidden("this endpoint needs a user session token, not a service token"));
     };
+    if events::store::is_token_revoked(&state.db, &caller.token_id).await? {
+        return Err(ApiError::TokenRevoked);
+    }
     match db::find_session(&state.db, session_id).await? {
         Some(session) if session.user_id == caller.subject && session.is_active(now_millis()) => Ok(session),
         _ => Err(ApiError::SessionEnded),
@@ -213,7 +221,7 @@ async fn delete_session(
     let current = current_session(&state, &caller).await?;
     let not_found = || ApiError::not_found("no such session");
     let id = SessionId::parse(&id).map_err(|_| not_found())?.to_string();
-    if !db::end_session(&state.db, &id, Some(&caller.subject), "deleted", now_millis()).await? {
+    if !revocation::end_session(&state, &id, Some(&caller.subject), SessionEnd::Deleted).await? {
         return Err(not_found());
     }
     tracing::info!(user.id = %caller.subject, session.id = %id, "session ended by its user");
@@ -227,8 +235,21 @@ async fn delete_session(
 /// Ends the session of the caller's token and clears the cookies: 204.
 async fn logout(State(state): State<AppState>, Authenticated(caller): Authenticated) -> Result<Response> {
     let current = current_session(&state, &caller).await?;
-    db::end_session(&state.db, &current.id, Some(&caller.subject), "logout", now_millis()).await?;
+    // A concurrent end (another logout, a revocation) has written its own event; either way
+    // the session is over.
+    revocation::end_session(&state, &current.id, Some(&caller.subject), SessionEnd::Logout).await?;
     tracing::info!(user.id = %caller.subject, session.id = %current.id, "logged out");
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    clear_session_cookies(response.headers_mut());
+    Ok(response)
+}
+
+/// Log out everywhere: ends every session of the caller, the current one included, with one
+/// security event per session; 204 and the cookies cleared.
+async fn delete_all_sessions(State(state): State<AppState>, Authenticated(caller): Authenticated) -> Result<Response> {
+    current_session(&state, &caller).await?;
+    let ended = revocation::end_user_sessions(&state, &caller.subject, SessionEnd::LogOutEverywhere).await?;
+    tracing::info!(user.id = %caller.subject, sessions = ended.len(), "logged out everywhere");
     let mut response = StatusCode::NO_CONTENT.into_response();
     clear_session_cookies(response.headers_mut());
     Ok(response)

@@ -15,7 +15,10 @@ use aes_gcm::{
     aead::{Aead, Payload},
 };
 use anyhow::{Context, bail};
-use base64::{Engine, engine::general_purpose::STANDARD};
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox};
 use service_kit::db::Backend;
@@ -158,7 +161,7 @@ fn read_key_file(path: &Path) -> anyhow::Result<Option<SecretBox<[u8; 32]>>> {
     match std::fs::read_to_string(path) {
         Ok(contents) => {
             warn_if_readable_by_others(path);
-            crate::config::parse_master_key(contents.trim())
+            parse_master_key(contents.trim())
                 .map(Some)
                 .map_err(|message| anyhow::anyhow!("master key file {}: {message}", path.display()))
         }
@@ -195,6 +198,25 @@ fn warn_if_readable_by_others(path: &Path) {
 
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_path: &Path) {}
+
+/// Parses a 32-byte master key written as 64 hex digits or as base64 (standard or URL-safe).
+///
+/// # Errors
+/// Any other encoding or length; the message never contains the value.
+pub fn parse_master_key(raw: &str) -> Result<SecretBox<[u8; 32]>, String> {
+    let raw = raw.trim();
+    let bytes = if raw.len() == 64 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        (0..32).map(|i| u8::from_str_radix(&raw[2 * i..2 * i + 2], 16)).collect::<Result<Vec<u8>, _>>().ok()
+    } else {
+        STANDARD.decode(raw).ok().or_else(|| URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')).ok())
+    };
+    let bytes = bytes
+        .ok_or_else(|| "expected 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -base64 32`)".to_owned())?;
+    let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+        format!("expected 32 bytes, got {} (generate one with `openssl rand -base64 32`)", b.len())
+    })?;
+    Ok(SecretBox::new(Box::new(key)))
+}
 
 #[cfg(test)]
 mod tests {
@@ -244,5 +266,15 @@ mod tests {
         let url = format!("sqlite://{}/data/auth.db", dir.path().display());
         let (_, source) = MasterKey::resolve(None, &url).unwrap();
         assert_eq!(source, MasterKeySource::CreatedFile(dir.path().join("data/auth.db.master-key")));
+    }
+
+    #[test]
+    fn master_keys_parse_from_hex_and_base64() {
+        let hex = "00".repeat(31) + "ff";
+        assert_eq!(parse_master_key(&hex).unwrap().expose_secret()[31], 0xff);
+        let b64 = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+        assert_eq!(*parse_master_key(&b64).unwrap().expose_secret(), [7u8; 32]);
+        assert!(parse_master_key(&base64::engine::general_purpose::STANDARD.encode([7u8; 16])).is_err());
+        assert!(parse_master_key("not a key").is_err());
     }
 }

@@ -95,7 +95,7 @@ pub fn generate_pkcs8(bits: u32) -> anyhow::Result<Vec<u8>> {
     Ok(der.as_ref().to_vec())
 }
 
-/// A parsed private key ready to sign, with its JWS header pre-encoded.
+/// A parsed private key ready to sign, with its JWS headers pre-encoded.
 pub struct SigningKey {
     public: PublicKey,
     pair: RsaKeyPair,
@@ -103,6 +103,9 @@ pub struct SigningKey {
     /// `base64url({"alg":"RS256","typ":"at+jwt","kid":"…"})` followed by `.`: identical for every
     /// token this key signs, so it is encoded once.
     header_prefix: String,
+    /// The same for Security Event Tokens (`typ: secevent+jwt`, RFC 8417 §2.3): a distinct
+    /// `typ`, so a SET can never pass as an access token, nor a token as a SET.
+    set_header_prefix: String,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -126,9 +129,19 @@ impl SigningKey {
         let e = URL_SAFE_NO_PAD.encode(&components.e);
         let bits = u32::try_from(pair.public().modulus_len() * 8).context("modulus too large")?;
         let kid = thumbprint(&n, &e);
-        let header = serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": kid});
-        let header_prefix = format!("{}.", URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?));
-        Ok(Self { public: PublicKey { kid, n, e, bits }, pair, rng: SystemRandom::new(), header_prefix })
+        let prefix = |typ: &str| -> anyhow::Result<String> {
+            let header = serde_json::json!({"alg": "RS256", "typ": typ, "kid": kid});
+            Ok(format!("{}.", URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?)))
+        };
+        let header_prefix = prefix("at+jwt")?;
+        let set_header_prefix = prefix("secevent+jwt")?;
+        Ok(Self {
+            public: PublicKey { kid, n, e, bits },
+            pair,
+            rng: SystemRandom::new(),
+            header_prefix,
+            set_header_prefix,
+        })
     }
 
     /// The key id.
@@ -149,10 +162,23 @@ impl SigningKey {
     /// # Errors
     /// Only if `ring` fails to sign, which it does not for a valid key.
     pub fn sign_claims(&self, claims_json: &[u8]) -> anyhow::Result<String> {
+        self.sign_with(&self.header_prefix, claims_json)
+    }
+
+    /// Signs an already-serialised Security Event Token payload (RFC 8417) under the header
+    /// `{"alg":"RS256","kid":"…","typ":"secevent+jwt"}`.
+    ///
+    /// # Errors
+    /// Only if `ring` fails to sign, which it does not for a valid key.
+    pub fn sign_set(&self, payload_json: &[u8]) -> anyhow::Result<String> {
+        self.sign_with(&self.set_header_prefix, payload_json)
+    }
+
+    fn sign_with(&self, header_prefix: &str, claims_json: &[u8]) -> anyhow::Result<String> {
         let payload_len = base64::encoded_len(claims_json.len(), false).unwrap_or(0);
         let signature_len = base64::encoded_len(self.pair.public().modulus_len(), false).unwrap_or(0);
-        let mut token = String::with_capacity(self.header_prefix.len() + payload_len + 1 + signature_len);
-        token.push_str(&self.header_prefix);
+        let mut token = String::with_capacity(header_prefix.len() + payload_len + 1 + signature_len);
+        token.push_str(header_prefix);
         URL_SAFE_NO_PAD.encode_string(claims_json, &mut token);
         let mut signature = vec![0u8; self.pair.public().modulus_len()];
         self.pair
@@ -196,6 +222,18 @@ mod tests {
         let header: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
         assert_eq!(header, serde_json::json!({"alg": "RS256", "typ": "at+jwt", "kid": key.kid()}));
+        let set = key.sign_set(br#"{"jti":"x"}"#).unwrap();
+        let header: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(set.split('.').next().unwrap()).unwrap()).unwrap();
+        assert_eq!(header, serde_json::json!({"alg": "RS256", "typ": "secevent+jwt", "kid": key.kid()}));
+        let (signed, signature) = set.rsplit_once('.').unwrap();
+        components
+            .verify(
+                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                signed.as_bytes(),
+                &URL_SAFE_NO_PAD.decode(signature).unwrap(),
+            )
+            .unwrap();
     }
 
     #[test]

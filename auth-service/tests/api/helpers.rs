@@ -2,7 +2,7 @@
 //! database (a temporary `SQLite` file, or a new database on `TEST_DATABASE_URL`'s `PostgreSQL`
 //! server), and typed helpers drive it over HTTP.
 
-use auth_service::{config::Settings, startup::Application, state::AppState};
+use auth_service::{config::Settings, events::store::EventRow, startup::Application, state::AppState};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -166,6 +166,33 @@ impl TestApp {
     /// GET with a bearer token.
     pub async fn get_with(&self, path: &str, token: &str) -> Response {
         self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+    }
+
+    /// `POST /v1/logout` with `token`.
+    pub async fn logout(&self, token: &str) -> Response {
+        self.client.post(self.url("/v1/logout")).bearer_auth(token).send().await.expect("request sent")
+    }
+
+    /// `GET /v1/security-events?{query}`.
+    pub async fn feed_raw(&self, query: &str) -> Response {
+        self.client.get(self.url(&format!("/v1/security-events?{query}"))).send().await.expect("request sent")
+    }
+
+    /// `GET /v1/security-events` after `after` (none: the whole state), waiting up to `wait`
+    /// seconds; asserts a 200 and returns the body.
+    pub async fn feed(&self, after: Option<&str>, wait: u64) -> Value {
+        let query = match after {
+            Some(after) => format!("after={after}&wait={wait}"),
+            None => format!("wait={wait}"),
+        };
+        let response = self.feed_raw(&query).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.expect("feed body")
+    }
+
+    /// Every stored security event, in sequence order.
+    pub async fn events(&self) -> Vec<EventRow> {
+        auth_service::events::store::all(self.pool()).await.expect("read the events")
     }
 
     /// GET the JWKS.

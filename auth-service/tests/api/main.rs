@@ -8,5 +8,8 @@ mod login;
 mod oauth_revoke_introspect;
 mod oauth_token;
 mod rotation;
+mod security_cursor;
+mod security_events;
+mod security_feed;
 mod sessions;
 mod users;

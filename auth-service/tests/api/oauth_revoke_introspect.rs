@@ -22,16 +22,33 @@ async fn revoking_a_refresh_token_ends_its_session() {
 }
 
 #[tokio::test]
-async fn revoking_a_user_access_token_ends_its_session() {
+async fn revoking_a_user_access_token_revokes_that_token_only() {
     let app = spawn_app().await;
     let tokens = app.login_new_user("ann@example.com").await;
 
     let response = app.oauth("revoke", &[("token", &tokens.access_token)], None).await;
 
     assert_eq!(response.status(), StatusCode::OK);
-    let refresh =
-        app.oauth("token", &[("grant_type", "refresh_token"), ("refresh_token", &tokens.refresh_token)], None).await;
-    assert_error(refresh, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    let body = assert_error(
+        app.get_with("/v1/sessions", &tokens.access_token).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+    )
+    .await;
+    assert_eq!(body["error_description"], "the token has been revoked");
+    let introspected: Value =
+        app.oauth("introspect", &[("token", &tokens.access_token)], Some(ORDERS_CLIENT)).await.json().await.unwrap();
+    assert_eq!(introspected["active"], false);
+    // RFC 7009 §2.1 lets the server keep the session: its refresh token still works, and
+    // the new access token with it.
+    let refreshed: Value = app
+        .oauth("token", &[("grant_type", "refresh_token"), ("refresh_token", &tokens.refresh_token)], None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let fresh = refreshed["access_token"].as_str().expect("the session lives on");
+    assert_eq!(app.get_with("/v1/sessions", fresh).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]

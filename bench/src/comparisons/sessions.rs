@@ -1,8 +1,11 @@
-//! Stateless vs stateful: orders-service's real router verifying every token locally,
-//! against the same router checking every token by RFC 7662 introspection at a real
-//! auth-service ([`AuthLab`], the session-lookup model). Then auth-service is killed part-way
-//! through a run, and finally a session is logged out and both modes are polled with its
-//! access token until they refuse it.
+//! Stateless vs stateful: orders-service's real router verifying every token locally, with
+//! the verifier subscribed to auth-service's revocation feed and without it, against the same
+//! router checking every token by RFC 7662 introspection at a real auth-service
+//! ([`AuthLab`], the session-lookup model). Then auth-service is killed part-way through a
+//! run, and finally sessions are logged out and the modes are polled with their access tokens
+//! until they refuse them ([`revocation`]).
+
+pub mod revocation;
 
 use std::{path::PathBuf, time::Duration};
 
@@ -26,6 +29,17 @@ use crate::{
 
 /// The measured endpoint (here and through the gateway).
 pub const ORDERS_PATH: &str = "/v1/orders?limit=10";
+
+/// The modes of the orders target, as variant keys and in results.
+pub mod mode_key {
+    /// Local verification, the verifier subscribed to the revocation feed (how the services
+    /// run).
+    pub const LOCAL: &str = "local";
+    /// Local verification with the feed off: the old behaviour.
+    pub const LOCAL_NO_FEED: &str = "local-no-feed";
+    /// RFC 7662 introspection at auth-service on every request.
+    pub const INTROSPECT: &str = "introspect";
+}
 
 /// Share of requests answered 2xx.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -61,33 +75,25 @@ pub struct OutageRun {
     pub socket_errors: u64,
 }
 
-/// Revocation lag of one mode.
-#[derive(Debug, Clone, Serialize)]
-pub struct RevocationLag {
-    /// `local` or `introspect`.
-    pub mode: &'static str,
-    /// Seconds from the logout's answer to the first 401; `None`: still accepted at the
-    /// deadline.
-    pub lag_s: Option<f64>,
-    /// Requests the revoked token still got a 2xx for.
-    pub served_after_logout: u32,
-}
-
 /// What stateless vs stateful measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionsResults {
-    /// `local` and `introspect` throughput.
+    /// `local` (feed on), `local-no-feed` and `introspect` throughput.
     pub throughput: Vec<Measured>,
-    /// Local / introspect, per round.
+    /// Local (feed on) / introspect, per round.
     pub local_vs_introspect: Spread,
-    /// One outage run per mode.
+    /// Local with the feed off / introspect, per round.
+    pub local_no_feed_vs_introspect: Spread,
+    /// Local with the feed on / with it off, throughput per round.
+    pub feed_on_vs_off: Spread,
+    /// The same by server CPU per request (off / on, so that above 1 the feed costs nothing).
+    pub cpu_feed_on_vs_off: Option<Spread>,
+    /// One outage run per mode (`local` with the feed, `introspect`).
     pub outage: Vec<OutageRun>,
-    /// Revocation lag per mode.
-    pub revocation: Vec<RevocationLag>,
+    /// Revocation lags.
+    pub revocation: revocation::Revocation,
     /// Access-token lifetime during the revocation measurement.
     pub revocation_ttl_s: u64,
-    /// Remaining lifetime of the revoked token at logout.
-    pub revoked_token_remaining_s: f64,
     /// The local verifier's leeway on `exp`.
     pub leeway_s: u64,
     /// Orders seeded per user.
@@ -96,11 +102,13 @@ pub struct SessionsResults {
     pub restart_s: Vec<f64>,
 }
 
-/// The orders target and its two base URLs.
+/// The orders target and its three base URLs.
 pub struct OrdersTarget {
     server: ChildServer,
-    /// Local verification.
+    /// Local verification with the revocation feed.
     pub local: String,
+    /// Local verification without it.
+    pub local_no_feed: String,
     /// Introspection.
     pub introspect: String,
 }
@@ -111,12 +119,18 @@ impl OrdersTarget {
     /// # Errors
     /// It does not become ready.
     pub async fn start(lab: &Lab, auth: &AuthLab) -> anyhow::Result<Self> {
-        let (local_port, introspect_port) = (e2e::ports::free_port()?, e2e::ports::free_port()?);
+        let (local_port, no_feed_port, introspect_port) =
+            (e2e::ports::free_port()?, e2e::ports::free_port()?, e2e::ports::free_port()?);
+        let issuer = auth.url.as_str().trim_end_matches('/');
         let args: Vec<String> = vec![
             "serve".into(),
             "orders".into(),
             "--listen-local".into(),
             format!("127.0.0.1:{local_port}"),
+            "--listen-local-no-feed".into(),
+            format!("127.0.0.1:{no_feed_port}"),
+            "--events-url".into(),
+            format!("{issuer}/v1/security-events"),
             "--listen-introspect".into(),
             format!("127.0.0.1:{introspect_port}"),
             "--issuer".into(),
@@ -131,10 +145,12 @@ impl OrdersTarget {
         let env = [("BENCH_CLIENT_SECRET", auth.client_secret.clone()), ("INSTANCE_ID", "orders-bench".to_owned())];
         let mut server = ChildServer::spawn("orders-target", &lab.exe, &args, &env, &lab.dir)?;
         let local = format!("http://127.0.0.1:{local_port}");
+        let local_no_feed = format!("http://127.0.0.1:{no_feed_port}");
         let introspect = format!("http://127.0.0.1:{introspect_port}");
         server.wait_ready(&lab.client, &format!("{local}/healthz"), Duration::from_secs(60)).await?;
+        server.wait_ready(&lab.client, &format!("{local_no_feed}/healthz"), Duration::from_secs(10)).await?;
         server.wait_ready(&lab.client, &format!("{introspect}/healthz"), Duration::from_secs(10)).await?;
-        Ok(Self { server, local, introspect })
+        Ok(Self { server, local, local_no_feed, introspect })
     }
 
     /// Stops it.
@@ -143,7 +159,11 @@ impl OrdersTarget {
     }
 
     fn base(&self, mode: &str) -> &str {
-        if mode == "local" { &self.local } else { &self.introspect }
+        match mode {
+            mode_key::LOCAL => &self.local,
+            mode_key::LOCAL_NO_FEED => &self.local_no_feed,
+            _ => &self.introspect,
+        }
     }
 }
 
@@ -151,8 +171,24 @@ async fn get_status(client: &reqwest::Client, url: &str, token: &str) -> Option<
     client.get(url).bearer_auth(token).timeout(Duration::from_secs(5)).send().await.ok().map(|r| r.status())
 }
 
-/// Part one: sessions, seeded orders, and the interleaved throughput rounds. Returns the
-/// token file for the later parts.
+/// What the throughput rounds measured.
+pub struct Throughput {
+    /// One per mode.
+    pub measured: Vec<Measured>,
+    /// Local (feed on) / introspect.
+    pub local_vs_introspect: Spread,
+    /// Local (feed off) / introspect.
+    pub local_no_feed_vs_introspect: Spread,
+    /// Feed on / feed off.
+    pub feed_on_vs_off: Spread,
+    /// Feed off / feed on by server CPU per request.
+    pub cpu_feed_on_vs_off: Option<Spread>,
+    /// The token file, for the later parts.
+    pub tokens: PathBuf,
+}
+
+/// Part one: sessions, seeded orders, and the interleaved throughput rounds of the three
+/// modes (local verification with the feed and without it, introspection).
 ///
 /// # Errors
 /// Set-up or wrk fails.
@@ -161,7 +197,7 @@ pub async fn throughput(
     auth: &AuthLab,
     target: &OrdersTarget,
     orders_per_user: usize,
-) -> anyhow::Result<(Vec<Measured>, Spread, PathBuf)> {
+) -> anyhow::Result<Throughput> {
     let sessions = auth.sessions(auth.users).await?;
     let api = Api::new(Url::parse(&target.local)?);
     for tokens in &sessions {
@@ -174,7 +210,7 @@ pub async fn throughput(
     }
     let tokens: Vec<String> = sessions.iter().map(|t| t.access_token.clone()).collect();
     let file = lab::write_tokens(&lab.dir, "sessions.tokens", &tokens)?;
-    for mode in ["local", "introspect"] {
+    for mode in [mode_key::LOCAL, mode_key::LOCAL_NO_FEED, mode_key::INTROSPECT] {
         let url = format!("{}{ORDERS_PATH}", target.base(mode));
         let status = get_status(&lab.client, &url, &tokens[0]).await;
         if status != Some(StatusCode::OK) {
@@ -183,15 +219,17 @@ pub async fn throughput(
     }
     let run = |base: &str| Run::tokens("tokens.lua", base, ORDERS_PATH, &file, lab.plan.load.threads);
     let pid = target.server.pid();
+    let variant = |key: &'static str, label: &str| Variant {
+        key,
+        label: label.into(),
+        run: run(target.base(key)),
+        stats_url: None,
+        pid,
+    };
     let variants = [
-        Variant { key: "local", label: "local verification".into(), run: run(&target.local), stats_url: None, pid },
-        Variant {
-            key: "introspect",
-            label: "RFC 7662 introspection".into(),
-            run: run(&target.introspect),
-            stats_url: None,
-            pid,
-        },
+        variant(mode_key::LOCAL, "local verification, revocation feed on"),
+        variant(mode_key::LOCAL_NO_FEED, "local verification, revocation feed off"),
+        variant(mode_key::INTROSPECT, "RFC 7662 introspection"),
     ];
     eprintln!(
         "bench: {}: {} variants x {} rounds",
@@ -200,8 +238,27 @@ pub async fn throughput(
         lab.plan.rounds
     );
     let measured = lab::measure(lab, &variants).await?;
-    let ratio = paired_ratio(&measured[0].rps_by_round(), &measured[1].rps_by_round());
-    Ok((measured, ratio, file))
+    let (on, off, introspect) = (&measured[0], &measured[1], &measured[2]);
+    let local_vs_introspect = paired_ratio(&on.rps_by_round(), &introspect.rps_by_round());
+    let local_no_feed_vs_introspect = paired_ratio(&off.rps_by_round(), &introspect.rps_by_round());
+    let feed_on_vs_off = paired_ratio(&on.rps_by_round(), &off.rps_by_round());
+    let cpu_feed_on_vs_off = (!on.cpu_by_round().is_empty() && on.cpu_by_round().len() == off.cpu_by_round().len())
+        .then(|| paired_ratio(off.cpu_by_round(), on.cpu_by_round()));
+    eprintln!(
+        "bench:   revocation feed on / off: throughput {:.2}× ({:.2}–{:.2}){}",
+        feed_on_vs_off.median,
+        feed_on_vs_off.min,
+        feed_on_vs_off.max,
+        cpu_feed_on_vs_off.map_or_else(String::new, |c| format!(", by server CPU per request {:.2}×", c.median))
+    );
+    Ok(Throughput {
+        measured,
+        local_vs_introspect,
+        local_no_feed_vs_introspect,
+        feed_on_vs_off,
+        cpu_feed_on_vs_off,
+        tokens: file,
+    })
 }
 
 /// Part two: for each mode, a timeline run during which auth-service is killed a third of
@@ -220,7 +277,7 @@ pub async fn outage(
 ) -> anyhow::Result<(Vec<OutageRun>, Vec<f64>)> {
     let mut runs = Vec::new();
     let mut restarts = Vec::new();
-    let modes = ["local", "introspect"];
+    let modes = [mode_key::LOCAL, mode_key::INTROSPECT];
     for (index, mode) in modes.into_iter().enumerate() {
         let run = Run::tokens("timeline.lua", target.base(mode), ORDERS_PATH, tokens, lab.plan.load.threads);
         let load = Load { duration: lab.plan.outage_run, ..lab.plan.load };
@@ -278,54 +335,6 @@ fn summarise_outage(
         timeline: seconds.iter().map(|s| (s.unix - start_second, s.ok, s.failed)).collect(),
         socket_errors,
     }
-}
-
-/// Part three: log a fresh session out, then poll both modes with its access token until
-/// each refuses it. Returns the lags and the token's remaining lifetime at logout.
-///
-/// # Errors
-/// The login, the first requests or the logout fail.
-pub async fn revocation(lab: &Lab, auth: &AuthLab, target: &OrdersTarget) -> anyhow::Result<(Vec<RevocationLag>, f64)> {
-    let tokens = auth.login(0).await?;
-    let token = tokens.access_token;
-    for mode in ["local", "introspect"] {
-        let status = get_status(&lab.client, &format!("{}{ORDERS_PATH}", target.base(mode)), &token).await;
-        if status != Some(StatusCode::OK) {
-            bail!("{mode} mode answered {status:?} before the logout");
-        }
-    }
-    let expires_at = token_expiry(&token).context("the access token has no readable exp")?;
-    let reply = auth.api.logout(&token).await?;
-    if reply.status != StatusCode::NO_CONTENT {
-        bail!("logout answered {}: {}", reply.status, reply.text);
-    }
-    let logged_out = std::time::Instant::now();
-    let remaining = expires_at as f64 - unix_now();
-    let deadline = Duration::from_secs_f64(remaining.max(0.0)) + lab.plan.leeway + Duration::from_secs(15);
-    let mut lags: Vec<RevocationLag> = ["local", "introspect"]
-        .into_iter()
-        .map(|mode| RevocationLag { mode, lag_s: None, served_after_logout: 0 })
-        .collect();
-    while logged_out.elapsed() < deadline && lags.iter().any(|l| l.lag_s.is_none()) {
-        for lag in lags.iter_mut().filter(|l| l.lag_s.is_none()) {
-            let url = format!("{}{ORDERS_PATH}", target.base(lag.mode));
-            match get_status(&lab.client, &url, &token).await {
-                Some(StatusCode::UNAUTHORIZED) => lag.lag_s = Some(logged_out.elapsed().as_secs_f64()),
-                Some(status) if status.is_success() => lag.served_after_logout += 1,
-                _ => {}
-            }
-        }
-        tokio::time::sleep(lab.plan.revocation_poll).await;
-    }
-    for lag in &lags {
-        eprintln!(
-            "bench:   revocation {:<10} lag {} ({} requests served after logout)",
-            lag.mode,
-            lag.lag_s.map_or_else(|| "none within the deadline".to_owned(), |s| format!("{s:.2}s")),
-            lag.served_after_logout
-        );
-    }
-    Ok((lags, remaining))
 }
 
 /// `exp` of a JWT, read without verification (the runner only needs the date).

@@ -35,6 +35,11 @@ pub struct Plan {
     pub outage_run: Duration,
     /// Poll interval of the revocation-lag measurement.
     pub revocation_poll: Duration,
+    /// Logouts whose revocation lag is measured with the feed and by introspection (p50 and
+    /// p99 are taken over them).
+    pub revocations: usize,
+    /// How long each of those logouts is polled before it counts as not revoked.
+    pub revocation_deadline: Duration,
     /// Replicas of the gateway stack (through the gateway).
     #[serde(skip)]
     pub topology: Topology,
@@ -61,7 +66,9 @@ impl Plan {
             access_ttl: Duration::from_secs(30),
             leeway: Duration::from_secs(30),
             outage_run: Duration::from_secs(12),
-            revocation_poll: Duration::from_millis(250),
+            revocation_poll: Duration::from_millis(10),
+            revocations: 30,
+            revocation_deadline: Duration::from_secs(10),
             topology: Topology::default(),
             topology_text: String::new(),
             signing_run: Duration::from_secs(2),
@@ -84,7 +91,9 @@ impl Plan {
             access_ttl: Duration::from_secs(2),
             leeway: Duration::from_secs(1),
             outage_run: Duration::from_secs(3),
-            revocation_poll: Duration::from_millis(100),
+            revocation_poll: Duration::from_millis(10),
+            revocations: 5,
+            revocation_deadline: Duration::from_secs(5),
             topology: Topology { auth: 1, orders: 2, notifications: 1 },
             topology_text: String::new(),
             signing_run: Duration::from_millis(300),

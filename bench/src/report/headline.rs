@@ -4,11 +4,17 @@ use std::fmt::Write as _;
 
 use super::{
     grouped, minting, ratio,
-    sessions::mode_name,
-    targets::{HOT_TARGET, PEER_COLD_TARGET, PEER_HOT_TARGET},
+    sessions::{lags, mode_name, p99_verdict},
+    targets::{FEED_THROUGHPUT_TARGET, HOT_TARGET, PEER_COLD_TARGET, PEER_HOT_TARGET, REVOCATION_P99_TARGET_S},
     verdict,
 };
-use crate::{Results, comparisons::Comparison};
+use crate::{
+    Results,
+    comparisons::{
+        Comparison,
+        sessions::{mode_key, revocation::lag_text},
+    },
+};
 
 pub(super) fn section(out: &mut String, r: &Results) {
     let _ = writeln!(out, "## Headline\n");
@@ -57,9 +63,26 @@ pub(super) fn section(out: &mut String, r: &Results) {
         let name = Comparison::StatelessVsStateful.title();
         let _ = writeln!(
             out,
-            "| {name} | local verification: {} the throughput of introspection | report | – |",
+            "| {name} | {}: {} the throughput of introspection | report | – |",
+            mode_name(mode_key::LOCAL),
             ratio(&s.local_vs_introspect)
         );
+        let feed_target = format!("≥ {FEED_THROUGHPUT_TARGET:.2}×");
+        let _ = writeln!(
+            out,
+            "| {name}: revocation feed | local verification, feed on vs off: throughput {} | {feed_target} | {} |",
+            ratio(&s.feed_on_vs_off),
+            verdict(s.feed_on_vs_off.median, FEED_THROUGHPUT_TARGET)
+        );
+        if let Some(cpu) = &s.cpu_feed_on_vs_off {
+            let _ = writeln!(
+                out,
+                "| {name}: revocation feed | local verification, feed on vs off: by server CPU per request {} | \
+                 {feed_target} | {} |",
+                ratio(cpu),
+                verdict(cpu.median, FEED_THROUGHPUT_TARGET)
+            );
+        }
         for run in &s.outage {
             let _ = writeln!(
                 out,
@@ -68,16 +91,28 @@ pub(super) fn section(out: &mut String, r: &Results) {
                 run.after.fraction() * 100.0
             );
         }
-        for lag in &s.revocation {
+        let r = &s.revocation;
+        for l in &r.lags {
+            let (target, judged) = if l.mode == mode_key::LOCAL {
+                (format!("p99 ≤ {}", lag_text(REVOCATION_P99_TARGET_S)), p99_verdict(l))
+            } else {
+                ("report".to_owned(), "–")
+            };
             let _ = writeln!(
                 out,
-                "| {name}: revocation lag | {}: {} after logout (access tokens living {} s, leeway {} s) | report | – |",
-                mode_name(lag.mode),
-                lag.lag_s.map_or_else(|| "not revoked within the deadline".to_owned(), |s| format!("{s:.2} s")),
-                s.revocation_ttl_s,
-                if lag.mode == "local" { s.leeway_s } else { 0 }
+                "| {name}: revocation lag | {}: {} | {target} | {judged} |",
+                mode_name(l.mode),
+                lags(l, r.deadline_s)
             );
         }
+        let _ = writeln!(
+            out,
+            "| {name}: revocation lag | {}: {} after logout (access tokens living {} s, leeway {} s) | report | – |",
+            mode_name(mode_key::LOCAL_NO_FEED),
+            r.without_feed.lag_s.map_or_else(|| "not revoked within the deadline".to_owned(), |t| format!("{t:.2} s")),
+            s.revocation_ttl_s,
+            s.leeway_s
+        );
     }
     if let Some(g) = &r.gateway
         && let Some(m) = g.variants.iter().find(|m| m.key == "gateway-orders")

@@ -5,7 +5,10 @@ use crate::{
     comparisons::{
         gateway::GatewayResults,
         minting::MintingResults,
-        sessions::{OutageRun, RevocationLag, SessionsResults, Share},
+        sessions::{
+            OutageRun, SessionsResults, Share,
+            revocation::{LagDistribution, Poll, Revocation},
+        },
         verifier::{InProcess, VerifierResults},
     },
     lab::{Pinning, Plan},
@@ -66,19 +69,41 @@ fn fixture(plan: Plan) -> Results {
         timeline: vec![(0, 100, 0), (1, 90, 10), (2, 0, 0), (3, 0, 100)],
         socket_errors: 3,
     };
+    let poll = |lag: Option<f64>, refusal: &str| Poll {
+        lag_s: lag,
+        served_after_logout: u32::from(lag.is_none_or(|t| t > 0.05)),
+        refusal: lag.map(|_| refusal.to_owned()),
+    };
+    // Feed: 29 quick refusals and one slow one (p99 over the target); introspection: all at once.
+    let feed: Vec<Poll> = (0..30)
+        .map(|i| poll(Some(if i == 7 { 1.4 } else { 0.004 + f64::from(i) * 0.001 }), "the token has been revoked"))
+        .collect();
+    let introspect: Vec<Poll> = (0..30).map(|_| poll(Some(0.002), "the token is not active (RFC 7662)")).collect();
     let sessions = SessionsResults {
         throughput: vec![
-            measured("local", "local verification", 7_000.0, Some(137.0)),
+            measured("local", "local verification, revocation feed on", 6_900.0, Some(138.0)),
+            measured("local-no-feed", "local verification, revocation feed off", 7_000.0, Some(137.0)),
             measured("introspect", "RFC 7662 introspection", 2_000.0, Some(150.0)),
         ],
-        local_vs_introspect: spread(3.5),
+        local_vs_introspect: spread(3.45),
+        local_no_feed_vs_introspect: spread(3.5),
+        feed_on_vs_off: spread(0.97),
+        cpu_feed_on_vs_off: Some(spread(0.99)),
         outage: vec![outage("local", 2000), outage("introspect", 0)],
-        revocation: vec![
-            RevocationLag { mode: "local", lag_s: Some(55.2), served_after_logout: 200 },
-            RevocationLag { mode: "introspect", lag_s: None, served_after_logout: 0 },
-        ],
+        revocation: Revocation {
+            lags: vec![LagDistribution::of("local", feed), LagDistribution::of("introspect", introspect)],
+            without_feed: Poll {
+                lag_s: Some(55.2),
+                served_after_logout: 200,
+                refusal: Some("the token has expired".into()),
+            },
+            without_feed_remaining_s: 29.5,
+            first_after_restart_s: Some(0.8),
+            requested: 30,
+            poll_ms: 10.0,
+            deadline_s: 10.0,
+        },
         revocation_ttl_s: 30,
-        revoked_token_remaining_s: 29.5,
         leeway_s: 30,
         orders_per_user: 3,
         restart_s: vec![0.4, 0.5],
@@ -151,6 +176,18 @@ fn every_section_renders() {
         let report = std::fs::read_to_string(dir.path().join("REPORT.md")).unwrap();
         for heading in ["## Headline", "## Machine", "## Method", "## Targets and closing notes", "## Exact commands"] {
             assert!(report.contains(heading), "{heading} missing");
+        }
+        // The revocation feed's figures, with their targets and verdicts.
+        for row in [
+            "| stateless vs stateful: revocation feed | local verification, feed on vs off: throughput 0.97× (0.87–1.07) | ≥ 0.98× | **missed** |",
+            "p99 1.40 s over 30 logouts | p99 ≤ 1.00 s | **missed** |",
+            "| stateless vs stateful: revocation lag | introspection: p50 2.0 ms, p99 2.0 ms over 30 logouts | report | – |",
+            "| stateless vs stateful: revocation lag | local verification without the feed: 55.20 s after logout",
+            "| revocation lag after a logout | p50 2.0 ms, p99 2.0 ms over 30 logouts | p50 ",
+            "**Revocation lag with the feed: target p99 ≤ 1.00 s missed**",
+            "**Revocation feed on vs off: target ≥ 0.98× missed**",
+        ] {
+            assert!(report.contains(row), "{row:?} missing");
         }
         // Comparisons go by name, not by number.
         let lower = report.to_lowercase();

@@ -1,13 +1,19 @@
-//! The target of stateless vs stateful: orders-service's real router twice, over one
-//! database and one verifier, on two ports.
+//! The target of stateless vs stateful: orders-service's real router three times, over one
+//! database, on three ports.
 //!
-//! - **local**: exactly the router orders-service serves; every token verified locally.
+//! - **local**: exactly the router orders-service serves; every token verified locally, with
+//!   the verifier subscribed to auth-service's revocation feed (`GET /v1/security-events`),
+//!   so a logout reaches it within about a second.
+//! - **local-no-feed**: the same router with a verifier of its own whose subscriber is off
+//!   (`AUTH_REVOCATION_FEED=off`): a revoked token keeps verifying until `exp` plus leeway.
 //! - **introspect**: the same router behind a layer that asks auth-service's real
 //!   `POST /oauth/introspect` (RFC 7662) about every bearer token, as a service holding
 //!   opaque session tokens would. Inactive tokens get 401, and an unreachable auth-service
 //!   503, before the request reaches the router.
 //!
-//! The router's own extractor still runs behind the layer and answers from its token cache
+//! The introspect router shares the feed-off verifier, so its refusals come from
+//! introspection alone. The router's own extractor still runs behind the layer and answers
+//! from its token cache
 //! (verifier overhead measures that at a few microseconds), so the introspect mode pays
 //! introspection plus a cache hit. Introspection answers are not cached: caching them would
 //! trade away the immediate revocation this mode exists for.
@@ -25,7 +31,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use http::{HeaderValue, StatusCode, header};
-use jwt_verifier::{StartupMode, Verifier, VerifierConfig, extract::token_from_request};
+use jwt_verifier::{RevocationFeed, StartupMode, Verifier, VerifierConfig, extract::token_from_request};
 use orders_service::state::AppState;
 use serde_json::Value;
 use service_kit::http::{error::error_response, layers::ServiceIdentity};
@@ -35,15 +41,22 @@ use url::Url;
 /// Settings of the orders target.
 #[derive(Debug, Clone, clap::Args)]
 pub struct OrdersArgs {
-    /// Address of the local-verification router.
+    /// Address of the local-verification router (revocation feed on).
     #[arg(long)]
     pub listen_local: SocketAddr,
+    /// Address of the local-verification router with the revocation feed off.
+    #[arg(long)]
+    pub listen_local_no_feed: SocketAddr,
     /// Address of the introspection router.
     #[arg(long)]
     pub listen_introspect: SocketAddr,
     /// auth-service's base URL, also the tokens' `iss`.
     #[arg(long)]
     pub issuer: Url,
+    /// The revocation feed the local router subscribes to (`AUTH_EVENTS_URL`). Default
+    /// `<issuer>/v1/security-events`.
+    #[arg(long)]
+    pub events_url: Option<Url>,
     /// orders-service's database.
     #[arg(long)]
     pub database_url: String,
@@ -141,13 +154,22 @@ pub async fn run(args: OrdersArgs) -> anyhow::Result<()> {
     let db = service_kit::db::connect(&args.database_url, 10).await.context("cannot open the orders database")?;
     sqlx::migrate!("../orders-service/migrations").run(&db).await.context("cannot migrate the orders database")?;
     let base = args.issuer.as_str().trim_end_matches('/').to_owned();
-    let mut config = VerifierConfig::new(base.clone(), orders_service::config::AUDIENCE);
-    config.jwks_url = Some(Url::parse(&format!("{base}/.well-known/jwks.json"))?);
-    config.leeway = Duration::from_secs(args.leeway_secs);
-    config.startup = StartupMode::WarmWithDeadline(Duration::from_secs(10));
-    let verifier = Verifier::start(config).await?;
-    let state = AppState {
-        db,
+    let events_url = match args.events_url {
+        Some(url) => url,
+        None => Url::parse(&format!("{base}/v1/security-events"))?,
+    };
+    let config = |feed: Option<Url>| -> anyhow::Result<VerifierConfig> {
+        let mut config = VerifierConfig::new(base.clone(), orders_service::config::AUDIENCE);
+        config.jwks_url = Some(Url::parse(&format!("{base}/.well-known/jwks.json"))?);
+        config.leeway = Duration::from_secs(args.leeway_secs);
+        config.startup = StartupMode::WarmWithDeadline(Duration::from_secs(10));
+        set_revocation_feed(&mut config, feed);
+        Ok(config)
+    };
+    let with_feed = Verifier::start(config(Some(events_url))?).await.context("verifier with the revocation feed")?;
+    let without_feed = Verifier::start(config(None)?).await.context("verifier without the revocation feed")?;
+    let state = |verifier: Verifier| AppState {
+        db: db.clone(),
         verifier,
         outbox_wake: Arc::new(Notify::new()),
         idempotency_ttl: Duration::from_secs(24 * 3600),
@@ -164,9 +186,21 @@ pub async fn run(args: OrdersArgs) -> anyhow::Result<()> {
         client_id: Arc::from(args.client_id.as_str()),
         client_secret: Arc::from(args.client_secret.as_str()),
     };
-    let local = orders_service::http::router(state.clone(), &identity);
-    let introspected =
-        orders_service::http::router(state, &identity).layer(middleware::from_fn_with_state(introspector, introspect));
-    tokio::try_join!(super::serve(args.listen_local, local), super::serve(args.listen_introspect, introspected))?;
+    let local = orders_service::http::router(state(with_feed), &identity);
+    let local_no_feed = orders_service::http::router(state(without_feed.clone()), &identity);
+    let introspected = orders_service::http::router(state(without_feed), &identity)
+        .layer(middleware::from_fn_with_state(introspector, introspect));
+    tokio::try_join!(
+        super::serve(args.listen_local, local),
+        super::serve(args.listen_local_no_feed, local_no_feed),
+        super::serve(args.listen_introspect, introspected)
+    )?;
     Ok(())
+}
+
+/// Turns the verifier's revocation-feed subscriber on (subscribed to `feed`) or off
+/// (`None`), as `AUTH_EVENTS_URL` and `AUTH_REVOCATION_FEED=off` do for the services; the
+/// subscriber's other settings keep their defaults.
+fn set_revocation_feed(config: &mut VerifierConfig, feed: Option<Url>) {
+    config.revocation_feed = feed.map_or(RevocationFeed::Off, RevocationFeed::Url);
 }

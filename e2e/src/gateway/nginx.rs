@@ -208,6 +208,6 @@ mod tests {
             assert_eq!(super::super::route(&probe), Some(expected), "{line}");
             checked += 1;
         }
-        assert_eq!(checked, 12);
+        assert_eq!(checked, 13);
     }
 }

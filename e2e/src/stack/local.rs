@@ -7,9 +7,10 @@
 //! when it first asks.
 //!
 //! Wiring: `AUTH_ISSUER` is the gateway URL, the address clients see. Verifiers discover the
-//! JWKS through the issuer's metadata at that URL, so their key fetches are load-balanced over
-//! the auth replicas and survive the loss of one. orders-service delivers notifications
-//! through the gateway too.
+//! JWKS and the revocation feed (`security_event_feed_endpoint`, `GET /v1/security-events`)
+//! through the issuer's metadata at that URL, so their key fetches and long polls are
+//! load-balanced over the auth replicas and survive the loss of one. orders-service delivers
+//! notifications through the gateway too.
 
 use std::{
     collections::BTreeMap,
@@ -528,6 +529,10 @@ fn service_env(
             ]),
             Service::Orders => env.extend([
                 pair("AUTH_ALLOW_INSECURE_HTTP", "true"),
+                // On by default; said here because the revocation scenarios depend on it. The
+                // feed's URL is discovered like the JWKS (no AUTH_EVENTS_URL), through the
+                // gateway.
+                pair("AUTH_REVOCATION_FEED", "on"),
                 pair("DATABASE_MAX_CONNECTIONS", "4"),
                 pair("NOTIFICATIONS_URL", &issuer),
                 pair("ORDERS_CLIENT_ID", ORDERS_CLIENT_ID),
@@ -539,9 +544,11 @@ fn service_env(
                 pair("NOTIFICATIONS_TIMEOUT", "2s"),
                 pair("OUTBOX_CLAIM_LEASE", "15s"),
             ]),
-            Service::Notifications => {
-                env.extend([pair("AUTH_ALLOW_INSECURE_HTTP", "true"), pair("DATABASE_MAX_CONNECTIONS", "4")]);
-            }
+            Service::Notifications => env.extend([
+                pair("AUTH_ALLOW_INSECURE_HTTP", "true"),
+                pair("AUTH_REVOCATION_FEED", "on"),
+                pair("DATABASE_MAX_CONNECTIONS", "4"),
+            ]),
         }
         for (only, key, value) in &options.env {
             if only.is_none_or(|s| s == service) {

@@ -9,7 +9,7 @@ use e2e::{
 use http::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::support::{self, login, new_user, on_every_replica};
+use crate::support::{self, login, new_user, on_every_replica, session_id_of};
 
 const NAME: &str = "7-refresh-logout";
 
@@ -120,15 +120,4 @@ async fn session_is_over(api: &Api, access_token: &str, when: &str) -> anyhow::R
         reply.text
     );
     Ok(())
-}
-
-/// `sid` of an access token.
-fn session_id_of(token: &str) -> anyhow::Result<String> {
-    let parts = e2e::tokens::decode(token)?;
-    parts
-        .claims
-        .get("sid")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow::anyhow!("token without sid"))
 }

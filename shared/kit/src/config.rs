@@ -160,6 +160,39 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     amount.checked_mul(millis_per_unit).map(Duration::from_millis).ok_or_else(|| "duration too large".to_owned())
 }
 
+/// A name: letters, digits and `- _ . : /` only (client ids, audiences, scopes).
+///
+/// # Errors
+/// Anything else, or an empty value.
+pub fn parse_name(raw: &str) -> Result<&str, String> {
+    if !raw.is_empty()
+        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/'))
+    {
+        Ok(raw)
+    } else {
+        Err("expected letters, digits and - _ . : / only".to_owned())
+    }
+}
+
+/// A list separated by spaces or commas, each item checked by `valid`, duplicates dropped
+/// (first occurrence kept).
+///
+/// # Errors
+/// The first invalid item, named as a `what`.
+pub fn parse_list(raw: &str, what: &str, valid: impl Fn(&str) -> bool) -> Result<Vec<String>, String> {
+    let mut items: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for item in raw.split([' ', ',']).filter(|s| !s.is_empty()) {
+        if !valid(item) {
+            return Err(format!("`{item}` is not a valid {what}"));
+        }
+        if seen.insert(item) {
+            items.push(item.to_owned());
+        }
+    }
+    Ok(items)
+}
+
 /// Parses a connection-pool size: 1–1000 connections.
 ///
 /// # Errors

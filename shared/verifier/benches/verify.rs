@@ -1,17 +1,25 @@
-//! `cargo bench -p shared`: what a verification costs.
+//! `cargo bench -p jwt-verifier`: what a verification costs.
 //!
-//! Three measurements of the same token and key:
+//! Measurements of the same token and key:
 //! - `raw_ring_verify`: ring's RSA-PKCS1-SHA256 check of the pre-decoded signature over the
 //!   signing input: the floor no verifier can go under;
 //! - `cold_verify`: `Verifier::verify` with the token cache off (all parsing and checks);
-//! - `token_cache_hit`: `Verifier::verify` of a token already verified.
+//! - `token_cache_hit`: `Verifier::verify` of a token already verified, no revocation list;
+//! - `token_cache_hit_revocations_empty` / `token_cache_hit_revocations_10k`: the same hit
+//!   with the revocation check, the list empty, and holding 10 000 entries (5 000 sessions,
+//!   5 000 tokens). A cached token that passed the current snapshot skips the lookups, so
+//!   this is the steady state;
+//! - `revocation_lookups_10k`: `RevocationList::check` alone on those 10 000 entries, the
+//!   `sid` and the `jti` lookups a full verification, or the first hit after the list
+//!   changed, pays.
 //!
 //! Criterion prints its usual report for each. The summary at the end turns measured means
 //! into the ratios the verifier is held to (cold ≤ 1.15 × raw, cache hit ≤ 2 µs and ≥ 10 ×
-//! faster than cold). Criterion measures one benchmark after the other, so on a shared
-//! machine a load change between two of them skews their ratio. The summary therefore also
-//! measures the three interleaved, batch by batch, and judges the targets on the median over
-//! rounds of each round's means (a round stolen by another process cannot move a median).
+//! faster than cold, revocation check ≤ 50 ns over the plain hit). Criterion measures one
+//! benchmark after the other, so on a shared machine a load change between two of them skews
+//! their ratio. The summary therefore also measures them interleaved, batch by batch, and
+//! judges the targets on the median over rounds of each round's means (a round stolen by
+//! another process cannot move a median).
 
 use std::{
     cell::RefCell,
@@ -24,7 +32,7 @@ use std::{
 use criterion::Criterion;
 use futures::FutureExt;
 use jwt_verifier::{
-    StaticKeyStore, Verifier, VerifierConfig,
+    Revocation, RevocationKind, RevocationList, StaticKeyStore, Verifier, VerifierConfig,
     jose::decode_b64url,
     testkit::{key_set, test_key, user_claims},
 };
@@ -52,10 +60,39 @@ fn mean(name: &str) -> Option<Duration> {
     })
 }
 
-fn verifier(cache: bool) -> Verifier {
+fn verifier(cache: bool, revocations: Option<Arc<RevocationList>>) -> Verifier {
     let mut config = VerifierConfig::new(ISSUER, AUDIENCE);
     config.token_cache_capacity = if cache { 10_000 } else { 0 };
-    Verifier::with_key_store(config, Arc::new(StaticKeyStore::new(key_set(&[test_key(0)]))))
+    let store = Arc::new(StaticKeyStore::new(key_set(&[test_key(0)])));
+    match revocations {
+        Some(list) => Verifier::with_revocation_list(config, store, list),
+        None => Verifier::with_key_store(config, store),
+    }
+}
+
+/// A list of `n` revocations, half sessions and half tokens, none of them the bench token's.
+fn revocations(n: usize, now: i64) -> Arc<RevocationList> {
+    let list = Arc::new(RevocationList::new(100_000));
+    let entry = |i: usize| Revocation {
+        kind: if i.is_multiple_of(2) { RevocationKind::Session } else { RevocationKind::Token },
+        id: uuid::Uuid::new_v4().to_string(),
+        revoked_at: now,
+        relevant_until: now + 7200,
+    };
+    let report = list.apply((0..n).map(entry), now);
+    assert_eq!(report.added, n);
+    list
+}
+
+/// Times `f` over `iterations` and records it under `name`.
+fn timed(name: &'static str, iterations: u64, f: &dyn Fn()) -> Duration {
+    let started = Instant::now();
+    for _ in 0..iterations {
+        f();
+    }
+    let elapsed = started.elapsed();
+    record(name, iterations, elapsed);
+    elapsed
 }
 
 fn main() {
@@ -69,61 +106,11 @@ fn main() {
     let ring_key = key.verifying_key();
     let components = ring_key.ring_components();
 
-    let cold = verifier(false);
-    let warm = verifier(true);
-    // Every measured call must succeed, or the numbers mean nothing.
-    assert!(cold.verify(&token).now_or_never().expect("static store never waits").is_ok());
-    assert!(warm.verify(&token).now_or_never().expect("static store never waits").is_ok());
-
-    let mut criterion = Criterion::default()
-        .sample_size(40)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(4))
-        .configure_from_args();
-
-    criterion.bench_function("raw_ring_verify", |b| {
-        b.iter_custom(|iterations| {
-            let started = Instant::now();
-            for _ in 0..iterations {
-                let result = components.verify(
-                    &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-                    black_box(signing_input.as_bytes()),
-                    black_box(&signature),
-                );
-                assert!(result.is_ok());
-            }
-            let elapsed = started.elapsed();
-            record("raw_ring_verify", iterations, elapsed);
-            elapsed
-        });
-    });
-    criterion.bench_function("cold_verify", |b| {
-        b.iter_custom(|iterations| {
-            let started = Instant::now();
-            for _ in 0..iterations {
-                let caller = cold.verify(black_box(&token)).now_or_never();
-                assert!(matches!(caller, Some(Ok(_))));
-            }
-            let elapsed = started.elapsed();
-            record("cold_verify", iterations, elapsed);
-            elapsed
-        });
-    });
-    criterion.bench_function("token_cache_hit", |b| {
-        b.iter_custom(|iterations| {
-            let started = Instant::now();
-            for _ in 0..iterations {
-                let caller = warm.verify(black_box(&token)).now_or_never();
-                assert!(matches!(caller, Some(Ok(_))));
-            }
-            let elapsed = started.elapsed();
-            record("token_cache_hit", iterations, elapsed);
-            elapsed
-        });
-    });
-    criterion.final_summary();
-    assert!(warm.stats().token_cache_hits > 0, "the cache-hit benchmark must hit the cache");
-
+    let now = claims["iat"].as_i64().unwrap_or(0);
+    let cold = verifier(false, None);
+    let warm = verifier(true, None);
+    let empty = verifier(true, Some(revocations(0, now)));
+    let full = verifier(true, Some(revocations(10_000, now)));
     let raw = || {
         let result = components.verify(
             &ring::signature::RSA_PKCS1_2048_8192_SHA256,
@@ -132,43 +119,82 @@ fn main() {
         );
         assert!(result.is_ok());
     };
-    let cold_call = || assert!(matches!(cold.verify(black_box(&token)).now_or_never(), Some(Ok(_))));
-    let hit_call = || assert!(matches!(warm.verify(black_box(&token)).now_or_never(), Some(Ok(_))));
+    // Every measured call must succeed, or the numbers mean nothing.
+    let call = |verifier: &Verifier| {
+        let caller = verifier.verify(black_box(&token)).now_or_never().expect("static store never waits");
+        assert!(caller.is_ok());
+    };
+    let cold_call = || call(&cold);
+    let hit_call = || call(&warm);
+    let empty_call = || call(&empty);
+    let full_call = || call(&full);
+    for f in [&cold_call as &dyn Fn(), &hit_call, &empty_call, &full_call] {
+        f();
+    }
+
+    let mut criterion = Criterion::default()
+        .sample_size(40)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .configure_from_args();
+    let list = full.revocations().expect("a verifier with a list").clone();
+    let (sid, jti) = (claims["sid"].as_str().unwrap_or(""), claims["jti"].as_str().unwrap_or(""));
+    let lookups = || assert!(list.check(Some(black_box(sid)), black_box(jti), now, now).is_ok());
+    let cases: [(&'static str, &dyn Fn()); 6] = [
+        ("raw_ring_verify", &raw),
+        ("cold_verify", &cold_call),
+        ("token_cache_hit", &hit_call),
+        ("token_cache_hit_revocations_empty", &empty_call),
+        ("token_cache_hit_revocations_10k", &full_call),
+        ("revocation_lookups_10k", &lookups),
+    ];
+    for (name, f) in cases {
+        criterion.bench_function(name, |b| b.iter_custom(|iterations| timed(name, iterations, f)));
+    }
+    criterion.final_summary();
+    for verifier in [&warm, &empty, &full] {
+        assert!(verifier.stats().token_cache_hits > 0, "the cache-hit benchmarks must hit the cache");
+    }
     let test_mode = std::env::args().any(|arg| arg == "--test" || arg == "--list");
-    let paired = (!test_mode).then(|| paired_means(&raw, &cold_call, &hit_call));
+    let paired = (!test_mode).then(|| paired_means(&[&raw, &cold_call, &hit_call, &empty_call, &full_call, &lookups]));
     summary(paired);
 }
 
-/// The three operations measured in alternating batches (about 3 s in all).
+/// The operations measured in alternating batches (a few seconds in all): raw, cold, hit,
+/// hit with an empty revocation list, hit with 10 000 revocations, the lookups alone.
 struct Paired {
-    /// Per round: mean raw, cold and hit time of that round's batches.
-    rounds: Vec<(Duration, Duration, Duration)>,
+    /// Per round: the mean time of each operation in that round's batches.
+    rounds: Vec<[Duration; N]>,
 }
+
+const N: usize = 6;
 
 impl Paired {
     /// Overall means.
-    fn means(&self) -> (Duration, Duration, Duration) {
+    fn means(&self) -> [Duration; N] {
         let n = u32::try_from(self.rounds.len()).unwrap_or(u32::MAX).max(1);
-        let sum = self
-            .rounds
-            .iter()
-            .fold((Duration::ZERO, Duration::ZERO, Duration::ZERO), |acc, r| (acc.0 + r.0, acc.1 + r.1, acc.2 + r.2));
-        (sum.0 / n, sum.1 / n, sum.2 / n)
+        let mut sum = [Duration::ZERO; N];
+        for round in &self.rounds {
+            for (total, value) in sum.iter_mut().zip(round) {
+                *total += *value;
+            }
+        }
+        sum.map(|total| total / n)
     }
 
     /// The median over rounds of `f(round)`: one noisy round (another process taking the
     /// core) cannot move it, unlike the mean.
-    fn median(&self, f: impl Fn(&(Duration, Duration, Duration)) -> f64) -> f64 {
+    fn median(&self, f: impl Fn(&[Duration; N]) -> f64) -> f64 {
         let mut values: Vec<f64> = self.rounds.iter().map(f).collect();
         values.sort_by(f64::total_cmp);
         values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
     }
 }
 
-fn paired_means(raw: &dyn Fn(), cold: &dyn Fn(), hit: &dyn Fn()) -> Paired {
+fn paired_means(operations: &[&dyn Fn(); N]) -> Paired {
     const ROUNDS: u32 = 800;
-    const BATCH: u32 = 20;
-    const HIT_BATCH: u32 = 400;
+    // RSA operations are slow: fewer per batch than cache hits.
+    const BATCHES: [u32; N] = [20, 20, 400, 400, 400, 4000];
     let time = |f: &dyn Fn(), n: u32| {
         let started = Instant::now();
         for _ in 0..n {
@@ -176,13 +202,14 @@ fn paired_means(raw: &dyn Fn(), cold: &dyn Fn(), hit: &dyn Fn()) -> Paired {
         }
         started.elapsed() / n
     };
-    let rounds = (0..ROUNDS).map(|_| (time(raw, BATCH), time(cold, BATCH), time(hit, HIT_BATCH))).collect();
+    let rounds = (0..ROUNDS).map(|_| std::array::from_fn(|i| time(operations[i], BATCHES[i]))).collect();
     Paired { rounds }
 }
 
 fn summary(paired: Option<Paired>) {
     let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
     let micros = |d: Duration| d.as_secs_f64() * 1e6;
+    let nanos = |d: Duration| d.as_secs_f64() * 1e9;
     println!();
     println!("verifier cost summary");
     if let (Some(raw), Some(cold), Some(hit)) = (mean("raw_ring_verify"), mean("cold_verify"), mean("token_cache_hit"))
@@ -195,27 +222,48 @@ fn summary(paired: Option<Paired>) {
             cold.as_secs_f64() / raw.as_secs_f64(),
             cold.as_secs_f64() / hit.as_secs_f64()
         );
+        if let (Some(empty), Some(full)) =
+            (mean("token_cache_hit_revocations_empty"), mean("token_cache_hit_revocations_10k"))
+        {
+            println!(
+                "  criterion means (sequential): hit + revocation check {:.3} µs (empty), {:.3} µs (10 000 entries)",
+                micros(empty),
+                micros(full)
+            );
+        }
     }
     let Some(paired) = paired else {
         println!("  (test mode: nothing measured)");
         return;
     };
-    let (raw, cold, hit) = paired.means();
+    let [raw, cold, hit, empty, full, lookups] = paired.means();
     println!(
-        "  interleaved means: raw {:.2} µs, cold {:.2} µs, hit {:.3} µs; cold/raw {:.3}, cold/hit {:.1}x",
+        "  interleaved means: raw {:.2} µs, cold {:.2} µs, hit {:.3} µs (+ revocations: {:.3} µs empty, {:.3} µs 10k; lookups {:.1} ns); cold/raw {:.3}, cold/hit {:.1}x",
         micros(raw),
         micros(cold),
         micros(hit),
+        micros(empty),
+        micros(full),
+        nanos(lookups),
         cold.as_secs_f64() / raw.as_secs_f64(),
         cold.as_secs_f64() / hit.as_secs_f64()
     );
-    let cold_ratio = paired.median(|(raw, cold, _)| cold.as_secs_f64() / raw.as_secs_f64());
-    let hit_micros = paired.median(|(_, _, hit)| micros(*hit));
-    let speedup = paired.median(|(_, cold, hit)| cold.as_secs_f64() / hit.as_secs_f64());
+    let cold_ratio = paired.median(|r| r[1].as_secs_f64() / r[0].as_secs_f64());
+    let hit_micros = paired.median(|r| micros(r[2]));
+    let speedup = paired.median(|r| r[1].as_secs_f64() / r[2].as_secs_f64());
+    let empty_cost = paired.median(|r| nanos(r[3]) - nanos(r[2]));
+    let full_cost = paired.median(|r| nanos(r[4]) - nanos(r[2]));
+    let lookups_cost = paired.median(|r| nanos(r[5]));
     println!("  judged (median over {} interleaved rounds of the round means):", paired.rounds.len());
-    println!("    raw ring RS256 verify       {:>10.2} µs", paired.median(|(raw, _, _)| micros(*raw)));
-    println!("    cold verify (cache off)     {:>10.2} µs", paired.median(|(_, cold, _)| micros(*cold)));
+    println!("    raw ring RS256 verify       {:>10.2} µs", paired.median(|r| micros(r[0])));
+    println!("    cold verify (cache off)     {:>10.2} µs", paired.median(|r| micros(r[1])));
     println!("    cold / raw ring             {cold_ratio:>10.3}   (target <= 1.15: {})", verdict(cold_ratio <= 1.15));
     println!("    token-cache hit             {hit_micros:>10.3} µs (target <= 2 µs: {})", verdict(hit_micros <= 2.0));
     println!("    cold / cache hit            {speedup:>10.1}x  (target >= 10x: {})", verdict(speedup >= 10.0));
+    println!(
+        "    revocation check, empty     {empty_cost:>10.1} ns (target <= 50 ns: {})",
+        verdict(empty_cost <= 50.0)
+    );
+    println!("    revocation check, 10k       {full_cost:>10.1} ns (target <= 50 ns: {})", verdict(full_cost <= 50.0));
+    println!("    revocation lookups, 10k     {lookups_cost:>10.1} ns (sid and jti, first hit after a change)");
 }

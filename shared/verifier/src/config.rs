@@ -1,6 +1,7 @@
 //! [`VerifierConfig`]: everything the verifier can be tuned with, and its defaults.
 //!
-//! The defaults and the reasons for them are listed on each field. This crate reads no
+//! The defaults and the reasons for them are listed on each field; [`RevocationFeed`] says
+//! where the revocation feed is found. This crate reads no
 //! environment variables itself: an application builds the config in code, or with a loader
 //! of its own (the workspace's services use `service_kit::config::verifier_config`, which
 //! reads the `AUTH_*` variables listed in this crate's README).
@@ -25,6 +26,21 @@ pub enum StartupMode {
     Warm,
     /// Wait up to the deadline for the first key set; fail start-up if it has not arrived.
     WarmWithDeadline(Duration),
+}
+
+/// Where the revocation feed ([`revocation`](super::revocation)) is found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RevocationFeed {
+    /// The `security_event_feed_endpoint` member of the issuer's metadata (RFC 8414, then
+    /// OpenID: [`metadata`](super::metadata)). An issuer that advertises none has no feed:
+    /// the subscriber does not run and the verifier behaves as without one. The metadata is
+    /// asked again every few minutes, so a feed the issuer adds later is picked up.
+    #[default]
+    Discover,
+    /// This URL (the internal address when it differs from the issuer's, as for `jwks_url`).
+    Url(Url),
+    /// No subscriber: revoked sessions stay usable until their access tokens expire.
+    Off,
 }
 
 /// Verifier settings. Build with [`VerifierConfig::new`] (defaults) or
@@ -92,6 +108,25 @@ pub struct VerifierConfig {
     pub jwks_limits: JwksLimits,
     /// Source of the current time for token dates. Default the system clock.
     pub clock: Arc<dyn Clock>,
+
+    /// Where the revocation feed is. Default [`RevocationFeed::Discover`].
+    pub revocation_feed: RevocationFeed,
+    /// Long-poll wait asked of the feed (`wait`). Default 20 s: under the issuer's 25 s
+    /// maximum and gateways' read timeouts, long enough that an idle replica costs the
+    /// issuer one request per 20 s. The request's own timeout is this plus `fetch_timeout`.
+    pub revocation_wait: Duration,
+    /// First pause after a failed poll; it doubles (jittered to 50–100 %) up to
+    /// `revocation_backoff_max`. Default 250 ms: a replica of the issuer that died mid-poll
+    /// is replaced by another at once, a failing issuer is not hammered.
+    pub revocation_backoff_min: Duration,
+    /// Longest pause between failed polls. Default 1 s: bounds how late revocations arrive
+    /// once the issuer is back (the goal is about a second); a failed poll against a down
+    /// issuer is a refused connection, so one per second per replica costs it nothing.
+    pub revocation_backoff_max: Duration,
+    /// Revocations held at most (sessions and tokens together). Default 100 000, about 12 MB.
+    /// At the cap new revocations are not forgotten: the verifier refuses every token issued
+    /// up to the newest one it could not hold, until those could no longer matter.
+    pub revocation_max_entries: usize,
 }
 
 impl fmt::Debug for VerifierConfig {
@@ -108,6 +143,8 @@ impl fmt::Debug for VerifierConfig {
             .field("startup", &self.startup)
             .field("unknown_kid_cooldown", &self.unknown_kid_cooldown)
             .field("max_stale", &self.max_stale)
+            .field("revocation_feed", &self.revocation_feed)
+            .field("revocation_max_entries", &self.revocation_max_entries)
             .finish_non_exhaustive()
     }
 }
@@ -139,12 +176,26 @@ impl VerifierConfig {
             fetch_timeout: Duration::from_secs(5),
             jwks_limits: JwksLimits::default(),
             clock: Arc::new(SystemClock),
+            revocation_feed: RevocationFeed::Discover,
+            revocation_wait: Duration::from_secs(20),
+            revocation_backoff_min: Duration::from_millis(250),
+            revocation_backoff_max: Duration::from_secs(1),
+            revocation_max_entries: 100_000,
         }
     }
 
-    /// Inconsistencies between fields, as `(variable, message)` pairs.
+    /// Inconsistencies between fields, as `(variable, message)` pairs: those of the key set
+    /// and those of the revocation feed.
     #[must_use]
     pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = self.key_problems();
+        problems.extend(self.feed_problems());
+        problems
+    }
+
+    /// The problems that make the key cache unusable ([`JwksCache`](super::JwksCache) refuses
+    /// to start with any of them).
+    pub(crate) fn key_problems(&self) -> Vec<(&'static str, String)> {
         let mut problems = Vec::new();
         match &self.jwks_url {
             Some(url) => {
@@ -176,6 +227,56 @@ impl VerifierConfig {
             problems.push(("AUTH_MAX_TOKEN_BYTES", "must be at least 64".to_owned()));
         }
         problems
+    }
+
+    /// The revocation feed's problems. Only a bad configured URL stops
+    /// [`Verifier::start`](super::Verifier::start); the others leave the subscriber unable to
+    /// work as configured, which the loader reports and the subscriber logs.
+    pub(crate) fn feed_problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        match &self.revocation_feed {
+            RevocationFeed::Off => return problems,
+            RevocationFeed::Url(_) => {
+                if let Some(message) = self.feed_url_problem() {
+                    problems.push(("AUTH_EVENTS_URL", message));
+                }
+            }
+            // Without a JWKS URL the issuer is checked above already.
+            RevocationFeed::Discover if self.jwks_url.is_some() => {
+                let fetchable = Url::parse(&self.issuer)
+                    .map_err(|e| e.to_string())
+                    .and_then(|url| check_fetch_url(&url, self.allow_insecure_http));
+                if let Err(message) = fetchable {
+                    problems.push((
+                        "AUTH_EVENTS_URL",
+                        format!(
+                            "the revocation feed is discovered from AUTH_ISSUER's metadata, which cannot be fetched ({message}); set AUTH_EVENTS_URL, or AUTH_REVOCATION_FEED=off"
+                        ),
+                    ));
+                }
+            }
+            RevocationFeed::Discover => {}
+        }
+        if self.revocation_wait < Duration::from_secs(1) {
+            problems
+                .push(("AUTH_REVOCATION_WAIT", "must be at least 1s (a shorter long poll is a busy loop)".to_owned()));
+        }
+        if self.revocation_max_entries == 0 {
+            problems.push(("AUTH_REVOCATION_MAX_ENTRIES", "must be positive".to_owned()));
+        }
+        if self.revocation_backoff_min.is_zero() || self.revocation_backoff_min > self.revocation_backoff_max {
+            problems
+                .push(("revocation_backoff_min", "must be positive and not exceed revocation_backoff_max".to_owned()));
+        }
+        problems
+    }
+
+    /// What is wrong with a configured feed URL, if anything.
+    pub(crate) fn feed_url_problem(&self) -> Option<String> {
+        match &self.revocation_feed {
+            RevocationFeed::Url(url) => check_fetch_url(url, self.allow_insecure_http).err(),
+            RevocationFeed::Discover | RevocationFeed::Off => None,
+        }
     }
 }
 
@@ -218,5 +319,26 @@ mod tests {
         assert!(check_fetch_url(&url("http://auth-service:8080/jwks"), false).is_err());
         assert!(check_fetch_url(&url("http://auth-service:8080/jwks"), true).is_ok());
         assert!(check_fetch_url(&url("ftp://auth/jwks"), true).is_err());
+    }
+
+    #[test]
+    fn feed_problems_are_reported_apart_from_the_key_cache_ones() {
+        let mut config = VerifierConfig::new("https://auth.example.com", "orders");
+        assert!(config.problems().is_empty());
+        config.revocation_feed =
+            RevocationFeed::Url(Url::parse("http://auth-service:8080/v1/security-events").unwrap());
+        config.revocation_wait = Duration::ZERO;
+        let names: Vec<&str> = config.problems().into_iter().map(|(name, _)| name).collect();
+        assert_eq!(names, ["AUTH_EVENTS_URL", "AUTH_REVOCATION_WAIT"]);
+        assert!(config.key_problems().is_empty());
+        assert!(config.feed_url_problem().is_some());
+
+        // Discovery from an issuer id that cannot be fetched, with only the JWKS URL set.
+        let mut config = VerifierConfig::new("http://auth.test", "orders");
+        config.jwks_url = Some(Url::parse("http://127.0.0.1:8081/.well-known/jwks.json").unwrap());
+        assert_eq!(config.problems().len(), 1);
+        assert!(config.key_problems().is_empty() && config.feed_url_problem().is_none());
+        config.revocation_feed = RevocationFeed::Off;
+        assert!(config.problems().is_empty());
     }
 }

@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | no token | 401 | `Bearer realm="<audience>"` (no error code, §3.1) |
 //! | malformed `Authorization` | 400 | `Bearer realm=…, error="invalid_request"` |
-//! | bad token (any JOSE or claim failure) | 401 | `Bearer realm=…, error="invalid_token", error_description=…` |
+//! | bad token (any JOSE or claim failure, revoked) | 401 | `Bearer realm=…, error="invalid_token", error_description=…` |
 //! | missing scope / service token required | 403 | `Bearer realm=…, error="insufficient_scope", scope=…` |
 //! | cookie token on a cross-site unsafe request | 403 | none |
 //! | issuer keys unavailable | 503 + `Retry-After` | none |
@@ -17,13 +17,15 @@
 //! same shape OAuth endpoints use, so a client needs one error parser. Descriptions are short,
 //! fixed strings: they never echo the token or anything else the client sent.
 
-use std::{fmt, sync::Arc};
+mod rejection;
 
 #[cfg(feature = "axum")]
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 #[cfg(feature = "axum")]
 use http::{HeaderValue, header};
+
+pub use self::rejection::AuthRejection;
 
 /// Which part of a compact JWS a problem was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -133,6 +135,15 @@ pub enum AuthError {
     /// A claim (named) has the wrong JSON type or is empty.
     #[error("claim {0} has the wrong type")]
     InvalidClaim(&'static str),
+    /// The token's session (`sid`) or the token itself (`jti`) was revoked, as the issuer's
+    /// revocation feed said.
+    #[error("revoked")]
+    Revoked,
+    /// More revocations arrived than the verifier holds (`revocation_max_entries`): tokens
+    /// issued up to the newest revocation it could not hold are refused until those
+    /// revocations can no longer matter. The client renews its token and carries on.
+    #[error("issued before revocations that could not be held")]
+    RevocationOverflow,
 
     /// The caller is authenticated but lacks the named scope.
     #[error("insufficient scope: {0}")]
@@ -206,6 +217,8 @@ impl AuthError {
             Self::InvalidDate(_) => "bad_date",
             Self::MissingClaim(_) => "missing_claim",
             Self::InvalidClaim(_) => "bad_claim",
+            Self::Revoked => "revoked",
+            Self::RevocationOverflow => "revocation_overflow",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::ServiceTokenRequired => "service_token_required",
             Self::KeysUnavailable { .. } => "keys_unavailable",
@@ -243,6 +256,10 @@ impl AuthError {
             Self::InvalidDate(claim) => format!("the token claim {claim} is not a valid date"),
             Self::MissingClaim(claim) => format!("the token claim {claim} is missing"),
             Self::InvalidClaim(claim) => format!("the token claim {claim} has the wrong type"),
+            Self::Revoked => "the token has been revoked".to_owned(),
+            Self::RevocationOverflow => {
+                "the token must be renewed: it predates revocations this service could not hold".to_owned()
+            }
             Self::InsufficientScope(scope) => format!("the token lacks the scope {scope}"),
             Self::ServiceTokenRequired => "this endpoint accepts service tokens only".to_owned(),
             Self::KeysUnavailable { .. } => "the token issuer keys are temporarily unavailable".to_owned(),
@@ -325,46 +342,6 @@ impl IntoResponse for AuthError {
     }
 }
 
-/// The rejection of the axum extractors: an [`AuthError`] plus the realm (the verifier's
-/// audience) for the `WWW-Authenticate` challenge.
-#[derive(Debug, Clone)]
-pub struct AuthRejection {
-    /// What went wrong.
-    pub error: AuthError,
-    /// The protection space named in the challenge.
-    pub realm: Arc<str>,
-}
-
-impl fmt::Display for AuthRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.error.fmt(f)
-    }
-}
-
-impl std::error::Error for AuthRejection {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
-    }
-}
-
-impl From<AuthRejection> for AuthError {
-    fn from(rejection: AuthRejection) -> Self {
-        rejection.error
-    }
-}
-
-#[cfg(feature = "axum")]
-impl IntoResponse for AuthRejection {
-    fn into_response(self) -> Response {
-        if let AuthError::KeysUnavailable { .. } = self.error {
-            // The key cache already warned once about the issuer; one line per request here
-            // would flood the log for the length of the outage.
-            tracing::debug!(auth.reason = self.error.reason(), "rejecting request: issuer keys unavailable");
-        }
-        self.error.to_response(Some(&self.realm))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,6 +364,8 @@ mod tests {
             AuthError::InvalidDate("exp"),
             AuthError::InsufficientScope("orders:write"),
             AuthError::KeysUnavailable { retry_after_secs: 3 },
+            AuthError::Revoked,
+            AuthError::RevocationOverflow,
         ];
         for error in all {
             let text = error.description();

@@ -175,7 +175,8 @@ impl JwksCache {
     /// # Errors
     /// [`JwksCacheError::InvalidConfig`] for a URL that breaks the https rule.
     pub fn with_transport(config: &VerifierConfig, transport: Arc<dyn JwksTransport>) -> Result<Self, JwksCacheError> {
-        if let Some((name, message)) = config.problems().into_iter().next() {
+        // The feed's settings are not the cache's business: it starts without a usable feed.
+        if let Some((name, message)) = config.key_problems().into_iter().next() {
             return Err(JwksCacheError::InvalidConfig(format!("{name}: {message}")));
         }
         let settings = Settings {
@@ -233,6 +234,12 @@ impl JwksCache {
     #[must_use]
     pub fn keys(&self) -> Arc<KeySet> {
         Arc::clone(&self.inner.state.load().keys)
+    }
+
+    /// The transport the cache fetches with; the revocation feed uses the same one, so it
+    /// gets the same hardening (and, in tests, the same in-process issuer).
+    pub(crate) fn transport(&self) -> Arc<dyn JwksTransport> {
+        Arc::clone(&self.inner.transport)
     }
 }
 

@@ -1,7 +1,9 @@
 //! Local verification of OAuth 2.0 JWT access tokens (RFC 9068, RS256), hardened per RFC 8725.
 //!
 //! A service verifies every token itself with keys cached from its issuer's JWKS: no call to
-//! the issuer per request, and requests keep being served while the issuer is down. Nothing
+//! the issuer per request, and requests keep being served while the issuer is down. Ended
+//! sessions and revoked tokens still stop working within about a second: the verifier keeps
+//! a long poll open on the issuer's feed of signed security events ([`revocation`]). Nothing
 //! here can sign (except the test kit behind the `test-helpers` feature), and nothing depends
 //! on a database or on a particular service chassis.
 //!
@@ -16,7 +18,7 @@
 //!
 //! - [`verifier`]: [`Verifier`], the entry point: strict checks in cheapest-first order, a
 //!   verified-token cache, per-instance [`VerifierStats`].
-//! - [`config`]: [`VerifierConfig`] and its defaults.
+//! - [`config`]: [`VerifierConfig`], [`RevocationFeed`] and their defaults.
 //! - [`jose`]: compact JWS parsing and [`verify_jws`], the signature layer on its own.
 //! - [`json`]: strict JSON (duplicate members refused).
 //! - [`keys`]: [`VerifyingKey`], [`KeySet`] and JWKS ingest rules.
@@ -24,6 +26,8 @@
 //! - [`store`]: the [`KeyStore`] trait and [`StaticKeyStore`].
 //! - [`jwks`]: [`JwksCache`], the HTTP-backed store (refresh, single flight, cooldown,
 //!   stale serving).
+//! - [`revocation`]: the feed's subscriber (signed SETs by long poll) and the
+//!   [`RevocationList`] every verification checks.
 //! - [`claims`]: [`Caller`], [`ScopeSet`] and the claim rules.
 //! - [`extract`]: axum extractors ([`Authenticated`], [`MaybeAuthenticated`],
 //!   [`RequireScope`], [`ServiceWithScope`]) and the [`scope!`](crate::scope) macro.
@@ -85,6 +89,7 @@ pub mod json;
 pub mod jwks;
 pub mod keys;
 pub mod metadata;
+pub mod revocation;
 pub mod store;
 #[cfg(feature = "test-helpers")]
 pub mod testkit;
@@ -97,11 +102,12 @@ pub use self::extract::{
 pub use self::{
     claims::{Caller, ScopeSet},
     clock::{Clock, SystemClock, TokioClock},
-    config::{StartupMode, VerifierConfig},
+    config::{RevocationFeed, StartupMode, VerifierConfig},
     error::{AuthError, AuthRejection, TokenPart},
     jose::verify_jws,
     jwks::{FetchOutcome, JwksCache, JwksCacheError},
     keys::{IngestReport, JwksError, JwksLimits, JwsAlgorithm, KeyProblem, KeySet, VerifyingKey},
+    revocation::{FeedStatus, Revocation, RevocationKind, RevocationList, RevocationStats},
     store::{KeyLookup, KeySnapshot, KeyStore, KeyStoreStats, StaticKeyStore},
     verifier::{Verifier, VerifierStartError, VerifierStats},
 };

@@ -1,9 +1,13 @@
-//! Test kit (feature `test-helpers`): fixed RSA test keys, a token minter, claim builders, an
-//! in-process issuer ([`TestIssuer`]) and a rotation conformance check ([`rotation`]).
+//! Test kit (feature `test-helpers`): test keys, a minter, an in-process issuer and more.
+//!
+//! Fixed RSA test keys, a token minter, claim builders, an in-process issuer with a
+//! revocation feed ([`TestIssuer`]), security-event builders ([`events`]) and a rotation
+//! conformance check ([`rotation`]).
 //!
 //! The keys are public files in `shared/verifier/testdata/keys`: anything they sign is worthless
 //! outside tests. Services enable this feature in `[dev-dependencies]` only.
 
+pub mod events;
 pub mod issuer;
 pub mod rotation;
 

@@ -8,7 +8,16 @@
 //! 3. claims decoded and type-checked;
 //! 4. key lookup in the lock-free snapshot; for an unknown `kid`, the claim checks run first
 //!    on the unverified token so junk never reaches the issuer, then the store is asked;
-//! 5. the RSA signature, then the claim checks (issuer, audience, dates, lifetime).
+//! 5. the RSA signature, then the claim checks (issuer, audience, dates, lifetime);
+//! 6. the revocation check ([`RevocationList`]), on cache hits too: one snapshot load and,
+//!    only when revocations are held, one lookup for `sid` and one for `jti`; a cached token
+//!    remembers the snapshot it passed and skips the lookups until the revocations change.
+//!
+//! [`Verifier::start`] also starts the revocation feed's subscriber (unless it is off), and
+//! [`Verifier::is_ready`] waits for its first sync.
+
+mod start;
+mod stats;
 
 use std::{
     fmt,
@@ -21,78 +30,27 @@ use std::{
 
 use ring::digest;
 
+use self::stats::{Counters, HotMetrics};
+pub use self::{start::VerifierStartError, stats::VerifierStats};
 use super::{
     claims::{Caller, Claims, ClaimsPolicy},
-    config::{StartupMode, VerifierConfig},
+    config::VerifierConfig,
     error::{AuthError, TokenPart},
     jose,
-    jwks::{FetchOutcome, JwksCache, JwksCacheError},
     keys::{JwsAlgorithm, VerifyingKey, is_sane_kid},
-    store::{KeyLookup, KeySnapshot, KeyStore, KeyStoreStats},
+    revocation::{RevocationList, RevocationStats, Subscription},
+    store::{KeyLookup, KeySnapshot, KeyStore},
 };
-
-/// Why [`Verifier::start`] failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VerifierStartError {
-    /// The key cache could not be created (bad URL, TLS initialisation).
-    #[error(transparent)]
-    Cache(#[from] JwksCacheError),
-    /// [`StartupMode::WarmWithDeadline`] and no key set arrived in time.
-    #[error("no key set from the issuer within {waited:?} (last fetch: {outcome:?})")]
-    KeysNotLoaded {
-        /// The deadline.
-        waited: Duration,
-        /// What the last fetch did, if it finished.
-        outcome: Option<FetchOutcome>,
-    },
-}
-
-/// Counters of one verifier instance (tests read them exactly; the `metrics` facade carries
-/// the same events process-wide).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct VerifierStats {
-    /// Tokens accepted.
-    pub verifications_ok: u64,
-    /// Tokens refused (any reason, including unavailable keys).
-    pub verifications_failed: u64,
-    /// Accepted tokens answered from the verified-token cache.
-    pub token_cache_hits: u64,
-    /// Accepted tokens verified with a key set past its freshness (issuer unreachable).
-    pub stale_served: u64,
-    /// The key store's counters (JWKS fetches by result, unknown-`kid` outcomes).
-    pub store: KeyStoreStats,
-}
-
-impl VerifierStats {
-    /// All JWKS fetches, whatever their result.
-    #[must_use]
-    pub fn jwks_fetches(&self) -> u64 {
-        self.store.jwks_fetches()
-    }
-}
-
-#[derive(Default)]
-struct Counters {
-    ok: AtomicU64,
-    failed: AtomicU64,
-    cache_hits: AtomicU64,
-    stale: AtomicU64,
-}
 
 struct CachedCaller {
     caller: Caller,
     kid: Arc<str>,
+    /// The revocation snapshot this token last passed (0: none), so hits skip the lookups
+    /// until the revocations change.
+    revocations_passed: AtomicU64,
 }
 
 type TokenCache = quick_cache::sync::Cache<[u8; 32], Arc<CachedCaller>>;
-
-/// Handles of the hot-path metrics, registered on first use (by then the service has
-/// installed its recorder; handles taken earlier would stay no-ops).
-struct HotMetrics {
-    ok: metrics::Counter,
-    cache_hits: metrics::Counter,
-    stale: metrics::Counter,
-}
 
 struct Inner {
     metrics: std::sync::OnceLock<HotMetrics>,
@@ -106,6 +64,11 @@ struct Inner {
     /// answer out: only successful parses are kept.
     headers: quick_cache::sync::Cache<Box<str>, Arc<jose::JoseHeader>>,
     counters: Counters,
+    /// Checked on every verification; `None` when no revocations can arrive (feed off, or a
+    /// verifier built without a list), so the hot path skips even the snapshot load.
+    revocations: Option<Arc<RevocationList>>,
+    /// The feed's subscriber; dropping the last verifier clone stops it.
+    subscription: Option<Subscription>,
 }
 
 /// Verifies access tokens. Cheap to clone (one `Arc`); put it in your axum state and
@@ -125,40 +88,31 @@ impl fmt::Debug for Verifier {
 }
 
 impl Verifier {
-    /// A verifier whose keys come from the issuer's JWKS (the configured URL, or discovery),
-    /// loaded as `config.startup` says, with background refresh.
-    ///
-    /// # Errors
-    /// [`VerifierStartError`] for an unusable configuration, or no keys by the deadline of
-    /// [`StartupMode::WarmWithDeadline`].
-    pub async fn start(config: VerifierConfig) -> Result<Self, VerifierStartError> {
-        let cache = JwksCache::new(&config)?;
-        Self::start_with_cache(config, cache).await
-    }
-
-    /// Like [`Verifier::start`] with a cache built by the caller (for example over an
-    /// in-process transport in tests).
-    ///
-    /// # Errors
-    /// As [`Verifier::start`].
-    pub async fn start_with_cache(config: VerifierConfig, cache: JwksCache) -> Result<Self, VerifierStartError> {
-        match config.startup {
-            StartupMode::Lazy => {}
-            StartupMode::Warm => cache.start_fetch(),
-            StartupMode::WarmWithDeadline(deadline) => {
-                let outcome = tokio::time::timeout(deadline, cache.load()).await.ok();
-                if !cache.is_ready() {
-                    return Err(VerifierStartError::KeysNotLoaded { waited: deadline, outcome });
-                }
-            }
-        }
-        Ok(Self::with_key_store(config, Arc::new(cache)))
-    }
-
     /// A verifier whose keys come from `store` (auth-service verifies its own tokens from
     /// its key table this way; service tests use a [`StaticKeyStore`](super::StaticKeyStore)).
+    /// It subscribes to no revocation feed and checks no revocations.
     #[must_use]
     pub fn with_key_store(config: VerifierConfig, store: Arc<dyn KeyStore>) -> Self {
+        Self::assemble(config, store, None, None)
+    }
+
+    /// Like [`Verifier::with_key_store`], checking every token against `revocations`, a list
+    /// the application fills itself ([`RevocationList::apply`]) rather than from the feed.
+    #[must_use]
+    pub fn with_revocation_list(
+        config: VerifierConfig,
+        store: Arc<dyn KeyStore>,
+        revocations: Arc<RevocationList>,
+    ) -> Self {
+        Self::assemble(config, store, Some(revocations), None)
+    }
+
+    fn assemble(
+        config: VerifierConfig,
+        store: Arc<dyn KeyStore>,
+        revocations: Option<Arc<RevocationList>>,
+        subscription: Option<Subscription>,
+    ) -> Self {
         let policy = ClaimsPolicy {
             issuer: Arc::from(config.issuer.as_str()),
             audience: Arc::from(config.audience.as_str()),
@@ -177,6 +131,8 @@ impl Verifier {
                 cache,
                 headers: quick_cache::sync::Cache::new(HEADER_CACHE_CAPACITY),
                 counters: Counters::default(),
+                revocations,
+                subscription,
             }),
         }
     }
@@ -268,29 +224,46 @@ impl Verifier {
             }
         };
         key.verify(header.algorithm, compact.signing_input.as_bytes(), signature)?;
-        claims.validate(&inner.policy, inner.config.clock.now_unix())?;
+        let now = inner.config.clock.now_unix();
+        claims.validate(&inner.policy, now)?;
+        let passed = AtomicU64::new(0);
+        if let Some(revocations) = &inner.revocations {
+            revocations.check_once(&passed, claims.session_id.as_deref(), &claims.token_id, claims.issued_at, now)?;
+        }
         if stale {
             inner.counters.stale.fetch_add(1, Ordering::Relaxed);
             inner.metrics().stale.increment(1);
         }
         let caller = claims.into_caller(key.kid());
         if let (Some(cache), Some(hash)) = (&inner.cache, cache_key) {
-            cache.insert(hash, Arc::new(CachedCaller { caller: caller.clone(), kid: Arc::clone(key.kid_arc()) }));
+            let kid = Arc::clone(key.kid_arc());
+            cache.insert(hash, Arc::new(CachedCaller { caller: caller.clone(), kid, revocations_passed: passed }));
         }
         Ok(caller)
     }
 
     /// A cache hit, if the entry is still valid: not past `exp`, and its key still in the
-    /// set (entries of removed keys are dropped here).
+    /// set (entries of removed keys are dropped here); then, like every token, not revoked.
     fn cached(&self, cache: &TokenCache, hash: &[u8; 32]) -> Result<Option<Caller>, AuthError> {
         let inner = &*self.inner;
         let Some(entry) = cache.get(hash) else { return Ok(None) };
-        if inner.config.clock.now_unix() >= entry.caller.expires_at {
+        let now = inner.config.clock.now_unix();
+        if now >= entry.caller.expires_at {
             cache.remove(hash);
             return Ok(None);
         }
         match inner.store.snapshot() {
             KeySnapshot::Ready { keys, stale } if keys.contains(&entry.kid) => {
+                if let Some(revocations) = &inner.revocations {
+                    let (caller, passed) = (&entry.caller, &entry.revocations_passed);
+                    revocations.check_once(
+                        passed,
+                        caller.session_id.as_deref(),
+                        &caller.token_id,
+                        caller.issued_at,
+                        now,
+                    )?;
+                }
                 inner.counters.cache_hits.fetch_add(1, Ordering::Relaxed);
                 inner.metrics().cache_hits.increment(1);
                 if stale {
@@ -307,10 +280,12 @@ impl Verifier {
         }
     }
 
-    /// Whether keys are loaded (for `/readyz`).
+    /// Whether keys are loaded and, when the revocation feed is on and found, its first
+    /// sync is complete (for `/readyz`): a replica that would accept a revoked session takes
+    /// no traffic. After the first sync it stays ready while the feed is unreachable.
     #[must_use]
     pub fn is_ready(&self) -> bool {
-        self.inner.store.is_ready()
+        self.inner.store.is_ready() && self.inner.subscription.as_ref().is_none_or(Subscription::is_ready)
     }
 
     /// This instance's counters.
@@ -323,7 +298,18 @@ impl Verifier {
             token_cache_hits: c.cache_hits.load(Ordering::Relaxed),
             stale_served: c.stale.load(Ordering::Relaxed),
             store: self.inner.store.stats(),
+            revocation: match (&self.inner.subscription, &self.inner.revocations) {
+                (Some(subscription), Some(list)) => subscription.stats(list),
+                (None, Some(list)) => RevocationStats::of_list(list),
+                _ => RevocationStats::default(),
+            },
         }
+    }
+
+    /// The revocations this verifier checks, if any (see [`Verifier::with_revocation_list`]).
+    #[must_use]
+    pub fn revocations(&self) -> Option<&Arc<RevocationList>> {
+        self.inner.revocations.as_ref()
     }
 
     /// The settings this verifier runs with.
@@ -347,14 +333,7 @@ impl Verifier {
 
 impl Inner {
     fn metrics(&self) -> &HotMetrics {
-        self.metrics.get_or_init(|| {
-            let audience = self.config.audience.clone();
-            HotMetrics {
-                ok: metrics::counter!("auth_verifications_total", "audience" => audience.clone(), "result" => "ok", "reason" => "ok"),
-                cache_hits: metrics::counter!("auth_token_cache_hits_total", "audience" => audience.clone()),
-                stale: metrics::counter!("auth_stale_served_total", "audience" => audience),
-            }
-        })
+        self.metrics.get_or_init(|| HotMetrics::register(&self.config.audience))
     }
 }
 

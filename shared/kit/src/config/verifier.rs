@@ -3,7 +3,7 @@
 //! `jwt-verifier` reads no environment itself (a library should not); this is the workspace's
 //! loader for it. The table of variables lives in `shared/verifier/README.md`.
 
-use jwt_verifier::{StartupMode, VerifierConfig};
+use jwt_verifier::{RevocationFeed, StartupMode, VerifierConfig, config::check_fetch_url};
 use url::Url;
 
 use super::{Env, parse_duration};
@@ -62,10 +62,38 @@ pub fn verifier_config(env: &mut Env, audience: &str) -> VerifierConfig {
     config.max_stale = env.duration("AUTH_JWKS_MAX_STALE", config.max_stale);
     config.fetch_timeout = env.duration("AUTH_JWKS_TIMEOUT", config.fetch_timeout);
     config.connect_timeout = env.duration("AUTH_JWKS_CONNECT_TIMEOUT", config.connect_timeout);
+    config.revocation_feed = revocation_feed(env, config.allow_insecure_http);
+    config.revocation_wait = env.duration("AUTH_REVOCATION_WAIT", config.revocation_wait);
+    config.revocation_max_entries = env.parse("AUTH_REVOCATION_MAX_ENTRIES", config.revocation_max_entries);
     for (name, message) in config.problems() {
         env.problem(name, message);
     }
     config
+}
+
+/// `AUTH_REVOCATION_FEED` (`on`/`off`, default on) and `AUTH_EVENTS_URL` (optional; else
+/// discovered from the issuer's metadata). The URL obeys the same https rule as
+/// `AUTH_JWKS_URL`; `off` wins over a URL.
+fn revocation_feed(env: &mut Env, allow_insecure_http: bool) -> RevocationFeed {
+    let on = env.bool("AUTH_REVOCATION_FEED", true);
+    let url = env.optional("AUTH_EVENTS_URL").and_then(|raw| match Url::parse(&raw) {
+        Ok(url) => match check_fetch_url(&url, allow_insecure_http) {
+            Ok(()) => Some(url),
+            Err(message) => {
+                env.problem("AUTH_EVENTS_URL", message);
+                None
+            }
+        },
+        Err(e) => {
+            env.problem("AUTH_EVENTS_URL", format!("not a URL: {e}"));
+            None
+        }
+    });
+    match (on, url) {
+        (false, _) => RevocationFeed::Off,
+        (true, Some(url)) => RevocationFeed::Url(url),
+        (true, None) => RevocationFeed::Discover,
+    }
 }
 
 #[cfg(test)]
@@ -99,6 +127,58 @@ mod tests {
         let config = verifier_config(&mut env, "orders-service");
         assert_eq!(config.issuer, DEV_ISSUER);
         assert_eq!(env.finish().unwrap(), vec!["AUTH_ISSUER".to_owned()]);
+    }
+
+    #[test]
+    fn reads_the_revocation_feed_settings() {
+        let mut env = Env::from_pairs([
+            ("AUTH_ISSUER", "https://auth.example.com"),
+            ("AUTH_EVENTS_URL", "https://auth.internal/v1/security-events"),
+            ("AUTH_REVOCATION_WAIT", "15s"),
+            ("AUTH_REVOCATION_MAX_ENTRIES", "5000"),
+        ]);
+        let config = verifier_config(&mut env, "orders-service");
+        let url = Url::parse("https://auth.internal/v1/security-events").unwrap();
+        assert_eq!(config.revocation_feed, RevocationFeed::Url(url));
+        assert_eq!(config.revocation_wait, Duration::from_secs(15));
+        assert_eq!(config.revocation_max_entries, 5000);
+        assert!(env.finish().is_ok());
+
+        // Defaults: on, discovered from the issuer.
+        let mut env = Env::from_pairs([("AUTH_ISSUER", "https://auth.example.com")]);
+        let config = verifier_config(&mut env, "orders-service");
+        assert_eq!(config.revocation_feed, RevocationFeed::Discover);
+        assert_eq!((config.revocation_wait, config.revocation_max_entries), (Duration::from_secs(20), 100_000));
+
+        // Off wins over a URL.
+        let mut env = Env::from_pairs([
+            ("AUTH_ISSUER", "https://auth.example.com"),
+            ("AUTH_REVOCATION_FEED", "off"),
+            ("AUTH_EVENTS_URL", "https://auth.internal/v1/security-events"),
+        ]);
+        assert_eq!(verifier_config(&mut env, "orders-service").revocation_feed, RevocationFeed::Off);
+
+        // Every bad value at once: the https rule, a bad switch, a zero cap, a busy loop, and
+        // discovery from an issuer that cannot be fetched when only the JWKS URL is set.
+        let mut env = Env::from_pairs([
+            ("AUTH_ISSUER", "https://auth.example.com"),
+            ("AUTH_EVENTS_URL", "http://auth-service:8080/v1/security-events"),
+            ("AUTH_REVOCATION_FEED", "maybe"),
+            ("AUTH_REVOCATION_MAX_ENTRIES", "0"),
+            ("AUTH_REVOCATION_WAIT", "0s"),
+        ]);
+        let _ = verifier_config(&mut env, "orders-service");
+        let problems = env.finish().unwrap_err().0;
+        for name in ["AUTH_EVENTS_URL", "AUTH_REVOCATION_FEED", "AUTH_REVOCATION_MAX_ENTRIES", "AUTH_REVOCATION_WAIT"] {
+            assert!(problems.iter().any(|p| p.starts_with(name)), "{name}: {problems:?}");
+        }
+        let mut env = Env::from_pairs([
+            ("AUTH_ISSUER", "http://auth.test"),
+            ("AUTH_JWKS_URL", "http://127.0.0.1:8081/.well-known/jwks.json"),
+        ]);
+        let _ = verifier_config(&mut env, "orders-service");
+        let problems = env.finish().unwrap_err().0;
+        assert!(problems.len() == 1 && problems[0].starts_with("AUTH_EVENTS_URL:"), "{problems:?}");
     }
 
     #[test]

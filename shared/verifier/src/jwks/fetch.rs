@@ -25,7 +25,8 @@ pub(super) enum Fetched {
 
 impl Inner {
     pub(super) async fn get(&self, url: Url, if_none_match: Option<String>) -> Result<FetchResponse, FetchFailure> {
-        let request = FetchRequest { url, if_none_match, max_body_bytes: self.settings.limits.max_bytes };
+        let request =
+            FetchRequest { url, if_none_match, max_body_bytes: self.settings.limits.max_bytes, timeout: None };
         self.transport.get(request).await.map_err(|error| match error {
             TransportError::BodyTooLarge { .. } => FetchFailure::Refused(error.to_string()),
             TransportError::Connect(_) | TransportError::Timeout | TransportError::Other(_) => {

@@ -1,5 +1,6 @@
-//! How the key cache talks HTTP: a small [`JwksTransport`] trait and its `reqwest`
-//! implementation with the ingest hardening (timeouts, same-origin redirects only, body cap).
+//! How the key cache (and the revocation feed) talk HTTP: a small [`JwksTransport`] trait and
+//! its `reqwest` implementation with the ingest hardening (timeouts, same-origin redirects
+//! only, body cap).
 //!
 //! The trait exists so the cache's timing logic can be tested under paused tokio time with an
 //! in-process issuer (real sockets and paused time do not mix: tokio would fire the request
@@ -20,6 +21,9 @@ pub struct FetchRequest {
     pub if_none_match: Option<String>,
     /// Bodies longer than this must not be read past the limit.
     pub max_body_bytes: usize,
+    /// A total timeout for this request instead of the transport's own (the revocation
+    /// feed's long polls outlast the key fetch timeout on purpose).
+    pub timeout: Option<Duration>,
 }
 
 /// The response, body read in full (within the limit).
@@ -96,6 +100,9 @@ impl JwksTransport for ReqwestTransport {
                 self.client.get(request.url).header(http::header::ACCEPT, "application/jwk-set+json, application/json");
             if let Some(etag) = &request.if_none_match {
                 builder = builder.header(http::header::IF_NONE_MATCH, etag);
+            }
+            if let Some(timeout) = request.timeout {
+                builder = builder.timeout(timeout);
             }
             let mut response = builder.send().await.map_err(classify)?;
             let limit = request.max_body_bytes;

@@ -1,11 +1,15 @@
 //! [`TestIssuer`]: an in-process OAuth issuer that publishes test keys, for tests of the
 //! verifier and of services that use it.
 //!
-//! It serves its metadata (at RFC 8414's and OpenID's well-known paths) and `/.well-known/jwks.json` on
+//! It serves its metadata (at RFC 8414's and OpenID's well-known paths),
+//! `/.well-known/jwks.json` and the revocation feed `/v1/security-events` (`feed`) on
 //! `127.0.0.1:<random port>`, and the same router without sockets through
 //! [`TestIssuer::transport`] for tests on paused tokio time. Tests control the keys, the
-//! caching headers, the content type, failures (503, any status, connection refused) and a
-//! response delay, and read how often each endpoint was fetched.
+//! caching headers, the content type, failures (503, any status, connection refused), a
+//! response delay and the security events published, and read how often each endpoint was
+//! fetched.
+
+mod feed;
 
 use std::{
     net::SocketAddr,
@@ -32,9 +36,10 @@ use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 use tower::ServiceExt;
 use url::Url;
 
+use self::feed::{Events, security_events};
 use super::{TestKey, jwks_document};
 use crate::{
-    config::VerifierConfig,
+    config::{RevocationFeed, VerifierConfig},
     jwks::transport::{FetchRequest, FetchResponse, JwksTransport, TransportError},
 };
 
@@ -60,6 +65,7 @@ struct Shared {
     not_modified: AtomicUsize,
     down: AtomicBool,
     stopped: AtomicBool,
+    events: Events,
 }
 
 /// An in-process issuer (see the module docs).
@@ -72,7 +78,8 @@ pub struct TestIssuer {
 }
 
 impl TestIssuer {
-    /// Starts an issuer publishing `keys`, with no caching headers.
+    /// Starts an issuer publishing `keys`, with no caching headers; its security events are
+    /// signed with the first of them.
     ///
     /// # Panics
     /// If no loopback port can be bound.
@@ -94,11 +101,13 @@ impl TestIssuer {
             not_modified: AtomicUsize::new(0),
             down: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
+            events: Events::new(keys.first()),
         });
         let router = Router::new()
             .route("/.well-known/oauth-authorization-server", get(discovery))
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/.well-known/jwks.json", get(jwks))
+            .route("/v1/security-events", get(security_events))
             .with_state(Arc::clone(&shared));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
         let address = listener.local_addr().expect("bound socket has an address");
@@ -130,17 +139,21 @@ impl TestIssuer {
         self.address
     }
 
-    /// A verifier configuration for `audience` trusting this issuer, fetching the JWKS URL
-    /// directly (no discovery).
+    /// A verifier configuration for `audience` trusting this issuer, fetching the JWKS and
+    /// the revocation feed from their URLs directly (no discovery).
     #[must_use]
     pub fn verifier_config(&self, audience: &str) -> VerifierConfig {
         let mut config = VerifierConfig::new(self.issuer(), audience);
         config.jwks_url = Some(self.jwks_url());
+        config.revocation_feed = RevocationFeed::Url(self.events_url());
         config
     }
 
-    /// Publishes exactly `keys`.
+    /// Publishes exactly `keys`; the first of them signs security events from now on.
     pub fn set_keys(&self, keys: Vec<TestKey>) {
+        if let Some(first) = keys.first() {
+            self.shared.events.set_signer(first);
+        }
         self.set_jwks_json(&jwks_document(&keys));
     }
 
@@ -179,9 +192,10 @@ impl TestIssuer {
         self.shared.behaviour.lock().status = status;
     }
 
-    /// `true`: every request gets 503 (the issuer is up but failing).
+    /// `true`: every request gets 503 (the issuer is up but failing), held feed polls too.
     pub fn set_down(&self, down: bool) {
         self.shared.down.store(down, Ordering::SeqCst);
+        self.shared.events.wake();
     }
 
     /// Delays every answer (tokio time, so paused-time tests see it too).
@@ -211,6 +225,8 @@ impl TestIssuer {
     /// same way) until [`TestIssuer::resume`].
     pub async fn stop(&self) {
         self.shared.stopped.store(true, Ordering::SeqCst);
+        // Held feed polls answer now, or the graceful shutdown would wait for them.
+        self.shared.events.wake();
         let server = self.server.lock().take();
         if let Some((stop, handle)) = server {
             let _ = stop.send(());
@@ -242,6 +258,8 @@ impl TestIssuer {
 
 impl Drop for TestIssuer {
     fn drop(&mut self) {
+        self.shared.stopped.store(true, Ordering::SeqCst);
+        self.shared.events.wake();
         if let Some((stop, _handle)) = self.server.lock().take() {
             let _ = stop.send(());
         }
@@ -268,13 +286,16 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
     let own = shared.issuer.lock().clone();
     let issuer = shared.advertised_issuer.lock().clone().unwrap_or_else(|| own.clone());
     let jwks_uri = format!("{own}/.well-known/jwks.json");
-    Json(json!({
+    let mut document = json!({
         "issuer": issuer,
         "jwks_uri": jwks_uri,
         "token_endpoint": format!("{issuer}/oauth/token"),
         "id_token_signing_alg_values_supported": ["RS256"],
-    }))
-    .into_response()
+    });
+    if shared.events.advertised.load(Ordering::SeqCst) {
+        document[crate::revocation::FEED_METADATA_MEMBER] = json!(format!("{own}/v1/security-events"));
+    }
+    Json(document).into_response()
 }
 
 async fn jwks(State(shared): State<Arc<Shared>>, request_headers: HeaderMap) -> Response {
@@ -337,8 +358,12 @@ impl JwksTransport for InProcessTransport {
                 builder = builder.header(header::IF_NONE_MATCH, etag);
             }
             let http_request = builder.body(Body::empty()).map_err(|e| TransportError::Other(e.to_string()))?;
-            let response =
-                self.router.clone().oneshot(http_request).await.map_err(|e| TransportError::Other(e.to_string()))?;
+            let call = self.router.clone().oneshot(http_request);
+            let response = match request.timeout {
+                Some(timeout) => tokio::time::timeout(timeout, call).await.map_err(|_| TransportError::Timeout)?,
+                None => call.await,
+            }
+            .map_err(|e| TransportError::Other(e.to_string()))?;
             let (parts, body) = response.into_parts();
             let body = body.collect().await.map_err(|e| TransportError::Other(e.to_string()))?.to_bytes();
             if body.len() > request.max_body_bytes {

@@ -111,3 +111,12 @@ impl Paused {
 pub async fn pass(duration: Duration) {
     tokio::time::sleep(duration).await;
 }
+
+/// Waits (real time, at most 5 s) until `condition` holds; panics naming `what` otherwise.
+pub async fn until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !condition() {
+        assert!(std::time::Instant::now() < deadline, "not {what} within 5 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

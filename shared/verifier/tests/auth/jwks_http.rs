@@ -11,7 +11,7 @@ use jwt_verifier::{
 };
 use serde_json::json;
 
-use crate::helpers::AUDIENCE;
+use crate::helpers::{AUDIENCE, until};
 
 fn warm(mut config: VerifierConfig) -> VerifierConfig {
     config.startup = StartupMode::WarmWithDeadline(Duration::from_secs(5));
@@ -23,8 +23,9 @@ async fn keys_are_found_through_discovery() {
     let issuer = TestIssuer::start(vec![test_key(0)]).await;
     let config = warm(VerifierConfig::new(issuer.issuer(), AUDIENCE));
     let verifier = Verifier::start(config).await.unwrap();
-    assert!(verifier.is_ready());
-    assert_eq!((issuer.discovery_fetches(), issuer.jwks_fetches()), (1, 1));
+    until("ready", || verifier.is_ready()).await;
+    // One metadata fetch for the key set's URL, one for the revocation feed's.
+    assert_eq!((issuer.discovery_fetches(), issuer.jwks_fetches()), (2, 1));
     let token = test_key(0).mint(&user_claims(&issuer.issuer(), &[AUDIENCE], "u", "s"));
     assert_eq!(verifier.verify(&token).await.unwrap().subject, "u");
 }

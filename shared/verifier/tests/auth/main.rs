@@ -7,5 +7,7 @@ mod ingest;
 mod interop;
 mod jwks_http;
 mod rejections;
+mod revocation;
+mod revocation_timing;
 mod rotation;
 mod token_cache;

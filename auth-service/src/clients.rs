@@ -6,8 +6,8 @@ use service_kit::config::Env;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{parse_list, parse_name};
 use crate::domain::is_scope_token;
+use service_kit::config::{parse_list, parse_name};
 
 /// The development default for `AUTH_CLIENTS`: orders-service may ask for
 /// `notifications:write` on notifications-service (orders-service has the same default).
