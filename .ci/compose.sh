@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # docker compose, for real: builds the images, brings up docker-compose.yml (with only the
-# images' origins swapped by deploy/compose/ci.yml, since CI has no registry), checks that
-# every replica answers through the gateway, runs the e2e scenarios black-box against the
-# gateway, shows that data survives restarts of PostgreSQL and the services, prints image
-# sizes and idle memory, and tears everything down with its volumes. Also validates the
-# Kubernetes manifests offline. Prints how long each phase took.
+# images' origins swapped by deploy/compose/ci.yml, since CI has no registry) exactly as a
+# user does, so its `secrets` one-shot generates the deployment's secrets, checks that every
+# replica answers through the gateway, runs the e2e scenarios black-box against the gateway,
+# shows that data and secrets survive restarts of PostgreSQL and the services and a second
+# `up`, prints image sizes and idle memory, and tears everything down with its volumes. Also
+# validates the Kubernetes manifests offline. Prints how long each phase took.
+#
+# The black-box scenarios need no secret of the stack (they register their own users), so
+# nothing is read out of the secret volumes.
 #
 # Environment (all optional):
 #   E2E_COMPOSE_TESTS   e2e test filters to run black-box (default below)
@@ -22,12 +26,14 @@ export CARGO_TERM_COLOR=never
 # stopped (verifiers keep going on cached keys), and the revocation feed (`revocation` selects
 # revocation, revocation_late_replica, revocation_issuer_outage and revocation_failover: ended
 # sessions refused by every replica within a second, also by restarted verifiers, through an
-# issuer outage and when an auth replica dies mid-long-poll; the administrator case needs
-# AUTH_ADMIN_EMAILS, which only the local harness sets, and prints SKIPPED here).
+# issuer outage and when an auth replica dies mid-long-poll; the administrator case needs an
+# administrator from `auth-service create-admin`, which only the local harness provisions,
+# and prints SKIPPED here).
 E2E_COMPOSE_TESTS=${E2E_COMPOSE_TESTS:-login_and_order tokens_everywhere replica_loss issuer_outage revocation}
 SERVICES=(auth-service orders-service notifications-service)
 declare -A REPLICAS=([auth-service]=2 [orders-service]=3 [notifications-service]=2)
-EXPECTED_CONTAINERS=9 # postgres + 2 + 3 + 2 + gateway
+EXPECTED_CONTAINERS=9 # postgres + 2 + 3 + 2 + gateway, besides the `secrets` one-shot
+SECRETS_GENERATED=7   # files generate-secrets.sh writes on the first start
 
 if command -v docker-compose >/dev/null; then
   COMPOSE_BIN=(docker-compose)
@@ -67,6 +73,18 @@ project_containers() {
   docker ps -a --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" --format '{{.ID}}'
 }
 
+# The containers meant to keep running: all but the `secrets` one-shot, which exits.
+long_running_containers() {
+  docker ps -a --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
+    --format '{{.ID}} {{.Label "com.docker.compose.service"}}' | awk '$2 != "secrets" { print $1 }'
+}
+
+# The `secrets` one-shot's container (compose keeps it, exited, until `down`).
+secrets_container() {
+  docker ps -a -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" \
+    --filter "label=com.docker.compose.service=secrets"
+}
+
 teardown() {
   "${COMPOSE[@]}" down -v --remove-orphans --timeout 10 >"$WORK/down.log" 2>&1 || {
     cat "$WORK/down.log" >&2
@@ -85,9 +103,8 @@ on_exit() {
     fi
   fi
   if [ "${KEEP_STACK:-0}" = 1 ] && [ "$status" = 0 ]; then
-    # The secrets stay too: containers bind-mount them, and a restart needs them.
     echo "compose: KEEP_STACK=1, the stack stays up at $GATEWAY (project $COMPOSE_PROJECT_NAME," \
-      "SECRETS_DIR=$WORK/secrets GATEWAY_PORT=$GATEWAY_PORT IMAGE_TAG=$IMAGE_TAG)"
+      "GATEWAY_PORT=$GATEWAY_PORT IMAGE_TAG=$IMAGE_TAG; its secrets are in its volumes)"
     exit "$status"
   fi
   if [ -n "$(project_containers)" ]; then
@@ -98,12 +115,12 @@ on_exit() {
 }
 trap on_exit EXIT
 
-# Waits until every container of the project runs, each one with a health check is healthy
-# and every service replica is ready; prints the table on success.
+# Waits until every long-running container of the project runs, each one with a health check
+# is healthy and every service replica is ready; prints the table on success.
 wait_healthy() {
   local timeout=$1 deadline=$((SECONDS + $1)) ids states total bad
   while :; do
-    ids=$(project_containers)
+    ids=$(long_running_containers)
     total=$(echo "$ids" | grep -c . || true)
     bad=0
     if [ "$total" -ne "$EXPECTED_CONTAINERS" ]; then
@@ -195,12 +212,11 @@ end
 begin "stack up (docker-compose up -d)"
 # A run that was interrupted may have left its stack behind.
 if [ -n "$(project_containers)" ]; then teardown; fi
-# Fresh random secrets, as a real deployment would have (not the committed dev ones).
-SECRETS_DIR="$WORK/secrets"
-export SECRETS_DIR
-sh deploy/compose/generate-secrets.sh "$SECRETS_DIR" >/dev/null
+# Exactly what users run: the `secrets` one-shot generates this stack's secrets into its
+# volumes before anything else starts.
 "${COMPOSE[@]}" up -d --no-build >"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; exit 1; }
 wait_healthy 240
+docker logs "$(secrets_container)" 2>&1 | sed 's/^/  secrets: /'
 end
 
 begin "every replica answers through the gateway"
@@ -265,18 +281,39 @@ done
 echo "after restarting postgres and every service: the user logs in, order $order_id is there, signing keys kept ($kids_after)"
 end
 
+begin "a second up keeps the generated secrets"
+# `up` runs the one-shot again; it must find every secret and generate none, or PostgreSQL's
+# passwords and the sealed signing keys would no longer match.
+"${COMPOSE[@]}" up -d --no-build >>"$WORK/up.log" 2>&1 || { cat "$WORK/up.log" >&2; exit 1; }
+wait_healthy 180 >/dev/null
+secrets_id=$(secrets_container)
+exit_code=$(docker inspect -f '{{.State.ExitCode}}' "$secrets_id")
+secrets_log=$(docker logs "$secrets_id" 2>&1)
+generated=$(grep -c '^generated' <<<"$secrets_log" || true)
+kept=$(grep -c '^kept' <<<"$secrets_log" || true)
+echo "secrets one-shot: exit $exit_code, $generated file(s) generated in all its runs, $kept kept"
+if [ "$exit_code" != 0 ] || [ "$generated" -ne "$SECRETS_GENERATED" ]; then
+  echo "the secrets one-shot failed or generated secrets again (expected $SECRETS_GENERATED, once):" >&2
+  echo "$secrets_log" >&2
+  exit 1
+fi
+token=$(api 200 POST /v1/login -H 'content-type: application/json' -d "$credentials" | jq -r .access_token)
+api 200 GET "/v1/orders/$order_id" -H "authorization: Bearer $token" >/dev/null
+echo "after a second up: secrets kept, the user logs in, order $order_id is there"
+end
+
 begin "image sizes and idle memory"
 docker image ls --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' | grep -E "^jwt-demo/.*:$IMAGE_TAG" | sort | column -t
 # A few quiet seconds, so the figures are idle ones.
 sleep 5
-docker stats --no-stream --format '{{.Name}}\t{{.MemUsage}}\t{{.CPUPerc}}' $(project_containers) | sort | column -t
+docker stats --no-stream --format '{{.Name}}\t{{.MemUsage}}\t{{.CPUPerc}}' $(long_running_containers) | sort | column -t
 end
 
 begin "teardown (down -v)"
 if [ "${KEEP_STACK:-0}" != 1 ]; then
   teardown
-  if [ -n "$(project_containers)" ] || docker volume ls -q | grep -qx "${COMPOSE_PROJECT_NAME}_pgdata"; then
-    echo "containers or the database volume survived docker-compose down -v" >&2
+  if [ -n "$(project_containers)" ] || docker volume ls -q | grep -q "^${COMPOSE_PROJECT_NAME}_"; then
+    echo "containers or volumes (database, secrets) survived docker-compose down -v" >&2
     exit 1
   fi
   echo "no container, network or volume of project $COMPOSE_PROJECT_NAME is left"

@@ -1,8 +1,11 @@
 //! Settings, read once at start from environment variables.
 //!
 //! Every variable has a default fit for local development, and every bad value is reported at
-//! once (see [`service_kit::config::Env`]). Durations take `ms`, `s`, `m`, `h` or `d` suffixes, so the
-//! test suite can run the key lifecycle in seconds with the same code as production.
+//! once (see [`service_kit::config::Env`]). The defaults that are public or tied to one disk
+//! (`AUTH_ISSUER`, `AUTH_MASTER_KEY`, `AUTH_CLIENTS`, and configured values equal to the public
+//! ones) are refused unless `DEV_MODE=true` ([`service_kit::config::dev_mode`]). Durations take
+//! `ms`, `s`, `m`, `h` or `d` suffixes, so the test suite can run the key lifecycle in seconds
+//! with the same code as production.
 //!
 //! The full table of variables lives in this crate's `README.md`; each field below names its
 //! variable. Each settings type lives with the module that uses it ([`TokenSettings`] in
@@ -17,11 +20,7 @@ use service_kit::config::{CommonSettings, ConfigError, Env};
 
 use crate::clients::ClientRegistry;
 use crate::{
-    domain::{Email, is_scope_token},
-    events::EventSettings,
-    keys::KeySettings,
-    passwords::LoginSettings,
-    tokens::TokenSettings,
+    domain::is_scope_token, events::EventSettings, keys::KeySettings, passwords::LoginSettings, tokens::TokenSettings,
 };
 
 /// Name of this service: its `aud` value and the label on its metrics and logs.
@@ -56,7 +55,8 @@ pub struct Settings {
     pub login: LoginSettings,
     /// The security event feed.
     pub events: EventSettings,
-    /// Variables that fell back to development-only defaults (logged at start).
+    /// Variables on development-only defaults: empty unless `DEV_MODE=true` allowed them
+    /// (then logged at start).
     pub dev_defaults: Vec<String>,
 }
 
@@ -76,6 +76,13 @@ impl Settings {
     pub fn from_env(mut env: Env) -> Result<Self, ConfigError> {
         let common = CommonSettings::read(&mut env, DEFAULT_LISTEN_ADDR, "auth.db");
         let db_max_connections = env.parse_with("AUTH_DB_MAX_CONNECTIONS", 10u32, service_kit::config::parse_pool_size);
+        if env.raw("AUTH_ISSUER").is_none() {
+            env.note_dev_value(
+                "AUTH_ISSUER",
+                "unset, which issues tokens as a development issuer on 127.0.0.1; set AUTH_ISSUER to the URL \
+                 clients reach this service at",
+            );
+        }
         let issuer = env.parse_with("AUTH_ISSUER", service_kit::config::DEV_ISSUER.to_owned(), parse_issuer);
         let audience = env.parse_with("AUTH_AUDIENCE", SERVICE_NAME.to_owned(), |raw| {
             service_kit::config::parse_name(raw).map(str::to_owned)
@@ -83,6 +90,7 @@ impl Settings {
         let master_key = read_master_key(&mut env);
         let tokens = read_tokens(&mut env);
         let clients = ClientRegistry::read(&mut env, &tokens.user_client_id);
+        refuse_public_client_secrets(&mut env, &clients);
         let keys = read_keys(&mut env);
         let login = read_login(&mut env);
         let events = read_events(&mut env);
@@ -140,7 +148,40 @@ fn parse_issuer(raw: &str) -> Result<String, String> {
     Ok(raw.trim_end_matches('/').to_owned())
 }
 
+/// Flags a configured client whose secret is one of [`crate::clients::DEV_CLIENTS`]'.
+///
+/// Those secrets are in this repository, so anyone could mint that client's tokens with them;
+/// an unset `AUTH_CLIENTS` is flagged where it is read.
+fn refuse_public_client_secrets(env: &mut Env, clients: &ClientRegistry) {
+    let mut public_secrets = crate::clients::DEV_CLIENTS.split([';', '\n']).filter_map(|entry| entry.split('|').nth(1));
+    if public_secrets.any(|secret| clients.iter().any(|client| client.secret_matches(secret.trim()))) {
+        env.note_dev_value(
+            "AUTH_CLIENTS",
+            "registers a client with the public development secret; give each client a secret of its own \
+             (`openssl rand -hex 32`) and set the same one in that client (ORDERS_CLIENT_SECRET for orders-service)",
+        );
+    }
+}
+
+/// The master key, if configured.
+///
+/// An unset one (a key file generated beside the `SQLite` database, see [`crate::keys::master`])
+/// and the public development key are development defaults.
 fn read_master_key(env: &mut Env) -> Option<SecretBox<[u8; 32]>> {
+    let unset = env.raw("AUTH_MASTER_KEY").is_none() && env.raw("AUTH_MASTER_KEY_FILE").is_none();
+    let key = read_configured_master_key(env);
+    let instead = "set AUTH_MASTER_KEY or AUTH_MASTER_KEY_FILE to 32 random bytes (`openssl rand -base64 32`)";
+    if unset {
+        let why = "unset, so the signing keys are sealed with a key generated into a file beside the SQLite database \
+                   (refused with PostgreSQL)";
+        env.note_dev_value("AUTH_MASTER_KEY", format!("{why}; {instead}"));
+    } else if key.as_ref().is_some_and(crate::keys::master::is_public_development_key) {
+        env.note_dev_value("AUTH_MASTER_KEY", format!("is the public development key of this repository; {instead}"));
+    }
+    key
+}
+
+fn read_configured_master_key(env: &mut Env) -> Option<SecretBox<[u8; 32]>> {
     let inline = env.raw("AUTH_MASTER_KEY").map(str::to_owned);
     let file = env.optional("AUTH_MASTER_KEY_FILE");
     match (inline, file) {
@@ -205,16 +246,18 @@ fn read_tokens(env: &mut Env) -> TokenSettings {
     let admin_scopes = env.parse_with("AUTH_ADMIN_SCOPES", vec!["auth:admin".to_owned()], |raw| {
         service_kit::config::parse_list(raw, "scope", is_scope_token)
     });
-    let admin_emails = env.parse_with("AUTH_ADMIN_EMAILS", BTreeSet::new(), |raw| {
-        raw.split([',', ' ', ';'])
-            .filter(|s| !s.is_empty())
-            .map(|e| {
-                Email::parse(e)
-                    .map(|e| e.as_ref().to_owned())
-                    .map_err(|_| "contains an invalid email address".to_owned())
-            })
-            .collect()
-    });
+    if env.raw("AUTH_ADMIN_EMAILS").is_some() {
+        // Whoever registers a listed address first would become an administrator.
+        env.problem(
+            "AUTH_ADMIN_EMAILS",
+            "is no longer supported: an email proves nothing at registration; provision administrators \
+             with `auth-service create-admin --email <address>`",
+        );
+    }
+    let refresh_reuse_grace = env.duration("AUTH_REFRESH_REUSE_GRACE", Duration::from_secs(2));
+    if refresh_reuse_grace > Duration::from_secs(60) {
+        env.problem("AUTH_REFRESH_REUSE_GRACE", "must be at most 60s: within it a replay raises no alarm");
+    }
     TokenSettings {
         access_token_ttl,
         refresh_token_ttl,
@@ -223,7 +266,7 @@ fn read_tokens(env: &mut Env) -> TokenSettings {
         user_audiences,
         user_scopes,
         admin_scopes,
-        admin_emails,
+        refresh_reuse_grace,
     }
 }
 
@@ -270,13 +313,25 @@ fn read_keys(env: &mut Env) -> KeySettings {
 fn read_login(env: &mut Env) -> LoginSettings {
     let positive =
         |raw: &str| raw.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| "expected a positive integer".to_owned());
+    // The delays default to fit a shortened window: 1 min then at most 5 min, within it.
+    let failure_window = env.duration("AUTH_LOGIN_FAILURE_WINDOW", Duration::from_secs(900));
+    let account_max_delay = env.duration("AUTH_LOGIN_ACCOUNT_MAX_DELAY", failure_window.min(Duration::from_secs(300)));
+    let account_delay = env.duration("AUTH_LOGIN_ACCOUNT_DELAY", account_max_delay.min(Duration::from_secs(60)));
     let login = LoginSettings {
         argon2_memory_kib: env.parse_with("AUTH_ARGON2_MEMORY_KIB", 19_456, positive),
         argon2_iterations: env.parse_with("AUTH_ARGON2_ITERATIONS", 2, positive),
         argon2_parallelism: env.parse_with("AUTH_ARGON2_PARALLELISM", 1, positive),
+        argon2_memory_budget_mib: env.parse_with("AUTH_ARGON2_MEMORY_BUDGET_MIB", 64, positive),
+        argon2_max_queue: env.parse_with("AUTH_ARGON2_MAX_QUEUE", 32, |raw| {
+            raw.parse::<u32>().map_err(|_| "expected a whole number (0 or more)".to_owned())
+        }),
+        argon2_queue_timeout: env.duration("AUTH_ARGON2_QUEUE_TIMEOUT", Duration::from_secs(2)),
         max_failures_per_account: env.parse_with("AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT", 5, positive),
+        account_delay,
+        account_max_delay,
         max_failures_per_address: env.parse_with("AUTH_LOGIN_MAX_FAILURES_PER_ADDRESS", 20, positive),
-        failure_window: env.duration("AUTH_LOGIN_FAILURE_WINDOW", Duration::from_secs(900)),
+        failure_window,
+        max_registrations_per_address: env.parse_with("AUTH_REGISTER_MAX_PER_ADDRESS", 20, positive),
         trust_forwarded_for: env.bool("AUTH_TRUST_FORWARDED_FOR", false),
     };
     if let Err(error) =
@@ -284,8 +339,23 @@ fn read_login(env: &mut Env) -> LoginSettings {
     {
         env.problem("AUTH_ARGON2_MEMORY_KIB", format!("argon2 refuses these parameters: {error}"));
     }
+    if login.argon2_queue_timeout < Duration::from_millis(1) || login.argon2_queue_timeout > Duration::from_secs(10) {
+        // The wait is part of the request, which the kit's timeout ends at 30 s.
+        env.problem("AUTH_ARGON2_QUEUE_TIMEOUT", "must be between 1ms and 10s");
+    }
     if login.failure_window < Duration::from_secs(1) {
         env.problem("AUTH_LOGIN_FAILURE_WINDOW", "must be at least 1s");
+    }
+    if login.account_delay < Duration::from_secs(1) {
+        env.problem("AUTH_LOGIN_ACCOUNT_DELAY", "must be at least 1s (Retry-After is in whole seconds)");
+    }
+    if login.account_max_delay < login.account_delay || login.account_max_delay > login.failure_window {
+        // Longer than the window, a delay would lock an owner out longer than the window
+        // itself, which is what the delays are there to avoid.
+        env.problem(
+            "AUTH_LOGIN_ACCOUNT_MAX_DELAY",
+            "must be at least AUTH_LOGIN_ACCOUNT_DELAY and at most AUTH_LOGIN_FAILURE_WINDOW",
+        );
     }
     login
 }
@@ -313,8 +383,52 @@ mod tests {
 
     use super::*;
 
+    /// Settings from `pairs` on a development machine (`DEV_MODE=true` unless `pairs` says
+    /// otherwise), so each test states only what it is about.
     fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        Settings::from_env(Env::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))))
+        let pairs = [("DEV_MODE", "true")].iter().chain(pairs);
+        Settings::from_env(Env::from_pairs(pairs.map(|(k, v)| (k.to_string(), v.to_string()))))
+    }
+
+    const PRIVATE_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    const PRIVATE_CLIENTS: &str = "orders-service|a-private-secret|notifications:write|notifications-service";
+
+    #[test]
+    fn development_defaults_are_refused_without_dev_mode() {
+        let text = settings(&[("DEV_MODE", "false")]).unwrap_err().to_string();
+        for name in ["AUTH_ISSUER", "AUTH_MASTER_KEY", "AUTH_CLIENTS", "DEV_MODE"] {
+            assert!(text.contains(&format!("{name}: ")), "{name} missing from {text}");
+        }
+
+        // Configured, but to the public development values: refused just the same.
+        let public_key =
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, b"DEVELOPMENT ONLY - NOT A SECRET!");
+        let text = settings(&[
+            ("DEV_MODE", "false"),
+            ("AUTH_ISSUER", "https://auth.example.com"),
+            ("AUTH_MASTER_KEY", &public_key),
+            ("AUTH_CLIENTS", crate::clients::DEV_CLIENTS),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(text.contains("AUTH_MASTER_KEY: is the public development key"), "{text}");
+        assert!(text.contains("AUTH_CLIENTS: registers a client with the public development secret"), "{text}");
+        assert!(!text.contains("AUTH_ISSUER"), "{text}");
+
+        let configured = settings(&[
+            ("DEV_MODE", "false"),
+            ("AUTH_ISSUER", "https://auth.example.com"),
+            ("AUTH_MASTER_KEY", PRIVATE_KEY),
+            ("AUTH_CLIENTS", PRIVATE_CLIENTS),
+        ])
+        .unwrap();
+        assert!(configured.dev_defaults.is_empty(), "{:?}", configured.dev_defaults);
+    }
+
+    #[test]
+    fn dev_mode_allows_the_development_defaults_and_lists_them() {
+        let settings = settings(&[]).unwrap();
+        assert_eq!(settings.dev_defaults, ["AUTH_ISSUER", "AUTH_MASTER_KEY", "AUTH_CLIENTS"]);
     }
 
     #[test]

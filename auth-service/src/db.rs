@@ -20,7 +20,14 @@ pub struct UserRow {
     pub password_hash: String,
     /// Unix ms.
     pub created_at: i64,
+    /// `user`, or `admin` for accounts the operator provisioned.
+    pub role: String,
 }
+
+/// Role of self-registered accounts.
+pub const ROLE_USER: &str = "user";
+/// Role of provisioned administrators.
+pub const ROLE_ADMIN: &str = "admin";
 
 /// Inserting a user failed.
 #[derive(Debug, thiserror::Error)]
@@ -38,11 +45,12 @@ pub enum InsertUserError {
 /// # Errors
 /// [`InsertUserError::EmailTaken`] on the unique index, else database failures.
 pub async fn insert_user(pool: &Pool, user: &UserRow) -> Result<(), InsertUserError> {
-    sqlx::query("INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)")
+    sqlx::query("INSERT INTO users (id, email, password_hash, created_at, role) VALUES ($1, $2, $3, $4, $5)")
         .bind(&user.id)
         .bind(&user.email)
         .bind(&user.password_hash)
         .bind(user.created_at)
+        .bind(&user.role)
         .execute(pool)
         .await
         .map(|_| ())
@@ -56,7 +64,7 @@ pub async fn insert_user(pool: &Pool, user: &UserRow) -> Result<(), InsertUserEr
 /// # Errors
 /// Database failures.
 pub async fn find_user_by_email(pool: &Pool, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, email, password_hash, created_at FROM users WHERE email = $1")
+    sqlx::query_as("SELECT id, email, password_hash, created_at, role FROM users WHERE email = $1")
         .bind(email)
         .fetch_optional(pool)
         .await
@@ -67,7 +75,7 @@ pub async fn find_user_by_email(pool: &Pool, email: &str) -> Result<Option<UserR
 /// # Errors
 /// Database failures.
 pub async fn find_user(pool: &Pool, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, email, password_hash, created_at FROM users WHERE id = $1")
+    sqlx::query_as("SELECT id, email, password_hash, created_at, role FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await
@@ -222,131 +230,296 @@ pub async fn end_user_sessions(
     .await
 }
 
-/// What presenting a refresh token found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RefreshUse {
-    /// Unused until now (it is now marked used).
-    Fresh {
-        /// Its session.
-        session_id: String,
-        /// Its own expiry (Unix ms).
-        expires_at: i64,
-    },
-    /// Used before: a replay, or a stolen copy racing the legitimate client.
-    Reused {
-        /// Its session.
-        session_id: String,
+/// What presenting a refresh token did.
+#[derive(Debug, Clone)]
+pub enum RefreshRotation {
+    /// Spent, and its successor stored; the session was open and is marked seen.
+    Rotated {
+        /// The session (as it was before this use).
+        session: SessionRow,
     },
     /// Never issued (or purged long after expiry).
     Unknown,
+    /// Issued to another client than the one presenting it; nothing was spent.
+    ForeignClient,
+    /// Past its own expiry; nothing was spent.
+    Expired,
+    /// Its session ended or expired.
+    SessionEnded,
+    /// Spent within the grace window: a concurrent refresh of the same client, not a replay.
+    JustUsed,
+    /// Spent before the grace window: a replay, or a stolen copy racing the legitimate client.
+    Reused {
+        /// Its session, which the caller ends.
+        session_id: String,
+    },
 }
 
-/// Marks the refresh token with this hash used, atomically: of two concurrent uses, exactly
-/// one sees [`RefreshUse::Fresh`].
+/// A refresh token to store in place of the presented one.
+#[derive(Debug, Clone, Copy)]
+pub struct Successor<'a> {
+    /// SHA-256 of the new token.
+    pub hash: &'a str,
+    /// Its lifetime in ms (capped by the session's own expiry).
+    pub ttl_ms: i64,
+}
+
+/// Spends the refresh token with hash `presented` and stores `successor`, in one transaction.
+///
+/// The transaction checks everything first: the presenting client (`None`: whichever client the session
+/// has), the token's expiry and the session's state. A token refused for any of those reasons
+/// stays unspent, so a thief with the wrong `client_id` cannot burn the user's session.
+///
+/// The spending `UPDATE` is the transaction's first statement: it takes the write lock
+/// (`SQLite`) or the row lock (`PostgreSQL`) at once, so of two concurrent uses exactly one
+/// rotates and the other, after waiting, finds the token spent.
 ///
 /// # Errors
 /// Database failures.
-pub async fn use_refresh_token(pool: &Pool, hash: &str, now: i64) -> Result<RefreshUse, sqlx::Error> {
-    let fresh: Option<(String, i64)> = sqlx::query_as(
-        "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL RETURNING session_id, expires_at",
+pub async fn rotate_refresh_token(
+    pool: &Pool,
+    presented: &str,
+    client_id: Option<&str>,
+    successor: Successor<'_>,
+    now: i64,
+    grace_ms: i64,
+) -> Result<RefreshRotation, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let spent: Option<String> = sqlx::query_scalar(
+        "UPDATE refresh_tokens SET used_at = $1 \
+         WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
+           AND session_id IN (SELECT id FROM sessions \
+                              WHERE ended_at IS NULL AND expires_at > $1 AND client_id = COALESCE($3, client_id)) \
+         RETURNING session_id",
     )
     .bind(now)
-    .bind(hash)
+    .bind(presented)
+    .bind(client_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(session_id) = spent else {
+        tx.rollback().await?;
+        return classify_refusal(pool, presented, client_id, now, grace_ms).await;
+    };
+    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
+    let session: SessionRow = sqlx::query_as(&sql).bind(&session_id).fetch_one(&mut *tx).await?;
+    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(&session_id)
+        .execute(&mut *tx)
+        .await?;
+    let expires_at = now.saturating_add(successor.ttl_ms).min(session.expires_at);
+    insert_refresh_token(&mut tx, successor.hash, &session_id, now, expires_at).await?;
+    tx.commit().await?;
+    Ok(RefreshRotation::Rotated { session })
+}
+
+/// A refresh token and its session: `session_id`, `expires_at`, `used_at`, the session's
+/// `client_id`, `expires_at` and `ended_at`.
+type RefreshTokenState = (String, i64, Option<i64>, String, i64, Option<i64>);
+
+/// Why a refresh token was not spent. Read after the failed `UPDATE`: every condition only
+/// moves one way (spent once, ended once, time forward), so the answer cannot be stale in a
+/// way that matters.
+async fn classify_refusal(
+    pool: &Pool,
+    presented: &str,
+    client_id: Option<&str>,
+    now: i64,
+    grace_ms: i64,
+) -> Result<RefreshRotation, sqlx::Error> {
+    let row: Option<RefreshTokenState> = sqlx::query_as(
+        "SELECT t.session_id, t.expires_at, t.used_at, s.client_id, s.expires_at, s.ended_at \
+         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1",
+    )
+    .bind(presented)
     .fetch_optional(pool)
     .await?;
-    if let Some((session_id, expires_at)) = fresh {
-        return Ok(RefreshUse::Fresh { session_id, expires_at });
-    }
-    Ok(match refresh_token_session(pool, hash).await? {
-        Some(session_id) => RefreshUse::Reused { session_id },
-        None => RefreshUse::Unknown,
+    let Some((session_id, expires_at, used_at, session_client, session_expires, ended_at)) = row else {
+        return Ok(RefreshRotation::Unknown);
+    };
+    Ok(if client_id.is_some_and(|id| id != session_client) {
+        RefreshRotation::ForeignClient
+    } else if let Some(used_at) = used_at {
+        if now.saturating_sub(used_at) <= grace_ms {
+            RefreshRotation::JustUsed
+        } else {
+            RefreshRotation::Reused { session_id }
+        }
+    } else if expires_at <= now {
+        RefreshRotation::Expired
+    } else if ended_at.is_some() || session_expires <= now {
+        RefreshRotation::SessionEnded
+    } else {
+        // Unspent and valid, yet not spent: a concurrent end or use in between; refuse safely.
+        RefreshRotation::SessionEnded
     })
 }
 
-/// The session a refresh token belongs to, used or not (revocation).
+/// The session a refresh token belongs to, used or not, and that session's client
+/// (revocation).
 ///
 /// # Errors
 /// Database failures.
-pub async fn refresh_token_session(pool: &Pool, hash: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT session_id FROM refresh_tokens WHERE token_hash = $1")
-        .bind(hash)
-        .fetch_optional(pool)
-        .await
+pub async fn refresh_token_session(pool: &Pool, hash: &str) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT t.session_id, s.client_id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+         WHERE t.token_hash = $1",
+    )
+    .bind(hash)
+    .fetch_optional(pool)
+    .await
 }
 
-/// Stores the successor of a used refresh token and marks the session seen.
-///
-/// Only while the session is open: `false` (nothing stored) when it ended meanwhile. The
-/// `UPDATE` waits for a concurrent end to commit, so no token is issued for a session whose
-/// revocation event is already out.
-///
-/// # Errors
-/// Database failures.
-pub async fn add_refresh_token(
-    pool: &Pool,
-    session_id: &str,
-    hash: &str,
-    now: i64,
-    expires_at: i64,
-) -> Result<bool, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let open = sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2 AND ended_at IS NULL")
-        .bind(now)
-        .bind(session_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        == 1;
-    if !open {
-        tx.rollback().await?;
-        return Ok(false);
-    }
-    insert_refresh_token(&mut tx, hash, session_id, now, expires_at).await?;
-    tx.commit().await?;
-    Ok(true)
+/// What reserving an attempt in a throttle bucket found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reservation {
+    /// The attempt is counted. `anchor` is the bucket's `window_started_at` right after it:
+    /// [`release_attempt`] gives the attempt back only while the bucket still shows it.
+    Granted {
+        /// `window_started_at` as this reservation left it.
+        anchor: i64,
+    },
+    /// The bucket is full: nothing was counted; a retry can succeed in this many seconds.
+    Refused {
+        /// Whole seconds, at least 1.
+        retry_after_secs: u64,
+    },
 }
 
-/// Seconds until the first of `buckets` that reached its limit reopens, or `None` when all
-/// are under their limit. Each bucket is `(key, max_failures)`.
+/// Reserves one attempt in a fixed-window bucket (a client address, registrations): at most
+/// `max_attempts` per window, the window starting with the first attempt.
+///
+/// One statement decides and counts, so the limit holds however many requests race, on any
+/// replica: of concurrent attempts, exactly the ones the limit allows get a row back.
 ///
 /// # Errors
 /// Database failures.
-pub async fn throttled_for(
+pub async fn reserve_attempt(
     pool: &Pool,
-    buckets: &[(&str, u32)],
+    bucket: &str,
+    max_attempts: u32,
     now: i64,
     window_ms: i64,
-) -> Result<Option<(usize, u64)>, sqlx::Error> {
-    for (index, (bucket, max_failures)) in buckets.iter().enumerate() {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT failures, window_started_at FROM login_throttle WHERE bucket = $1")
-                .bind(*bucket)
-                .fetch_optional(pool)
-                .await?;
-        let Some((failures, started)) = row else { continue };
-        let reopens = started.saturating_add(window_ms);
-        if failures >= i64::from(*max_failures) && now < reopens {
-            let wait_ms = u64::try_from(reopens - now).unwrap_or(0);
-            return Ok(Some((index, wait_ms.div_ceil(1000).max(1))));
-        }
-    }
-    Ok(None)
-}
-
-/// Counts a failed login in `bucket`, starting a new window when the previous one is over.
-///
-/// # Errors
-/// Database failures.
-pub async fn record_login_failure(pool: &Pool, bucket: &str, now: i64, window_ms: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<Reservation, sqlx::Error> {
+    // `DO UPDATE … WHERE` leaves a full bucket untouched and returns no row.
+    let granted: Option<(i64,)> = sqlx::query_as(
         "INSERT INTO login_throttle (bucket, failures, window_started_at) VALUES ($1, 1, $2) \
          ON CONFLICT (bucket) DO UPDATE SET \
            failures = CASE WHEN login_throttle.window_started_at + $3 <= $2 THEN 1 ELSE login_throttle.failures + 1 END, \
-           window_started_at = CASE WHEN login_throttle.window_started_at + $3 <= $2 THEN $2 ELSE login_throttle.window_started_at END",
+           window_started_at = CASE WHEN login_throttle.window_started_at + $3 <= $2 THEN $2 ELSE login_throttle.window_started_at END \
+         WHERE login_throttle.window_started_at + $3 <= $2 OR login_throttle.failures < $4 \
+         RETURNING window_started_at",
     )
     .bind(bucket)
     .bind(now)
     .bind(window_ms)
+    .bind(i64::from(max_attempts))
+    .fetch_optional(pool)
+    .await?;
+    if let Some((anchor,)) = granted {
+        return Ok(Reservation::Granted { anchor });
+    }
+    let started = bucket_anchor(pool, bucket).await?.unwrap_or(now);
+    Ok(Reservation::Refused { retry_after_secs: whole_seconds_until(started.saturating_add(window_ms), now) })
+}
+
+/// How an account bucket spaces attempts once its free ones are used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DelayPolicy {
+    /// Attempts allowed back to back.
+    pub free_attempts: u32,
+    /// Wait after the last free attempt; each further attempt doubles it.
+    pub first_delay_ms: i64,
+    /// Longest wait.
+    pub max_delay_ms: i64,
+}
+
+impl DelayPolicy {
+    /// The doublings after which the wait is `max_delay_ms` (the SQL below needs no power
+    /// function, and its shift never overflows).
+    fn doublings_to_cap(&self) -> i64 {
+        let mut doublings = 0;
+        while doublings < 30 && self.first_delay_ms.saturating_mul(1 << doublings) < self.max_delay_ms {
+            doublings += 1;
+        }
+        doublings
+    }
+
+    /// The wait after an account's first attempt of a streak.
+    fn delay_after_first(&self) -> i64 {
+        if self.free_attempts > 1 { 0 } else { self.first_delay_ms.min(self.max_delay_ms) }
+    }
+}
+
+/// Reserves one attempt in an account bucket, with progressive delays.
+///
+/// `free_attempts` go back to back, then each next attempt only after a wait that doubles
+/// from `first_delay_ms` up to `max_delay_ms`. The streak ends after a whole window without
+/// an attempt.
+///
+/// Here `window_started_at` is the earliest time the next attempt is allowed (and the start
+/// of the quiet window that ends the streak). A refused attempt changes nothing, so asking
+/// early never pushes the next opening back. The free attempts pass whatever that time says:
+/// concurrent requests read the clock in any order, and one that read it a millisecond
+/// before another's write must not be told to wait. One statement, as in
+/// [`reserve_attempt`].
+///
+/// # Errors
+/// Database failures.
+pub async fn reserve_account_attempt(
+    pool: &Pool,
+    bucket: &str,
+    policy: &DelayPolicy,
+    now: i64,
+    window_ms: i64,
+) -> Result<Reservation, sqlx::Error> {
+    // The attempt's number in the streak, and the wait it leaves before the next one.
+    const ATTEMPT: &str =
+        "(CASE WHEN login_throttle.window_started_at + $3 <= $2 THEN 1 ELSE login_throttle.failures + 1 END)";
+    let delay = format!(
+        "CASE WHEN {ATTEMPT} < $4 THEN 0 WHEN {ATTEMPT} - $4 >= $7 THEN $6 \
+         ELSE $5 * (1 << CAST({ATTEMPT} - $4 AS INTEGER)) END"
+    );
+    let statement = format!(
+        "INSERT INTO login_throttle (bucket, failures, window_started_at) VALUES ($1, 1, $2 + $8) \
+         ON CONFLICT (bucket) DO UPDATE SET failures = {ATTEMPT}, window_started_at = $2 + {delay} \
+         WHERE {ATTEMPT} <= $4 OR login_throttle.window_started_at <= $2 \
+         RETURNING window_started_at"
+    );
+    let granted: Option<(i64,)> = sqlx::query_as(&statement)
+        .bind(bucket)
+        .bind(now)
+        .bind(window_ms)
+        .bind(i64::from(policy.free_attempts))
+        .bind(policy.first_delay_ms)
+        .bind(policy.max_delay_ms)
+        .bind(policy.doublings_to_cap())
+        .bind(policy.delay_after_first())
+        .fetch_optional(pool)
+        .await?;
+    if let Some((anchor,)) = granted {
+        return Ok(Reservation::Granted { anchor });
+    }
+    let opens = bucket_anchor(pool, bucket).await?.unwrap_or(now);
+    Ok(Reservation::Refused { retry_after_secs: whole_seconds_until(opens, now) })
+}
+
+/// Gives back an attempt that turned out not to count.
+///
+/// That is a successful login from an address, or a request the password hasher had no room
+/// for. Only while the bucket is still at `anchor`: a window that has started over, or a
+/// later attempt on the account, keeps its count (the safe side).
+///
+/// # Errors
+/// Database failures.
+pub async fn release_attempt(pool: &Pool, bucket: &str, anchor: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE login_throttle SET failures = failures - 1 \
+         WHERE bucket = $1 AND window_started_at = $2 AND failures > 0",
+    )
+    .bind(bucket)
+    .bind(anchor)
     .execute(pool)
     .await?;
     Ok(())
@@ -359,6 +532,20 @@ pub async fn record_login_failure(pool: &Pool, bucket: &str, now: i64, window_ms
 pub async fn clear_login_failures(pool: &Pool, bucket: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM login_throttle WHERE bucket = $1").bind(bucket).execute(pool).await?;
     Ok(())
+}
+
+async fn bucket_anchor(pool: &Pool, bucket: &str) -> Result<Option<i64>, sqlx::Error> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT window_started_at FROM login_throttle WHERE bucket = $1")
+        .bind(bucket)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|(anchor,)| anchor))
+}
+
+/// Whole seconds from `now` until `at` (milliseconds), at least 1: a refusal always names a
+/// wait (the bucket may have reopened between the two statements).
+fn whole_seconds_until(at: i64, now: i64) -> u64 {
+    u64::try_from(at.saturating_sub(now)).unwrap_or(0).div_ceil(1000).max(1)
 }
 
 /// Deletes what can no longer matter: refresh tokens expired a day ago, sessions that ended

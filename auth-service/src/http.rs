@@ -72,9 +72,17 @@ fn last_forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
     last_entry.parse().ok()
 }
 
-/// Name of the refresh-token cookie. `__Host-` makes browsers accept it only with `Secure`,
-/// `Path=/` and no `Domain`, so no sibling subdomain can set or shadow it.
-pub const REFRESH_COOKIE: &str = "__Host-refresh_token";
+/// Name of the refresh-token cookie.
+///
+/// It is the long-lived credential, so it is scoped to the
+/// one path that reads it ([`REFRESH_COOKIE_PATH`]) and never travels with requests to the
+/// other services (or into their logs). `__Host-` would demand `Path=/`, so it takes
+/// `__Secure-` (browsers accept it only with `Secure` from a secure origin) and no `Domain`
+/// (host-only). The access-token cookie, needed everywhere, stays `__Host-`.
+pub const REFRESH_COOKIE: &str = "__Secure-refresh_token";
+
+/// The only path the browser sends the refresh cookie to: the token endpoint.
+pub const REFRESH_COOKIE_PATH: &str = "/oauth/token";
 
 /// `Set-Cookie` for a browser session: the refresh token (and the access token, which
 /// `jwt_verifier` accepts from `__Host-access_token` with its CSRF guard).
@@ -85,11 +93,11 @@ pub fn session_cookies(
     access_token: &str,
     access_max_age: u64,
 ) {
-    for (name, value, max_age) in [
-        (REFRESH_COOKIE, refresh_token, refresh_max_age),
-        (jwt_verifier::ACCESS_TOKEN_COOKIE, access_token, access_max_age),
+    for (name, value, path, max_age) in [
+        (REFRESH_COOKIE, refresh_token, REFRESH_COOKIE_PATH, refresh_max_age),
+        (jwt_verifier::ACCESS_TOKEN_COOKIE, access_token, "/", access_max_age),
     ] {
-        let cookie = format!("{name}={value}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={max_age}");
+        let cookie = format!("{name}={value}; HttpOnly; Secure; SameSite=Strict; Path={path}; Max-Age={max_age}");
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             headers.append(header::SET_COOKIE, value);
         }
@@ -98,8 +106,8 @@ pub fn session_cookies(
 
 /// `Set-Cookie` headers that delete both session cookies (logout).
 pub fn clear_session_cookies(headers: &mut HeaderMap) {
-    for name in [REFRESH_COOKIE, jwt_verifier::ACCESS_TOKEN_COOKIE] {
-        let cookie = format!("{name}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0");
+    for (name, path) in [(REFRESH_COOKIE, REFRESH_COOKIE_PATH), (jwt_verifier::ACCESS_TOKEN_COOKIE, "/")] {
+        let cookie = format!("{name}=; HttpOnly; Secure; SameSite=Strict; Path={path}; Max-Age=0");
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             headers.append(header::SET_COOKIE, value);
         }
@@ -144,7 +152,7 @@ mod tests {
     #[test]
     fn cookies_are_found_by_exact_name() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; __Host-refresh_token=abc; b=2"));
+        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; __Secure-refresh_token=abc; b=2"));
         assert_eq!(cookie(&headers, REFRESH_COOKIE), Some("abc"));
         assert_eq!(cookie(&headers, "refresh_token"), None);
     }

@@ -10,7 +10,7 @@ use service_kit::db::now_millis;
 
 use crate::{
     clients::ServiceClient,
-    db::{self, RefreshUse, SessionRow, UserRow},
+    db::{self, RefreshRotation, SessionRow, UserRow},
     domain::SessionId,
     events::SessionEnd,
     revocation,
@@ -30,6 +30,9 @@ pub enum IssueError {
     /// The refresh token was already spent; its session has been ended.
     #[error("the refresh token was already used; the session has been ended")]
     RefreshTokenReused,
+    /// The refresh token was spent moments ago by a concurrent request of the same client.
+    #[error("the refresh token was just used by a concurrent request; use its successor")]
+    RefreshTokenJustUsed,
     /// The refresh token is past its own expiry.
     #[error("the refresh token has expired")]
     RefreshTokenExpired,
@@ -100,15 +103,15 @@ impl Grant {
     }
 }
 
-/// Role and scope of a user's tokens: administrators (by email) get the admin scopes too.
+/// Role and scope of a user's tokens: provisioned administrators get the admin scopes too.
 fn role_and_scope(state: &AppState, user: &UserRow) -> (&'static str, String) {
     let tokens = &state.settings.tokens;
-    if tokens.admin_emails.contains(&user.email) {
+    if user.role == db::ROLE_ADMIN {
         let scopes: Vec<&str> =
             tokens.user_scopes.iter().chain(tokens.admin_scopes.iter()).map(String::as_str).collect();
-        ("admin", scopes.join(" "))
+        (db::ROLE_ADMIN, scopes.join(" "))
     } else {
-        ("user", tokens.user_scopes.join(" "))
+        (db::ROLE_USER, tokens.user_scopes.join(" "))
     }
 }
 
@@ -187,10 +190,15 @@ pub async fn open_session(
     user_tokens(state, user, &session.id, refresh_token, Grant::Login)
 }
 
-/// `grant_type=refresh_token`: spends `presented`, issues a new refresh and access token.
+/// `grant_type=refresh_token`: spends `presented` and issues a new refresh and access token.
 ///
-/// Presenting a token that was already spent ends its whole session (OAuth 2.0 Security BCP
-/// §4.14): either the client or an attacker holds a copy, and the server cannot tell which.
+/// The checks (client, expiry, session), the spending and the successor are one transaction
+/// ([`db::rotate_refresh_token`]); the access token is minted after it committed, so it never
+/// exists for a rotation that did not happen. Presenting a token that was already spent
+/// ends its whole session (OAuth 2.0 Security BCP §4.14): either the client or an attacker
+/// holds a copy, and the server cannot tell which. Within `AUTH_REFRESH_REUSE_GRACE` of the
+/// first use it is refused without that alarm: two tabs sharing one cookie refresh together,
+/// and the loser finds the winner's successor in the cookie jar.
 ///
 /// # Errors
 /// Unknown, expired, reused or foreign refresh tokens and ended sessions; database failures.
@@ -198,34 +206,37 @@ pub async fn refresh(state: &AppState, presented: &str, client_id: Option<&str>)
     if !tokens::looks_like_refresh_token(presented) {
         return Err(IssueError::UnknownRefreshToken);
     }
-    let now = now_millis();
-    let hash = tokens::hash_refresh_token(presented);
-    let (session_id, expires_at) = match db::use_refresh_token(&state.db, &hash, now).await? {
-        RefreshUse::Fresh { session_id, expires_at } => (session_id, expires_at),
-        RefreshUse::Unknown => return Err(IssueError::UnknownRefreshToken),
-        RefreshUse::Reused { session_id } => {
+    // Fail before spending anything when this replica cannot sign.
+    state.keys.signer().ok_or(IssueError::NoSigningKey)?;
+    let settings = &state.settings.tokens;
+    let (refresh_token, refresh_hash) = tokens::new_refresh_token();
+    let successor = db::Successor { hash: &refresh_hash, ttl_ms: ms(settings.refresh_token_ttl) };
+    let presented_hash = tokens::hash_refresh_token(presented);
+    let grace_ms = ms(settings.refresh_reuse_grace);
+    let session = match db::rotate_refresh_token(
+        &state.db,
+        &presented_hash,
+        client_id,
+        successor,
+        now_millis(),
+        grace_ms,
+    )
+    .await?
+    {
+        RefreshRotation::Rotated { session } => session,
+        RefreshRotation::Unknown => return Err(IssueError::UnknownRefreshToken),
+        RefreshRotation::ForeignClient => return Err(IssueError::ForeignRefreshToken),
+        RefreshRotation::Expired => return Err(IssueError::RefreshTokenExpired),
+        RefreshRotation::SessionEnded => return Err(IssueError::SessionEnded),
+        RefreshRotation::JustUsed => return Err(IssueError::RefreshTokenJustUsed),
+        RefreshRotation::Reused { session_id } => {
             let ended = revocation::end_session(state, &session_id, None, SessionEnd::RefreshTokenReuse).await?;
             metrics::counter!("auth_refresh_token_reuse_total").increment(1);
             tracing::warn!(session.id = %session_id, session_was_active = ended, "refresh token reuse detected; session ended");
             return Err(IssueError::RefreshTokenReused);
         }
     };
-    if expires_at <= now {
-        return Err(IssueError::RefreshTokenExpired);
-    }
-    let session = db::find_session(&state.db, &session_id).await?.ok_or(IssueError::SessionEnded)?;
-    if !session.is_active(now) {
-        return Err(IssueError::SessionEnded);
-    }
-    if client_id.is_some_and(|id| id != session.client_id) {
-        return Err(IssueError::ForeignRefreshToken);
-    }
     let user = db::find_user(&state.db, &session.user_id).await?.ok_or(IssueError::SessionEnded)?;
-    let (refresh_token, refresh_hash) = tokens::new_refresh_token();
-    let refresh_expires = now.saturating_add(ms(state.settings.tokens.refresh_token_ttl)).min(session.expires_at);
-    if !db::add_refresh_token(&state.db, &session.id, &refresh_hash, now, refresh_expires).await? {
-        return Err(IssueError::SessionEnded);
-    }
     user_tokens(state, &user, &session.id, refresh_token, Grant::RefreshToken)
 }
 

@@ -4,7 +4,7 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: subcommands (`serve`, `rotate-keys`, `healthcheck`).
+//! - [`cli`]: subcommands (`serve`, `rotate-keys`, `create-admin`, `healthcheck`).
 //! - [`config`]: [`config::Settings`] from environment variables.
 //! - [`clients`]: the registered service clients (`AUTH_CLIENTS`) and their secrets.
 //! - [`startup`]: [`startup::Application`]: build, bind, serve until shut down.
@@ -16,6 +16,7 @@
 //! - [`keys`]: signing keys, lifecycle, JWKS.
 //! - [`tokens`]: token formats (minting, refresh tokens).
 //! - [`passwords`]: argon2id hashing.
+//! - [`provisioning`]: administrator accounts, created by the operator only.
 //! - [`domain`]: parsed types (`Email`, `Password`, ids).
 //! - [`db`]: queries for users, sessions, refresh tokens and throttling.
 
@@ -29,6 +30,7 @@ pub mod http;
 pub mod issuer;
 pub mod keys;
 pub mod passwords;
+pub mod provisioning;
 pub mod revocation;
 pub mod startup;
 pub mod state;

@@ -123,6 +123,18 @@ pub async fn rotate_keys(settings: &Settings, emergency: bool) -> anyhow::Result
     Ok(keys.rotate(emergency).await?)
 }
 
+/// The `create-admin` subcommand: a new administrator account, through the database directly.
+///
+/// # Errors
+/// An unreachable database, failed migrations, or what [`crate::provisioning::create_admin`]
+/// refuses.
+pub async fn create_admin(settings: &Settings, email: &str, password: String) -> anyhow::Result<String> {
+    let pool = service_kit::db::connect(&settings.common.database_url, 1).await?;
+    sqlx::migrate!("./migrations").run(&pool).await.context("cannot run the database migrations")?;
+    let hasher = PasswordHasher::new(&settings.login)?;
+    Ok(crate::provisioning::create_admin(&pool, &hasher, email, password).await?)
+}
+
 impl service_kit::serve::Application for Application {
     type Settings = Settings;
     const NAME: &'static str = SERVICE_NAME;

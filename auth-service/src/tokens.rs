@@ -4,7 +4,7 @@
 //! tokens are 256 random bits; only their SHA-256 is stored (a slow hash buys nothing for a
 //! secret with that much entropy, and lookups stay an index probe).
 
-use std::{collections::BTreeSet, time::Duration};
+use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
@@ -29,10 +29,13 @@ pub struct TokenSettings {
     pub user_audiences: Vec<String>,
     /// `AUTH_USER_SCOPES` (default `orders:read orders:write notifications:read`).
     pub user_scopes: Vec<String>,
-    /// `AUTH_ADMIN_SCOPES` (default `auth:admin`): added for administrators.
+    /// `AUTH_ADMIN_SCOPES` (default `auth:admin`): added for administrators (accounts
+    /// provisioned with `auth-service create-admin`, never self-registered ones).
     pub admin_scopes: Vec<String>,
-    /// `AUTH_ADMIN_EMAILS` (default none): normalised addresses whose users get role `admin`.
-    pub admin_emails: BTreeSet<String>,
+    /// `AUTH_REFRESH_REUSE_GRACE` (default 2s, `0s` turns it off): a second use of a refresh
+    /// token this soon after the first is a concurrent refresh (two tabs sharing one cookie),
+    /// refused without ending the session; later, it is a replay and ends the session.
+    pub refresh_reuse_grace: Duration,
 }
 
 /// What an access token says, apart from the dates and ids minting fills in.

@@ -1,6 +1,9 @@
 #!/bin/sh
-# Writes a fresh, random set of the secrets docker-compose.yml reads into DIR (created if
-# missing; existing files are kept unless --force). Then: SECRETS_DIR=DIR docker compose up.
+# Writes a fresh, random set of the secrets the stack needs into DIR (created if missing;
+# existing files are kept unless --force). docker-compose.yml's `secrets` one-shot runs it on
+# every start (through init-secrets.sh), so the first start generates the set and later ones
+# keep it; run it yourself for a set of files to feed a secret store (Kubernetes:
+# `kubectl create secret generic auth-secrets --from-file=master-key=DIR/auth_master_key …`).
 #
 #   postgres_password            PostgreSQL superuser
 #   auth_master_key              32 random bytes, base64: encrypts auth-service's signing keys
@@ -8,12 +11,11 @@
 #   auth_clients                 ... and its registration at auth-service (AUTH_CLIENTS)
 #   <service>_database_url       one role and database per service, each with its own password
 #
-# The files are world-readable (0644) inside a directory only the owner can enter (0700):
-# compose bind-mounts secret files as they are, and the containers read them as their own
-# non-root users (10001 for the services, 999 for PostgreSQL).
+# The files are world-readable (0644) inside a directory only the owner can enter (0700);
+# init-secrets.sh copies each container's share into a volume of its own.
 #
-# A new master key cannot decrypt signing keys sealed with the old one: generate once per
-# database volume (or `docker compose down -v` first).
+# A new master key cannot decrypt signing keys sealed with the old one, and PostgreSQL keeps
+# the passwords it was initialised with: generate once per database.
 #
 # Usage: generate-secrets.sh DIR [--force]
 set -eu

@@ -15,9 +15,11 @@ the documents fit together and follow the workspace's rules:
 - Ingress backends are Services with the named port;
 - every container that verifies tokens (sets AUTH_JWKS_URL) also subscribes to the
   revocation feed (sets AUTH_EVENTS_URL, and not AUTH_REVOCATION_FEED=off): a verifier that
-  missed it would accept ended sessions until their tokens expire.
+  missed it would accept ended sessions until their tokens expire;
+- no container sets DEV_MODE unless the rendering is a development one (--allow-dev-mode):
+  DEV_MODE lets the services start on public development secrets.
 
-Usage: check.py RENDERED.yaml [--external Secret/auth-secrets ...] [--autoscaled NAME ...]
+Usage: check.py RENDERED.yaml [--external Secret/auth-secrets ...] [--autoscaled NAME ...] [--allow-dev-mode]
 Exit status 1 with one line per problem.
 """
 
@@ -41,6 +43,7 @@ def main():
     parser.add_argument("rendered")
     parser.add_argument("--external", action="append", default=[], help="Kind/name provided outside the render")
     parser.add_argument("--autoscaled", action="append", default=[], help="Deployment that must have an HPA")
+    parser.add_argument("--allow-dev-mode", action="store_true", help="a development rendering: DEV_MODE may be set")
     args = parser.parse_args()
 
     with open(args.rendered, encoding="utf-8") as handle:
@@ -93,6 +96,8 @@ def main():
                 if "configMapKeyRef" in ref:
                     need("ConfigMap", ref["configMapKeyRef"]["name"], ref["configMapKeyRef"]["key"], where)
             env_values = {e["name"]: e.get("value") for e in container.get("env", [])}
+            if "DEV_MODE" in env_values and not args.allow_dev_mode:
+                problems.append(f"{where}: sets DEV_MODE, which lets it start on public development secrets")
             if "AUTH_JWKS_URL" in env_values:
                 if not env_values.get("AUTH_EVENTS_URL"):
                     problems.append(f"{where}: verifies tokens (AUTH_JWKS_URL) but sets no AUTH_EVENTS_URL")

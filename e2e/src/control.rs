@@ -69,6 +69,10 @@ pub trait Control: Send + Sync {
     /// verifier can have fetched it).
     fn rotate_keys(&self) -> BoxFuture<'_, ControlResult<()>>;
 
+    /// Provisions an administrator account the way an operator does (`auth-service
+    /// create-admin`); self-registration never makes one.
+    fn create_admin<'a>(&'a self, email: &'a str, password: &'a str) -> BoxFuture<'a, ControlResult<()>>;
+
     /// Starts one extra auth-service replica on the shared database, so it signs with the real
     /// keys, but misconfigured as `rogue` says (a skewed clock, another issuer name); it is
     /// reachable only directly, and its URL is returned. It mints tokens that are validly
@@ -192,6 +196,16 @@ impl Control for HookControl {
 
     fn rotate_keys(&self) -> BoxFuture<'_, ControlResult<()>> {
         Box::pin(async move { self.run(&["rotate-keys"]).await.map(drop) })
+    }
+
+    fn create_admin<'a>(&'a self, _email: &'a str, _password: &'a str) -> BoxFuture<'a, ControlResult<()>> {
+        Box::pin(async move {
+            Err(ControlError::Unsupported(
+                "administrators are provisioned inside the deployment (`auth-service create-admin`), not through \
+                 the hook"
+                    .to_owned(),
+            ))
+        })
     }
 
     fn start_rogue_issuer(&self, _rogue: RogueIssuer) -> BoxFuture<'_, ControlResult<Url>> {

@@ -8,7 +8,9 @@
 //! | `LOG_FORMAT`, `RUST_LOG` | human, `info` | logging |
 //! | `AUTH_ISSUER`, `AUTH_JWKS_URL`, `AUTH_ALLOW_INSECURE_HTTP`, … | see `jwt_verifier` | the trusted issuer |
 //!
-//! The audience this service accepts is fixed: `notifications-service`.
+//! The audience this service accepts is fixed: `notifications-service`. An unset
+//! `AUTH_ISSUER` falls back to the development issuer, which is refused unless
+//! `DEV_MODE=true` (`service_kit::config::dev_mode`).
 
 use std::net::SocketAddr;
 
@@ -61,13 +63,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_need_no_configuration() {
-        let mut env = Env::from_pairs(Vec::<(String, String)>::new());
+    fn defaults_need_no_configuration_but_dev_mode() {
+        let mut env = Env::from_pairs([("DEV_MODE", "true")]);
         let settings = Settings::from_env(&mut env);
         assert_eq!(settings.common.listen_addr, DEFAULT_LISTEN_ADDR);
         assert_eq!(settings.common.database_url, "sqlite://data/notifications.db");
         assert_eq!(settings.database_max_connections, 10);
-        assert!(env.finish().is_ok());
+        assert_eq!(env.finish().unwrap(), ["AUTH_ISSUER"]);
+
+        let mut env = Env::from_pairs(Vec::<(String, String)>::new());
+        let _ = Settings::from_env(&mut env);
+        let problems = env.finish().unwrap_err().0;
+        assert!(problems[0].starts_with("AUTH_ISSUER: unset"), "{problems:?}");
     }
 
     #[test]

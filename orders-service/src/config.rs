@@ -9,7 +9,7 @@
 //! | `AUTH_ISSUER`, `AUTH_JWKS_URL`, `AUTH_ALLOW_INSECURE_HTTP`, … | see `jwt_verifier` | the trusted issuer |
 //! | `AUTH_TOKEN_URL` | issuer metadata's `token_endpoint`, else `<issuer>/oauth/token` | where service tokens come from |
 //! | `ORDERS_CLIENT_ID` | `orders-service` | this service's OAuth client |
-//! | `ORDERS_CLIENT_SECRET` | `orders-dev-secret` (dev default, logged) | its secret |
+//! | `ORDERS_CLIENT_SECRET` | `orders-dev-secret` (dev default: needs `DEV_MODE=true`) | its secret |
 //! | `NOTIFICATIONS_URL` | `http://127.0.0.1:8083` | notifications-service base URL |
 //! | `NOTIFICATIONS_TIMEOUT` | `5s` | per delivery attempt |
 //! | `OUTBOX_BATCH_SIZE` | `32` | records claimed per round |
@@ -20,7 +20,9 @@
 //! | `OUTBOX_RETENTION` | `7d` | delivered records are deleted after this |
 //! | `IDEMPOTENCY_KEY_TTL` | `24h` | how long an `Idempotency-Key` is remembered |
 //!
-//! The audience this service accepts is fixed: `orders-service`.
+//! The audience this service accepts is fixed: `orders-service`. Development defaults (an
+//! unset `AUTH_ISSUER` or `ORDERS_CLIENT_SECRET`, or the public development secret set
+//! explicitly) are refused unless `DEV_MODE=true` (`service_kit::config::dev_mode`).
 //!
 //! This module reads and checks the variables and composes [`Settings`]; the parts are defined
 //! by the modules that use them ([`ClientSettings`] by the token client, [`OutboxSettings`] by
@@ -44,8 +46,8 @@ pub const SERVICE_NAME: &str = "orders-service";
 pub const AUDIENCE: &str = "orders-service";
 /// `LISTEN_ADDR` when unset.
 pub const DEFAULT_LISTEN_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8082);
-/// Development-only secret matching auth-service's development client; real deployments set
-/// `ORDERS_CLIENT_SECRET`.
+/// Development-only secret matching auth-service's development client. It is public, so it
+/// needs `DEV_MODE=true`, whether it is the fallback or set explicitly.
 const DEV_CLIENT_SECRET: &str = "orders-dev-secret";
 /// The scope the dispatcher asks for.
 pub const NOTIFICATIONS_SCOPE: &str = "notifications:write";
@@ -121,10 +123,20 @@ fn read_client(env: &mut Env, verifier: &VerifierConfig) -> ClientSettings {
         }
     });
     let client_id = env.string("ORDERS_CLIENT_ID", "orders-service");
+    let instead = "set ORDERS_CLIENT_SECRET to a private secret (`openssl rand -hex 32`), the one auth-service's \
+                   AUTH_CLIENTS registers for this client";
     let client_secret = match env.optional("ORDERS_CLIENT_SECRET") {
-        Some(secret) => SecretString::from(secret),
+        Some(secret) => {
+            if secret == DEV_CLIENT_SECRET {
+                env.note_dev_value("ORDERS_CLIENT_SECRET", format!("is the public development secret; {instead}"));
+            }
+            SecretString::from(secret)
+        }
         None => {
-            env.note_dev_default("ORDERS_CLIENT_SECRET");
+            env.note_dev_value(
+                "ORDERS_CLIENT_SECRET",
+                format!("unset, which falls back to a public secret; {instead}"),
+            );
             SecretString::from(DEV_CLIENT_SECRET)
         }
     };
@@ -190,10 +202,26 @@ fn parse_http_url(raw: &str) -> Result<Url, String> {
 mod tests {
     use super::*;
 
+    /// Reads `pairs` on a development machine (`DEV_MODE=true` unless `pairs` says otherwise).
     fn read(pairs: &[(&str, &str)]) -> (Settings, Result<Vec<String>, ConfigError>) {
-        let mut env = Env::from_pairs(pairs.iter().copied());
+        let mut env = Env::from_pairs([("DEV_MODE", "true")].iter().chain(pairs).copied());
         let settings = Settings::from_env(&mut env);
         (settings, env.finish())
+    }
+
+    #[test]
+    fn the_development_secret_is_refused_without_dev_mode() {
+        let (_, result) = read(&[("DEV_MODE", "false"), ("AUTH_ISSUER", "http://127.0.0.1:9")]);
+        let problems = result.unwrap_err().0;
+        assert!(problems[0].starts_with("ORDERS_CLIENT_SECRET: unset"), "{problems:?}");
+        let (_, result) = read(&[
+            ("DEV_MODE", "false"),
+            ("AUTH_ISSUER", "http://127.0.0.1:9"),
+            ("ORDERS_CLIENT_SECRET", DEV_CLIENT_SECRET),
+        ]);
+        let problems = result.unwrap_err().0;
+        assert!(problems[0].starts_with("ORDERS_CLIENT_SECRET: is the public development secret"), "{problems:?}");
+        assert!(!problems[0].contains(DEV_CLIENT_SECRET), "the secret is not echoed: {problems:?}");
     }
 
     #[test]
@@ -211,7 +239,8 @@ mod tests {
 
     #[test]
     fn a_configured_secret_is_not_a_dev_default() {
-        let (_, result) = read(&[("ORDERS_CLIENT_SECRET", "s3cret"), ("AUTH_ISSUER", "http://127.0.0.1:9")]);
+        let (_, result) =
+            read(&[("DEV_MODE", "false"), ("ORDERS_CLIENT_SECRET", "s3cret"), ("AUTH_ISSUER", "http://127.0.0.1:9")]);
         assert!(result.unwrap().is_empty());
     }
 

@@ -1,16 +1,22 @@
-//! Administration for callers with the `auth:admin` scope.
+//! Administration, for [`Admin`] callers only.
 //!
 //! `GET /v1/admin/keys` lists the keys and the schedule, `POST /v1/admin/keys/rotate[?emergency=true]`
 //! rotates on demand, `DELETE /v1/admin/users/{user_id}/sessions` ends every session of a user.
+//!
+//! The issuer is the one service that can read its own state, so it does not take an admin
+//! token's word for it: the session must still be live and the account still an
+//! administrator. A logged-out administrator's token, or one that outlived a demotion, keeps
+//! nothing here until it expires.
 
 use axum::{
     Router,
-    extract::{Path, RawQuery, State},
+    extract::{FromRequestParts, Path, RawQuery, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{delete, get, post},
 };
-use jwt_verifier::RequireScope;
+use http::request::Parts;
+use jwt_verifier::{Caller, RequireScope};
 use serde::Serialize;
 use service_kit::db::now_millis;
 
@@ -29,6 +35,26 @@ use crate::{
 
 jwt_verifier::scope!(AuthAdmin, "auth:admin");
 
+/// An administrator acting now: a token with `auth:admin` and role `admin`, from a session
+/// that is still live, of an account that is still an administrator.
+pub struct Admin(pub Caller);
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let RequireScope(caller, ..) =
+            RequireScope::<AuthAdmin>::from_request_parts(parts, state).await.map_err(ApiError::from)?;
+        let session = super::sessions::current_session(state, &caller).await?;
+        let still_admin = caller.is_admin()
+            && db::find_user(&state.db, &session.user_id).await?.is_some_and(|user| user.role == db::ROLE_ADMIN);
+        if !still_admin {
+            return Err(ApiError::Forbidden("this endpoint is for administrators"));
+        }
+        Ok(Self(caller))
+    }
+}
+
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -38,14 +64,12 @@ pub fn router() -> Router<AppState> {
 }
 
 /// Ends every session of a user, one security event each (initiated by `admin`): 204, or 404
-/// for an unknown user. The admin's own token must belong to a live session, so a token that
-/// outlived its session (or a service token with the scope) cannot do it.
+/// for an unknown user.
 async fn end_user_sessions(
     State(state): State<AppState>,
-    RequireScope(caller, ..): RequireScope<AuthAdmin>,
+    Admin(caller): Admin,
     Path(user_id): Path<String>,
 ) -> Result<Response> {
-    super::sessions::current_session(&state, &caller).await?;
     let not_found = || ApiError::not_found("no such user");
     let user_id = UserId::parse(&user_id).map_err(|_| not_found())?.to_string();
     db::find_user(&state.db, &user_id).await?.ok_or_else(not_found)?;
@@ -101,10 +125,7 @@ async fn report(state: &AppState) -> Result<KeysReport> {
 }
 
 /// Every key ever created (newest first, no private material) and the schedule.
-async fn list_keys(
-    State(state): State<AppState>,
-    RequireScope(caller, ..): RequireScope<AuthAdmin>,
-) -> Result<axum::Json<KeysReport>> {
+async fn list_keys(State(state): State<AppState>, Admin(caller): Admin) -> Result<axum::Json<KeysReport>> {
     tracing::debug!(user.id = %caller.subject, "key listing");
     Ok(axum::Json(report(&state).await?))
 }
@@ -120,7 +141,7 @@ struct RotationReport {
 /// `emergency=true`: the new key signs at once and the old one is removed at once.
 async fn rotate_keys(
     State(state): State<AppState>,
-    RequireScope(caller, ..): RequireScope<AuthAdmin>,
+    Admin(caller): Admin,
     RawQuery(query): RawQuery,
 ) -> Result<axum::Json<RotationReport>> {
     let emergency = parse_emergency(query.as_deref())?;

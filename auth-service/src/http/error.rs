@@ -15,7 +15,7 @@ use service_kit::http::{
     json::JsonRejection,
 };
 
-use crate::{config::SERVICE_NAME, events::FeedError, issuer::IssueError, keys::RotationError};
+use crate::{config::SERVICE_NAME, events::FeedError, issuer::IssueError, keys::RotationError, passwords::HashError};
 
 /// RFC 6749 §5.2 (and RFC 7009 / RFC 8707) error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,12 +58,19 @@ pub enum ApiError {
     /// Email or password wrong, or no such account: one answer for all (401).
     #[error("invalid credentials")]
     InvalidCredentials,
-    /// Too many failed logins for the account or the client address (429).
-    #[error("too many failed logins")]
+    /// Too many attempts in a throttle bucket (429): failed logins for the account or the
+    /// client address, or registrations from the address.
+    #[error("too many {what}")]
     Throttled {
+        /// What there were too many of, for the description ("failed logins").
+        what: &'static str,
         /// Seconds until a retry can succeed.
         retry_after_secs: u64,
     },
+    /// Every password hashing slot of the memory budget is taken and the queue is full (503
+    /// with `Retry-After`): the request was not evaluated.
+    #[error("password hashing is at capacity")]
+    HasherBusy,
     /// A valid token whose session has ended (401, like any invalid token).
     #[error("the session of this token has ended")]
     SessionEnded,
@@ -122,6 +129,7 @@ impl From<IssueError> for ApiError {
             IssueError::Internal(error) => return error.into(),
             IssueError::UnknownRefreshToken
             | IssueError::RefreshTokenReused
+            | IssueError::RefreshTokenJustUsed
             | IssueError::RefreshTokenExpired
             | IssueError::SessionEnded
             | IssueError::ForeignRefreshToken => OAuthCode::InvalidGrant,
@@ -138,6 +146,15 @@ impl From<FeedError> for ApiError {
             FeedError::NoSigningKey => Self::NoSigningKey,
             FeedError::Database(error) => error.into(),
             FeedError::Internal(error) => error.into(),
+        }
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy => Self::HasherBusy,
+            HashError::Failed(error) => error.into(),
         }
     }
 }
@@ -190,6 +207,9 @@ pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
 /// Seconds a client is told to wait while no signing key is available.
 const NO_SIGNING_KEY_RETRY_AFTER_SECS: u32 = 5;
+/// Seconds a client is told to wait while password hashing is at capacity: a burst drains
+/// within a few hash times.
+const HASHER_BUSY_RETRY_AFTER_SECS: u32 = 1;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -197,18 +217,31 @@ impl IntoResponse for ApiError {
             Self::InvalidCredentials => {
                 error_response(StatusCode::UNAUTHORIZED, "invalid_credentials", "the email or password is wrong")
             }
-            Self::Throttled { retry_after_secs } => {
+            Self::Throttled { what, retry_after_secs } => {
                 let mut response = error_response(
                     StatusCode::TOO_MANY_REQUESTS,
                     "too_many_requests",
-                    format!("too many failed logins; retry in {retry_after_secs} s"),
+                    format!("too many {what}; retry in {retry_after_secs} s"),
                 );
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
                 response
             }
+            Self::HasherBusy => {
+                // A warning, not an error: the service protects its memory as designed.
+                tracing::warn!("password hashing at capacity, answering 503");
+                unavailable_response(
+                    "too many passwords are being checked at once; retry shortly",
+                    HASHER_BUSY_RETRY_AFTER_SECS,
+                )
+            }
             Self::SessionEnded => invalid_token("the session of this token has ended", "session ended"),
             Self::TokenRevoked => invalid_token("the token has been revoked", "token revoked"),
-            Self::Forbidden(message) => error_response(StatusCode::FORBIDDEN, "forbidden", message),
+            Self::Forbidden(message) => {
+                // RFC 6750 §3.1: a valid token without the privileges the endpoint needs.
+                let mut response = error_response(StatusCode::FORBIDDEN, "insufficient_scope", message);
+                challenge(&mut response, &format!(r#"Bearer realm="{SERVICE_NAME}", error="insufficient_scope""#));
+                response
+            }
             Self::Auth(error) => {
                 log_if_server_error(&error, error.status());
                 error.to_response(Some(SERVICE_NAME))
@@ -304,6 +337,9 @@ mod tests {
         let scope = ApiError::from(IssueError::ScopeNotAllowed { scope: "admin".into(), client: "c".into() });
         assert!(matches!(&scope, ApiError::OAuth { code: OAuthCode::InvalidScope, description }
             if description == "scope `admin` is not allowed for client `c`"));
+        let busy = ApiError::from(HashError::Busy).into_response();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "1");
         let no_key = ApiError::from(IssueError::NoSigningKey).into_response();
         assert_eq!(no_key.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(no_key.headers()[header::RETRY_AFTER], "5");

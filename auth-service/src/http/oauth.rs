@@ -18,7 +18,10 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::json;
-use service_kit::{db::now_millis, http::json::JsonRejection};
+use service_kit::{
+    db::now_millis,
+    http::{form, json::JsonRejection},
+};
 
 use super::{
     REFRESH_COOKIE, cookie,
@@ -51,16 +54,12 @@ impl OAuthForm {
     /// Parses a form body.
     ///
     /// # Errors
-    /// `invalid_request` for a body that is not form encoding, or a repeated parameter.
+    /// `invalid_request` for a repeated parameter or more than
+    /// [`form::DEFAULT_MAX_PARAMETERS`].
     pub fn parse(body: &[u8]) -> Result<Self> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|_| ApiError::invalid_request("the body is not valid form encoding"))?;
-        for (index, (name, _)) in pairs.iter().enumerate() {
-            if pairs[..index].iter().any(|(earlier, _)| earlier == name) {
-                return Err(ApiError::invalid_request(format!("parameter `{}` is repeated", truncate(name))));
-            }
-        }
-        Ok(Self(pairs))
+        form::parse_unique(body, form::DEFAULT_MAX_PARAMETERS)
+            .map(Self)
+            .map_err(|problem| ApiError::invalid_request(problem.to_string()))
     }
 
     /// A parameter; empty values count as absent (RFC 6749 §3.1).
@@ -212,22 +211,32 @@ async fn issue_token(State(state): State<AppState>, headers: HeaderMap, form: OA
 
 /// `POST /oauth/revoke` (RFC 7009). A refresh token ends its session; an access token (a
 /// user's or a service's) is revoked by its `jti` until it expires, its session untouched.
-/// Each writes its security event before the answer. Always 200 for well-formed requests,
-/// whether or not the token was known or valid, so the endpoint cannot be used to probe
-/// tokens (RFC 7009 §2.2).
+/// Each writes its security event before the answer. A token is revoked only for the client
+/// it was issued to (§2.1): the authenticated client, or the public user client when the
+/// request carries no client authentication; a token of another client is left alone.
+/// Always 200 for well-formed requests, whether or not the token was known, valid or
+/// someone else's, so the endpoint cannot be used to probe tokens (§2.2).
 async fn revoke_token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Result<Response> {
-    authenticate_client(&state, &headers, &form)?;
+    let requester = match authenticate_client(&state, &headers, &form)? {
+        Some(client) => client.id.as_str(),
+        None => state.settings.tokens.user_client_id.as_str(),
+    };
     let token = form.require("token")?;
     if tokens::looks_like_refresh_token(token) {
-        if let Some(session_id) = db::refresh_token_session(&state.db, &tokens::hash_refresh_token(token)).await?
-            && revocation::end_session(&state, &session_id, None, SessionEnd::RefreshTokenRevoked).await?
-        {
-            tracing::info!(session.id = %session_id, "session revoked");
+        match db::refresh_token_session(&state.db, &tokens::hash_refresh_token(token)).await? {
+            Some((session_id, client_id)) if client_id == requester => {
+                let ended = revocation::end_session(&state, &session_id, None, SessionEnd::RefreshTokenRevoked).await?;
+                tracing::info!(session.id = %session_id, ended, "refresh token revoked");
+            }
+            Some(_) => tracing::info!(client.id = %requester, "revocation of another client's refresh token ignored"),
+            None => {}
         }
-    } else if let Some(caller) = revocation::verify_own_access_token(&state, token).await
-        && revocation::revoke_access_token(&state, &caller).await?
-    {
-        tracing::info!(token.jti = %caller.token_id, client.id = %caller.client_id, "access token revoked");
+    } else if let Some(caller) = revocation::verify_own_access_token(&state, token).await {
+        if caller.client_id != requester {
+            tracing::info!(client.id = %requester, "revocation of another client's access token ignored");
+        } else if revocation::revoke_access_token(&state, &caller).await? {
+            tracing::info!(token.jti = %caller.token_id, client.id = %caller.client_id, "access token revoked");
+        }
     }
     let mut response = StatusCode::OK.into_response();
     no_store(response.headers_mut());

@@ -4,10 +4,13 @@
 //! Ending a session goes through [`crate::revocation`], which commits the change with its
 //! security event, so the 204 is only sent once verifiers can learn of it.
 //!
-//! Login failures are counted per account and per client address in the database, so every
-//! replica enforces the same limits; past a limit the answer is 429 with `Retry-After`, even
-//! for the right password, until the window ends. Unknown emails and wrong passwords get the
-//! same 401 body after the same argon2 work.
+//! Login attempts are reserved per client address and per account in the database before the
+//! password is checked, one atomic statement per bucket, so the limits hold under any
+//! concurrency and on every replica. Past a limit the answer is 429 with `Retry-After`, even
+//! for the right password: an address until its window ends, an account until its next
+//! progressive delay is over (see the README's login throttling section). A successful login
+//! ends the account's streak and gives the address its attempt back. Unknown emails and wrong
+//! passwords get the same 401 body after the same argon2 work.
 
 use std::net::IpAddr;
 
@@ -34,10 +37,11 @@ use super::{
     no_store, rfc3339, session_cookies,
 };
 use crate::{
-    db::{self, SessionRow},
+    db::{self, DelayPolicy, Reservation, SessionRow},
     domain::SessionId,
     events::{self, SessionEnd},
     issuer::{self, TokenResponse},
+    passwords::{HashError, LoginSettings},
     revocation,
     state::AppState,
 };
@@ -66,23 +70,100 @@ fn account_bucket(normalised_email: &str) -> String {
     format!("account:{}", URL_SAFE_NO_PAD.encode(Sha256::digest(normalised_email.as_bytes())))
 }
 
-/// Throttle bucket of an address. IPv6 clients are grouped by /64, the block one subscriber
-/// usually gets, so rotating through addresses in one's own block does not reset the count.
-fn address_bucket(ip: IpAddr) -> String {
+/// The part of a client address throttle buckets are keyed by. IPv6 clients are grouped by
+/// /64, the block one subscriber usually gets, so rotating through addresses in one's own
+/// block does not reset the count.
+pub(super) fn client_key(ip: IpAddr) -> String {
     match ip {
-        IpAddr::V4(v4) => format!("address:{v4}"),
+        IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => format!("address:{v4}"),
+            Some(v4) => v4.to_string(),
             None => {
                 let s = v6.segments();
-                format!("address:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
             }
         },
     }
 }
 
+/// Login throttle bucket of a client address.
+fn address_bucket(ip: IpAddr) -> String {
+    format!("address:{}", client_key(ip))
+}
+
+/// The milliseconds of the throttle window, as the database stores times.
+pub(super) fn window_ms(login: &LoginSettings) -> i64 {
+    i64::try_from(login.failure_window.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+/// The 429 of a refused login, counted and logged with its `scope`.
+fn throttled(scope: &'static str, what: &'static str, retry_after_secs: u64) -> ApiError {
+    metrics::counter!("auth_login_throttled_total", "scope" => scope).increment(1);
+    tracing::info!(throttle.scope = scope, retry_after_secs, "login refused: too many failures");
+    ApiError::Throttled { what, retry_after_secs }
+}
+
+/// The attempts one login holds in its throttle buckets, reserved before the password is
+/// checked: the check runs only for attempts the limits allow, however many race.
+struct LoginAttempt {
+    /// The account bucket and the anchor its reservation left.
+    account: (String, i64),
+    /// The address bucket, when the client address is known.
+    address: Option<(String, i64)>,
+}
+
+impl LoginAttempt {
+    /// Reserves the address, then the account. An attempt the account refuses still counts
+    /// for the address: polling for an account's next opening uses up the poller's address.
+    async fn reserve(state: &AppState, email: &str, client: Option<IpAddr>) -> Result<Self> {
+        let login = &state.settings.login;
+        let now = now_millis();
+        let window = window_ms(login);
+        let mut address = None;
+        if let Some(ip) = client {
+            let bucket = address_bucket(ip);
+            match db::reserve_attempt(&state.db, &bucket, login.max_failures_per_address, now, window).await? {
+                Reservation::Granted { anchor } => address = Some((bucket, anchor)),
+                Reservation::Refused { retry_after_secs } => {
+                    return Err(throttled("address", "failed logins", retry_after_secs));
+                }
+            }
+        }
+        let bucket = account_bucket(email);
+        let policy = DelayPolicy {
+            free_attempts: login.max_failures_per_account,
+            first_delay_ms: i64::try_from(login.account_delay.as_millis()).unwrap_or(i64::MAX / 4),
+            max_delay_ms: i64::try_from(login.account_max_delay.as_millis()).unwrap_or(i64::MAX / 4),
+        };
+        match db::reserve_account_attempt(&state.db, &bucket, &policy, now, window).await? {
+            Reservation::Granted { anchor } => Ok(Self { account: (bucket, anchor), address }),
+            Reservation::Refused { retry_after_secs } => Err(throttled("account", "failed logins", retry_after_secs)),
+        }
+    }
+
+    /// The password was never checked (no hashing slot): neither bucket keeps the attempt.
+    async fn give_back(self, state: &AppState) -> Result<()> {
+        db::release_attempt(&state.db, &self.account.0, self.account.1).await?;
+        if let Some((bucket, anchor)) = &self.address {
+            db::release_attempt(&state.db, bucket, *anchor).await?;
+        }
+        Ok(())
+    }
+
+    /// The right password: the account's streak is over, and the address gets its attempt
+    /// back, so only failures count there (only this attempt: failures stay counted).
+    async fn succeeded(self, state: &AppState) -> Result<()> {
+        db::clear_login_failures(&state.db, &self.account.0).await?;
+        if let Some((bucket, anchor)) = &self.address {
+            db::release_attempt(&state.db, bucket, *anchor).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Checks the password and opens a session: 200 with tokens (and the `__Host-` cookies),
-/// 401 for any wrong credential, 429 past the failure limits.
+/// 401 for any wrong credential, 429 past the throttle limits, 503 when password hashing is
+/// at capacity.
 async fn login(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
@@ -102,36 +183,29 @@ async fn login(
     // Normalised like registration, but not validated: a malformed address simply matches no
     // account and gets the same 401 as any other.
     let email = body.email.trim().to_ascii_lowercase();
-    let login = &state.settings.login;
-    let window_ms = i64::try_from(login.failure_window.as_millis()).unwrap_or(i64::MAX / 4);
-    let account = account_bucket(&email);
-    let address = address.map(address_bucket);
-    let mut buckets = vec![(account.as_str(), login.max_failures_per_account)];
-    if let Some(address) = &address {
-        buckets.push((address.as_str(), login.max_failures_per_address));
-    }
-
-    let now = now_millis();
-    if let Some((index, retry_after_secs)) = db::throttled_for(&state.db, &buckets, now, window_ms).await? {
-        let scope = if index == 0 { "account" } else { "address" };
-        metrics::counter!("auth_login_throttled_total", "scope" => scope).increment(1);
-        tracing::info!(throttle.scope = scope, retry_after_secs, "login refused: too many failures");
-        return Err(ApiError::Throttled { retry_after_secs });
-    }
+    let attempt = LoginAttempt::reserve(&state, &email, address).await?;
 
     let user = db::find_user_by_email(&state.db, &email).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = state.passwords.verify(SecretString::from(body.password), stored_hash).await?;
-    let Some(user) = user.filter(|_| verified) else {
-        for (bucket, _) in &buckets {
-            db::record_login_failure(&state.db, bucket, now, window_ms).await?;
+    let verified = match state.passwords.verify(SecretString::from(body.password), stored_hash).await {
+        Ok(verified) => verified,
+        Err(HashError::Busy) => {
+            attempt.give_back(&state).await?;
+            return Err(ApiError::HasherBusy);
         }
-        let reason = if verified { "unknown_account" } else { "invalid_credentials" };
-        metrics::counter!("auth_login_failures_total", "reason" => reason).increment(1);
-        tracing::info!("login failed");
-        return Err(ApiError::InvalidCredentials);
+        Err(error) => return Err(error.into()),
     };
-    db::clear_login_failures(&state.db, &account).await?;
+    let user = match user {
+        Some(user) if verified => user,
+        // The attempt stays counted in both buckets.
+        unverified => {
+            let reason = if unverified.is_none() { "unknown_account" } else { "invalid_credentials" };
+            metrics::counter!("auth_login_failures_total", "reason" => reason).increment(1);
+            tracing::info!("login failed");
+            return Err(ApiError::InvalidCredentials);
+        }
+    };
+    attempt.succeeded(&state).await?;
 
     let user_agent = headers
         .get(header::USER_AGENT)

@@ -1,4 +1,12 @@
 //! `POST /v1/users`: registration.
+//!
+//! Registrations are throttled per client address with the login throttle's table and
+//! window (bucket `register:<address>`): each attempt that passes validation is reserved
+//! before its password is hashed, a taken email included (it cost a hash, and it tells the
+//! caller the email exists). A request the password hasher has no room for gets 503 and its
+//! reservation back.
+
+use std::net::IpAddr;
 
 use axum::{Router, extract::State, http::StatusCode, routing::post};
 use serde::{Deserialize, Serialize};
@@ -8,12 +16,15 @@ use service_kit::{
 };
 
 use super::{
+    ClientAddr,
     error::{ApiError, Result},
     rfc3339,
+    sessions::{client_key, window_ms},
 };
 use crate::{
-    db::{self, InsertUserError, UserRow},
+    db::{self, InsertUserError, Reservation, UserRow},
     domain::{Email, Password, UserId},
+    passwords::HashError,
     state::AppState,
 };
 
@@ -64,19 +75,49 @@ struct CreatedUser {
     created_at: String,
 }
 
+/// Reserves a registration from `client` (none when its address is unknown): the bucket and
+/// the anchor to give it back with.
+async fn reserve_registration(state: &AppState, client: Option<IpAddr>) -> Result<Option<(String, i64)>> {
+    let Some(ip) = client else { return Ok(None) };
+    let login = &state.settings.login;
+    let bucket = format!("register:{}", client_key(ip));
+    let max = login.max_registrations_per_address;
+    match db::reserve_attempt(&state.db, &bucket, max, now_millis(), window_ms(login)).await? {
+        Reservation::Granted { anchor } => Ok(Some((bucket, anchor))),
+        Reservation::Refused { retry_after_secs } => {
+            metrics::counter!("auth_registrations_throttled_total").increment(1);
+            tracing::info!(retry_after_secs, "registration refused: too many from this address");
+            Err(ApiError::Throttled { what: "registrations from this address", retry_after_secs })
+        }
+    }
+}
+
 /// Creates an account: 201, 409 when the (normalised) email is taken, 422 for a bad email
-/// or a password outside 8–128 characters.
+/// or a password outside 8–128 characters, 429 past the address's registrations, 503 when
+/// password hashing is at capacity.
 async fn create_user(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     AppJson(body): AppJson<CreateUser>,
 ) -> Result<(StatusCode, AppJson<CreatedUser>)> {
     let new_user = NewUser::try_from(body)?;
-    let password_hash = state.passwords.hash(&new_user.password).await?;
+    let reserved = reserve_registration(&state, client).await?;
+    let password_hash = match state.passwords.hash(&new_user.password).await {
+        Ok(hash) => hash,
+        Err(HashError::Busy) => {
+            if let Some((bucket, anchor)) = &reserved {
+                db::release_attempt(&state.db, bucket, *anchor).await?;
+            }
+            return Err(ApiError::HasherBusy);
+        }
+        Err(error) => return Err(error.into()),
+    };
     let user = UserRow {
         id: UserId::new().to_string(),
         email: new_user.email.as_ref().to_owned(),
         password_hash,
         created_at: now_millis(),
+        role: db::ROLE_USER.to_owned(),
     };
     db::insert_user(&state.db, &user).await.map_err(|error| match error {
         InsertUserError::EmailTaken => ApiError::conflict("an account with this email already exists"),

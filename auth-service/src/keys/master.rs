@@ -2,8 +2,11 @@
 //!
 //! It comes from `AUTH_MASTER_KEY` (or `AUTH_MASTER_KEY_FILE`, for Docker/Kubernetes secrets).
 //! Without one, an embedded `SQLite` deployment gets a key file created beside the database
-//! (mode 0600), so `cargo run` works with no set-up; `PostgreSQL` deployments must provide one,
-//! because a key file on one replica's disk would leave the others unable to sign.
+//! (mode 0600), so `DEV_MODE=true cargo run` works with no set-up. That fallback is a
+//! development default (the configuration refuses it unless `DEV_MODE=true`, see
+//! `service_kit::config::dev_mode`): the key would sit on the same disk as what it protects.
+//! `PostgreSQL` deployments must provide one even in development, because a key file on one
+//! replica's disk would leave the others unable to sign.
 //!
 //! Each ciphertext is bound to its key id through the AEAD's associated data, so a row's
 //! private key cannot be swapped into another row.
@@ -25,6 +28,11 @@ use service_kit::db::Backend;
 
 /// Format tag of stored ciphertexts, so the scheme can change without guessing.
 const FORMAT: &str = "v1.";
+/// The master key the repository's development secrets used to carry (its bytes spell this).
+///
+/// It is public, so a deployment configured with it is refused like any other development
+/// default.
+const PUBLIC_DEVELOPMENT_KEY: &[u8; 32] = b"DEVELOPMENT ONLY - NOT A SECRET!";
 const NONCE_LEN: usize = 12;
 
 /// The AES-256-GCM key that wraps signing keys.
@@ -199,6 +207,12 @@ fn warn_if_readable_by_others(path: &Path) {
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_path: &Path) {}
 
+/// `true` for the public development key, which protects nothing.
+#[must_use]
+pub fn is_public_development_key(key: &SecretBox<[u8; 32]>) -> bool {
+    key.expose_secret() == PUBLIC_DEVELOPMENT_KEY
+}
+
 /// Parses a 32-byte master key written as 64 hex digits or as base64 (standard or URL-safe).
 ///
 /// # Errors
@@ -266,6 +280,13 @@ mod tests {
         let url = format!("sqlite://{}/data/auth.db", dir.path().display());
         let (_, source) = MasterKey::resolve(None, &url).unwrap();
         assert_eq!(source, MasterKeySource::CreatedFile(dir.path().join("data/auth.db.master-key")));
+    }
+
+    #[test]
+    fn the_public_development_key_is_recognised() {
+        let encoded = STANDARD.encode(PUBLIC_DEVELOPMENT_KEY);
+        assert!(is_public_development_key(&parse_master_key(&encoded).unwrap()));
+        assert!(!is_public_development_key(&SecretBox::new(Box::new([7u8; 32]))));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{ADMIN_EMAIL, assert_error, settings, spawn_app, wait_until};
+use crate::helpers::{assert_error, settings, spawn_app, wait_until};
 
 fn kids(jwks: &Value) -> Vec<String> {
     jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_owned()).collect()
@@ -15,7 +15,7 @@ fn kids(jwks: &Value) -> Vec<String> {
 async fn a_normal_rotation_publishes_a_successor_that_does_not_sign_yet() {
     // Arrange
     let app = spawn_app().await;
-    let admin = app.login_new_user(ADMIN_EMAIL).await;
+    let admin = app.login_admin().await;
     let old_kid = app.state.keys.signer().unwrap().kid().to_owned();
 
     // Act
@@ -57,7 +57,7 @@ async fn a_normal_rotation_publishes_a_successor_that_does_not_sign_yet() {
 #[tokio::test]
 async fn an_emergency_rotation_replaces_and_removes_the_active_key_at_once() {
     let app = spawn_app().await;
-    let admin = app.login_new_user(ADMIN_EMAIL).await;
+    let admin = app.login_admin().await;
     let old_kid = app.state.keys.signer().unwrap().kid().to_owned();
 
     let response = app
@@ -104,7 +104,7 @@ async fn key_administration_needs_the_admin_scope() {
 #[tokio::test]
 async fn a_bad_rotation_parameter_gets_422() {
     let app = spawn_app().await;
-    let admin = app.login_new_user(ADMIN_EMAIL).await;
+    let admin = app.login_admin().await;
 
     let response = app
         .client
@@ -121,7 +121,7 @@ async fn a_bad_rotation_parameter_gets_422() {
 #[tokio::test]
 async fn listing_keys_shows_states_and_schedule_without_private_material() {
     let app = spawn_app().await;
-    let admin = app.login_new_user(ADMIN_EMAIL).await;
+    let admin = app.login_admin().await;
 
     let body: Value = app.get_with("/v1/admin/keys", &admin.access_token).await.json().await.unwrap();
 
@@ -153,4 +153,30 @@ async fn the_rotate_keys_subcommand_reaches_running_replicas() {
 
 async fn spawn_app_fast_refresh() -> crate::helpers::TestApp {
     crate::helpers::spawn_app_with(&[("AUTH_KEY_REFRESH_INTERVAL", "100ms")]).await
+}
+
+#[tokio::test]
+async fn a_logged_out_administrators_token_can_no_longer_administer() {
+    let app = spawn_app().await;
+    let admin = app.login_admin().await;
+    let keys = || app.client.get(app.url("/v1/admin/keys")).bearer_auth(&admin.access_token).send();
+    assert_eq!(keys().await.unwrap().status(), StatusCode::OK);
+
+    assert_eq!(app.logout(&admin.access_token).await.status(), StatusCode::NO_CONTENT);
+
+    let response =
+        app.client.post(app.url("/v1/admin/keys/rotate")).bearer_auth(&admin.access_token).send().await.unwrap();
+    assert_error(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    assert_error(keys().await.unwrap(), StatusCode::UNAUTHORIZED, "invalid_token").await;
+}
+
+#[tokio::test]
+async fn a_demoted_administrators_token_can_no_longer_administer() {
+    let app = spawn_app().await;
+    let admin = app.login_admin().await;
+
+    sqlx::query("UPDATE users SET role = 'user'").execute(app.pool()).await.unwrap();
+
+    let response = app.client.get(app.url("/v1/admin/keys")).bearer_auth(&admin.access_token).send().await.unwrap();
+    assert_error(response, StatusCode::FORBIDDEN, "insufficient_scope").await;
 }

@@ -16,7 +16,7 @@ pub const PASSWORD: &str = "correct horse battery";
 pub const ORDERS_CLIENT: (&str, &str) = ("orders-service", "orders-secret");
 /// A registered service client with two scopes and two audiences.
 pub const REPORTING_CLIENT: (&str, &str) = ("reporting", "reporting-secret");
-/// Email that `AUTH_ADMIN_EMAILS` lists.
+/// Email of the administrator [`TestApp::login_admin`] provisions.
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 
 /// A database for one test (the kit's), named `auth_test_…` on PostgreSQL.
@@ -44,7 +44,10 @@ pub fn base_env(db: &TestDb) -> Vec<(String, String)> {
             "orders-service|orders-secret|notifications:write|notifications-service;\
              reporting|reporting-secret|orders:read notifications:read|orders-service notifications-service",
         ),
-        ("AUTH_ADMIN_EMAILS", ADMIN_EMAIL),
+        // Replays in tests come at once; the two-tab grace has its own tests.
+        ("AUTH_REFRESH_REUSE_GRACE", "0s"),
+        // Every test client is 127.0.0.1; the throttling tests set their own limits.
+        ("AUTH_REGISTER_MAX_PER_ADDRESS", "10000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -138,6 +141,30 @@ impl TestApp {
         let registered = self.register(email, PASSWORD).await;
         assert!(matches!(registered.status(), StatusCode::CREATED | StatusCode::CONFLICT), "{}", registered.status());
         let response = self.login(email, PASSWORD).await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("login body");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        Tokens {
+            access_token: body["access_token"].as_str().expect("access_token").to_owned(),
+            refresh_token: body["refresh_token"].as_str().expect("refresh_token").to_owned(),
+        }
+    }
+
+    /// Provisions the administrator [`ADMIN_EMAIL`] (as `auth-service create-admin` does) if
+    /// it does not exist yet, and logs in as it.
+    pub async fn login_admin(&self) -> Tokens {
+        match auth_service::provisioning::create_admin(
+            self.pool(),
+            &self.state.passwords,
+            ADMIN_EMAIL,
+            PASSWORD.to_owned(),
+        )
+        .await
+        {
+            Ok(_) | Err(auth_service::provisioning::ProvisionError::EmailTaken) => {}
+            Err(error) => panic!("cannot provision the administrator: {error}"),
+        }
+        let response = self.login(ADMIN_EMAIL, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::OK);
         let body: Value = response.json().await.expect("login body");
         Tokens {

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_EMAIL, ISSUER, PASSWORD, assert_error, decode_jwt, spawn_app, spawn_app_with};
+use crate::helpers::{ISSUER, PASSWORD, assert_error, decode_jwt, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn login_returns_an_rfc_9068_access_token_a_refresh_token_and_cookies() {
@@ -19,8 +19,8 @@ async fn login_returns_an_rfc_9068_access_token_a_refresh_token_and_cookies() {
     assert_eq!(response.headers()["cache-control"], "no-store");
     let cookies: Vec<String> =
         response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
-    let refresh_cookie = cookies.iter().find(|c| c.starts_with("__Host-refresh_token=")).expect("refresh cookie");
-    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+    let refresh_cookie = cookies.iter().find(|c| c.starts_with("__Secure-refresh_token=")).expect("refresh cookie");
+    for attribute in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/oauth/token;"] {
         assert!(refresh_cookie.contains(attribute), "{refresh_cookie}");
     }
     assert!(!refresh_cookie.contains("Domain"));
@@ -50,12 +50,43 @@ async fn login_returns_an_rfc_9068_access_token_a_refresh_token_and_cookies() {
 #[tokio::test]
 async fn administrators_get_the_admin_role_and_scope() {
     let app = spawn_app().await;
-    let tokens = app.login_new_user(ADMIN_EMAIL).await;
+    let tokens = app.login_admin().await;
 
     let (_, claims) = decode_jwt(&tokens.access_token);
 
     assert_eq!(claims["role"], "admin");
     assert!(claims["scope"].as_str().unwrap().split(' ').any(|s| s == "auth:admin"));
+}
+
+#[tokio::test]
+async fn a_self_registered_account_is_never_an_administrator() {
+    // The address an operator might list is registered by someone else first.
+    let app = spawn_app().await;
+    let squatter = app.login_new_user(crate::helpers::ADMIN_EMAIL).await;
+
+    let (_, claims) = decode_jwt(&squatter.access_token);
+    assert_eq!(claims["role"], "user");
+    assert!(!claims["scope"].as_str().unwrap().split(' ').any(|s| s == "auth:admin"));
+    // Provisioning refuses the squatted address instead of promoting it.
+    let provisioned = auth_service::provisioning::create_admin(
+        app.pool(),
+        &app.state.passwords,
+        crate::helpers::ADMIN_EMAIL,
+        PASSWORD.to_owned(),
+    )
+    .await;
+    assert!(matches!(provisioned, Err(auth_service::provisioning::ProvisionError::EmailTaken)), "{provisioned:?}");
+}
+
+#[tokio::test]
+async fn the_removed_admin_email_setting_is_refused_at_start() {
+    let db = crate::helpers::fresh_db().await;
+    let mut vars = crate::helpers::base_env(&db);
+    vars.push(("AUTH_ADMIN_EMAILS".to_owned(), "boss@example.com".to_owned()));
+
+    let error = auth_service::config::Settings::from_env(service_kit::config::Env::from_pairs(vars)).unwrap_err();
+
+    assert!(error.to_string().contains("AUTH_ADMIN_EMAILS"), "{error}");
 }
 
 #[tokio::test]

@@ -12,4 +12,5 @@ mod security_cursor;
 mod security_events;
 mod security_feed;
 mod sessions;
+mod throttling;
 mod users;

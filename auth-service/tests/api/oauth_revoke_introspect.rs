@@ -52,6 +52,22 @@ async fn revoking_a_user_access_token_revokes_that_token_only() {
 }
 
 #[tokio::test]
+async fn another_client_cannot_revoke_a_users_tokens() {
+    let app = spawn_app().await;
+    let tokens = app.login_new_user("ann@example.com").await;
+
+    for token in [&tokens.refresh_token, &tokens.access_token] {
+        let response = app.oauth("revoke", &[("token", token)], Some(ORDERS_CLIENT)).await;
+        assert_eq!(response.status(), StatusCode::OK, "no answer tells the client whose token it was");
+    }
+
+    assert_eq!(app.get_with("/v1/sessions", &tokens.access_token).await.status(), StatusCode::OK);
+    let refreshed =
+        app.oauth("token", &[("grant_type", "refresh_token"), ("refresh_token", &tokens.refresh_token)], None).await;
+    assert_eq!(refreshed.status(), StatusCode::OK, "the session survived");
+}
+
+#[tokio::test]
 async fn revoking_an_unknown_token_is_still_200_but_bad_requests_are_not() {
     let app = spawn_app().await;
 

@@ -61,6 +61,69 @@ async fn a_reused_refresh_token_gets_invalid_grant_and_ends_the_session() {
 }
 
 #[tokio::test]
+async fn a_wrong_client_id_does_not_spend_the_refresh_token() {
+    let app = spawn_app().await;
+    let tokens = app.login_new_user("ann@example.com").await;
+
+    let foreign = app
+        .oauth(
+            "token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &tokens.refresh_token),
+                ("client_id", "orders-service"),
+            ],
+            None,
+        )
+        .await;
+
+    let body = assert_error(foreign, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    assert!(body["error_description"].as_str().unwrap().contains("not issued to this client"), "{body}");
+    assert_eq!(refresh(&app, &tokens.refresh_token).await.status(), StatusCode::OK, "still unspent, session alive");
+}
+
+#[tokio::test]
+async fn two_tabs_refreshing_together_keep_the_session() {
+    let app = crate::helpers::spawn_app_with(&[("AUTH_REFRESH_REUSE_GRACE", "5s")]).await;
+    let tokens = app.login_new_user("ann@example.com").await;
+
+    let (first, second) = tokio::join!(refresh(&app, &tokens.refresh_token), refresh(&app, &tokens.refresh_token));
+
+    let mut statuses = [first.status(), second.status()];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::BAD_REQUEST]);
+    let (winner, loser) = if first.status() == StatusCode::OK { (first, second) } else { (second, first) };
+    let body = assert_error(loser, StatusCode::BAD_REQUEST, "invalid_grant").await;
+    assert!(body["error_description"].as_str().unwrap().contains("concurrent"), "{body}");
+    let rotated: Value = winner.json().await.unwrap();
+    assert_eq!(
+        refresh(&app, rotated["refresh_token"].as_str().unwrap()).await.status(),
+        StatusCode::OK,
+        "session alive"
+    );
+    let ended: Option<String> =
+        sqlx::query_scalar("SELECT end_reason FROM sessions").fetch_one(app.pool()).await.unwrap();
+    assert_eq!(ended, None);
+}
+
+#[tokio::test]
+async fn concurrent_uses_rotate_exactly_once() {
+    let app = spawn_app().await;
+    let tokens = app.login_new_user("ann@example.com").await;
+
+    let responses = futures::future::join_all((0..8).map(|_| refresh(&app, &tokens.refresh_token))).await;
+
+    let ok = responses.iter().filter(|r| r.status() == StatusCode::OK).count();
+    assert_eq!(ok, 1, "{:?}", responses.iter().map(reqwest::Response::status).collect::<Vec<_>>());
+    assert!(responses.iter().all(|r| r.status() != StatusCode::INTERNAL_SERVER_ERROR));
+    let successors: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens WHERE used_at IS NULL")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert!(successors <= 1, "one rotation, at most one live successor: {successors}");
+}
+
+#[tokio::test]
 async fn the_refresh_token_can_come_from_the_cookie() {
     let app = spawn_app().await;
     let tokens = app.login_new_user("ann@example.com").await;
@@ -68,7 +131,7 @@ async fn the_refresh_token_can_come_from_the_cookie() {
     let response = app
         .client
         .post(app.url("/oauth/token"))
-        .header("cookie", format!("__Host-refresh_token={}", tokens.refresh_token))
+        .header("cookie", format!("__Secure-refresh_token={}", tokens.refresh_token))
         .form(&[("grant_type", "refresh_token")])
         .send()
         .await
@@ -77,7 +140,7 @@ async fn the_refresh_token_can_come_from_the_cookie() {
     assert_eq!(response.status(), StatusCode::OK);
     let cookie =
         response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>();
-    assert!(cookie.iter().any(|c| c.starts_with("__Host-refresh_token=")), "the rotated token is set again");
+    assert!(cookie.iter().any(|c| c.starts_with("__Secure-refresh_token=")), "the rotated token is set again");
 }
 
 #[tokio::test]
@@ -249,6 +312,28 @@ async fn repeated_parameters_get_invalid_request() {
         .unwrap();
 
     assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+}
+
+#[tokio::test]
+async fn a_form_of_thousands_of_distinct_parameters_is_refused_by_the_count_cap() {
+    // 64 KiB of distinct names: the pairwise repeat check took 252 ms on this; the cap
+    // refuses it after one scan of the separators.
+    let app = spawn_app().await;
+    let body = (0..6_000).map(|i| format!("p{i}=")).collect::<Vec<_>>().join("&");
+    assert!(body.len() < 64 * 1024);
+
+    let response = app
+        .client
+        .post(app.url("/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .basic_auth(ORDERS_CLIENT.0, Some(ORDERS_CLIENT.1))
+        .send()
+        .await
+        .unwrap();
+
+    let body = assert_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    assert!(body["error_description"].as_str().unwrap().contains("more than 32 parameters"), "{body}");
 }
 
 #[tokio::test]

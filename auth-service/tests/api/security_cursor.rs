@@ -73,7 +73,14 @@ async fn follow(apps: [&TestApp; 2], expected: usize, wait: u64) -> Followed {
 async fn cursors_never_skip_under_concurrent_writers_on_two_replicas() {
     // Arrange
     let db = fresh_db().await;
-    let overrides = [("AUTH_EVENTS_POLL_INTERVAL", "20ms"), ("AUTH_DB_MAX_CONNECTIONS", "8")];
+    // Eight logins at once per account, 48 from one address: attempts are reserved while
+    // the password is checked, so the throttle would take most of them for a burst.
+    let overrides = [
+        ("AUTH_EVENTS_POLL_INTERVAL", "20ms"),
+        ("AUTH_DB_MAX_CONNECTIONS", "8"),
+        ("AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT", "100"),
+        ("AUTH_LOGIN_MAX_FAILURES_PER_ADDRESS", "1000"),
+    ];
     let a = spawn_app_on(db.clone(), &overrides).await;
     let b = spawn_app_on(db, &overrides).await;
     let apps = [&a, &b];

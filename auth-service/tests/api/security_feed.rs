@@ -9,9 +9,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use service_kit::db::now_millis;
 
-use crate::helpers::{
-    ADMIN_EMAIL, ISSUER, TestApp, assert_error, decode_jwt, fresh_db, spawn_app, spawn_app_on, spawn_app_with,
-};
+use crate::helpers::{ISSUER, TestApp, assert_error, decode_jwt, fresh_db, spawn_app, spawn_app_on, spawn_app_with};
 
 /// Writes `count` token events relevant until `relevant_until` (Unix ms), in one transaction.
 async fn record_token_events(app: &TestApp, count: usize, relevant_until: i64) {
@@ -183,7 +181,7 @@ async fn sets_verify_with_the_jwks_and_carry_the_contract_claims() {
 #[tokio::test]
 async fn an_emergency_rotation_re_signs_the_same_events_with_the_new_key() {
     let app = spawn_app().await;
-    let admin = app.login_new_user(ADMIN_EMAIL).await;
+    let admin = app.login_admin().await;
     let ann = app.login_new_user("ann@example.com").await;
     app.logout(&ann.access_token).await;
     let before = app.feed(None, 0).await;

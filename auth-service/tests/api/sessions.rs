@@ -100,7 +100,10 @@ async fn logout_ends_the_current_session_and_clears_the_cookies() {
 
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let cleared: Vec<&str> = response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
-    assert!(cleared.iter().any(|c| c.starts_with("__Host-refresh_token=;") && c.contains("Max-Age=0")), "{cleared:?}");
+    assert!(
+        cleared.iter().any(|c| c.starts_with("__Secure-refresh_token=;") && c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
     let refresh =
         app.oauth("token", &[("grant_type", "refresh_token"), ("refresh_token", &tokens.refresh_token)], None).await;
     assert_error(refresh, StatusCode::BAD_REQUEST, "invalid_grant").await;
@@ -139,5 +142,5 @@ async fn a_service_token_for_this_audience_gets_403_on_session_endpoints() {
 
     let response = app.get_with("/v1/sessions", &token).await;
 
-    assert_error(response, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(response, StatusCode::FORBIDDEN, "insufficient_scope").await;
 }

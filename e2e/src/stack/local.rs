@@ -298,6 +298,47 @@ impl LocalStack {
         }
     }
 
+    /// Runs an operator subcommand of auth-service (`rotate-keys`, `create-admin`) with the
+    /// stack's configuration, `input` on its standard input, and fails with its output.
+    async fn run_auth_subcommand(&self, args: &[&str], input: Option<&str>) -> ControlResult<()> {
+        use tokio::io::AsyncWriteExt as _;
+
+        let mut command = tokio::process::Command::new(self.binaries.path(Service::Auth));
+        command.args(args).env_clear();
+        for name in ["PATH", "HOME", "TMPDIR"] {
+            if let Ok(value) = std::env::var(name) {
+                command.env(name, value);
+            }
+        }
+        command.envs(self.service_env(Service::Auth).iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        command.env("LISTEN_ADDR", "127.0.0.1:0");
+        command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let what = format!("auth-service {}", args.first().copied().unwrap_or_default());
+        let mut child = command.spawn().with_context(|| format!("cannot run {what}"))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            if let Some(input) = input {
+                stdin.write_all(format!("{input}\n").as_bytes()).await.with_context(|| format!("{what}: stdin"))?;
+            }
+            drop(stdin);
+        }
+        let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .map_err(|_| anyhow::anyhow!("{what} took longer than 60s"))?
+            .with_context(|| format!("cannot run {what}"))?;
+        if !output.status.success() {
+            return Err(ControlError::Failed(anyhow::anyhow!(
+                "{what} failed ({}):\n{}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        Ok(())
+    }
+
     /// The environment replicas of `service` run with (without the per-replica variables).
     #[must_use]
     pub fn service_env(&self, service: Service) -> &[(String, String)] {
@@ -363,32 +404,13 @@ impl Control for LocalStack {
     }
 
     fn rotate_keys(&self) -> BoxFuture<'_, ControlResult<()>> {
-        Box::pin(async move {
-            // The same subcommand an operator runs: it works on the shared database, and every
-            // replica picks the new key up on its next key-table refresh.
-            let mut command = tokio::process::Command::new(self.binaries.path(Service::Auth));
-            command.arg("rotate-keys").env_clear();
-            for name in ["PATH", "HOME", "TMPDIR"] {
-                if let Ok(value) = std::env::var(name) {
-                    command.env(name, value);
-                }
-            }
-            command.envs(self.service_env(Service::Auth).iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            command.env("LISTEN_ADDR", "127.0.0.1:0").stdin(std::process::Stdio::null());
-            let output = tokio::time::timeout(Duration::from_secs(60), command.output())
-                .await
-                .map_err(|_| anyhow::anyhow!("auth-service rotate-keys took longer than 60s"))?
-                .context("cannot run auth-service rotate-keys")?;
-            if !output.status.success() {
-                return Err(ControlError::Failed(anyhow::anyhow!(
-                    "auth-service rotate-keys failed ({}):\n{}{}",
-                    output.status,
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
-                )));
-            }
-            Ok(())
-        })
+        // The same subcommand an operator runs: it works on the shared database, and every
+        // replica picks the new key up on its next key-table refresh.
+        Box::pin(async move { self.run_auth_subcommand(&["rotate-keys"], None).await })
+    }
+
+    fn create_admin<'a>(&'a self, email: &'a str, password: &'a str) -> BoxFuture<'a, ControlResult<()>> {
+        Box::pin(async move { self.run_auth_subcommand(&["create-admin", "--email", email], Some(password)).await })
     }
 
     fn start_rogue_issuer(&self, rogue: RogueIssuer) -> BoxFuture<'_, ControlResult<Url>> {
@@ -493,7 +515,9 @@ fn master_key_file(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// The environment of each service's replicas, before the per-replica variables.
+/// The environment of each service's replicas, before the per-replica variables. Every
+/// secret is the stack's own (a master key file, a random client secret) and the issuer is
+/// the gateway, so no development default is used and the services start without `DEV_MODE`.
 fn service_env(
     options: &StackOptions,
     databases: &Databases,

@@ -42,6 +42,7 @@ async fn refresh_tokens_rotate_and_a_dead_sessions_refresh_token_fails_everywher
                 .expect(StatusCode::OK, "GET /v1/orders with a refreshed token")?;
 
             // Reusing a spent refresh token ends the session: even the newest one stops working.
+            crate::support::past_refresh_reuse_grace().await;
             let reuse = api.refresh(&first.refresh_token).await?;
             anyhow::ensure!(
                 reuse.status == StatusCode::BAD_REQUEST && reuse.error_code() == Some("invalid_grant"),

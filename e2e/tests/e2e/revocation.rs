@@ -7,7 +7,7 @@
 //! wire contract: advertised in the metadata, served through the gateway, signed SETs that
 //! name the session.
 
-use e2e::{api::Api, service::Service, tokens};
+use e2e::{api::Api, control::ControlError, service::Service, tokens};
 use http::StatusCode;
 use serde_json::Value;
 use tokio::time::Instant;
@@ -18,7 +18,7 @@ use crate::support::{
 };
 
 const NAME: &str = "11-revocation";
-/// The administrator of the local stack (`AUTH_ADMIN_EMAILS`).
+/// The administrator the scenario provisions (`auth-service create-admin`).
 const ADMIN_EMAIL: &str = "revocation-admin@example.com";
 /// The CAEP event of an ended session.
 const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
@@ -27,7 +27,7 @@ const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-ty
 async fn every_way_of_ending_a_session_reaches_every_verifier_within_a_second() {
     support::scenario(
         NAME,
-        |options| options.with_env(Some(Service::Auth), "AUTH_ADMIN_EMAILS", ADMIN_EMAIL),
+        |options| options,
         async |stack| {
             let api = Api::new(stack.gateway_url().clone());
             check_feed_is_published(&api).await?;
@@ -67,6 +67,7 @@ async fn every_way_of_ending_a_session_reaches_every_verifier_within_a_second() 
                 .expect(StatusCode::OK, "POST /oauth/token (refresh_token)")?;
             let rotated_access = rotated.str("access_token").unwrap_or_default().to_owned();
             accepted_everywhere(stack, &[&stolen.access_token, &rotated_access], "before the reuse").await?;
+            support::past_refresh_reuse_grace().await;
             let reuse = api.refresh(&stolen.refresh_token).await?;
             anyhow::ensure!(
                 reuse.status == StatusCode::BAD_REQUEST && reuse.error_code() == Some("invalid_grant"),
@@ -141,8 +142,8 @@ async fn every_way_of_ending_a_session_reaches_every_verifier_within_a_second() 
                 None => skipped(
                     NAME,
                     "the administrator case",
-                    "no administrator to log in as: only the local harness configures AUTH_ADMIN_EMAILS, and \
-                     administration is not published through the gateway",
+                    "no administrator to log in as: only the local harness provisions one, and administration \
+                     is not published through the gateway",
                 ),
             }
 
@@ -238,9 +239,13 @@ async fn admin_token(stack: &e2e::stack::Stack, api: &Api) -> anyhow::Result<Opt
     let Ok(urls) = stack.control().replica_urls(Service::Auth).await else {
         return Ok(None);
     };
-    api.register(ADMIN_EMAIL, PASSWORD).await?.expect(StatusCode::CREATED, "POST /v1/users (administrator)")?;
+    match stack.control().create_admin(ADMIN_EMAIL, PASSWORD).await {
+        Ok(()) => {}
+        Err(ControlError::Unsupported(_)) => return Ok(None),
+        Err(ControlError::Failed(error)) => return Err(error),
+    }
     let admin = login(api, ADMIN_EMAIL).await?.access_token;
     let role = tokens::decode(&admin)?.claims.get("role").and_then(Value::as_str).map(str::to_owned);
-    anyhow::ensure!(role.as_deref() == Some("admin"), "{ADMIN_EMAIL} is in AUTH_ADMIN_EMAILS but got role {role:?}");
+    anyhow::ensure!(role.as_deref() == Some("admin"), "{ADMIN_EMAIL} was provisioned but got role {role:?}");
     Ok(urls.first().map(|url| (admin, api.at(url))))
 }

@@ -542,3 +542,10 @@ where
     })
     .await
 }
+
+/// Waits out auth-service's default `AUTH_REFRESH_REUSE_GRACE` (2 s): a second use of a
+/// refresh token within it is taken for two tabs refreshing together and raises no alarm,
+/// so a scenario that replays a spent token on purpose waits first.
+pub async fn past_refresh_reuse_grace() {
+    tokio::time::sleep(std::time::Duration::from_millis(2_300)).await;
+}

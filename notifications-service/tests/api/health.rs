@@ -101,3 +101,15 @@ async fn an_unreachable_database_answers_503_with_retry_after() {
     let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
     assert_eq!(ready.status(), 503);
 }
+
+#[tokio::test]
+async fn made_up_methods_share_one_metric_label() {
+    let app = spawn_app().await;
+    for i in 0..50 {
+        let method = reqwest::Method::from_bytes(format!("PROBE{i}").as_bytes()).unwrap();
+        app.client.request(method, format!("{}/healthz", app.address)).send().await.unwrap();
+    }
+    let text = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+    assert!(!text.contains("PROBE"), "a raw method became a label");
+    assert!(text.contains("method=\"other\""), "{text}");
+}

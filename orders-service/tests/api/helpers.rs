@@ -73,8 +73,12 @@ pub async fn start_notifications(pairs: Vec<(&str, String)>) -> Running {
 /// it keeps a restarted instance able to read its keys).
 const TEST_MASTER_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
+/// The secret orders-service's client has at the test auth-service: a private one, not the
+/// public development secret, so these services start without `DEV_MODE`.
+pub const ORDERS_CLIENT_SECRET: &str = "orders-test-secret";
+
 /// Starts auth-service on `port` (its issuer URL must be known before it starts, so the port
-/// is chosen by the caller) with the development client for orders-service registered.
+/// is chosen by the caller) with orders-service's client registered ([`ORDERS_CLIENT_SECRET`]).
 pub async fn start_auth(port: u16, database_url: &str) -> Running {
     service_kit::telemetry::init_for_tests();
     let address = format!("http://127.0.0.1:{port}");
@@ -83,7 +87,7 @@ pub async fn start_auth(port: u16, database_url: &str) -> Running {
         ("DATABASE_URL", database_url.to_owned()),
         ("AUTH_ISSUER", address.clone()),
         ("AUTH_MASTER_KEY", TEST_MASTER_KEY.to_owned()),
-        ("AUTH_CLIENTS", "orders-service|orders-dev-secret|notifications:write|notifications-service".to_owned()),
+        ("AUTH_CLIENTS", format!("orders-service|{ORDERS_CLIENT_SECRET}|notifications:write|notifications-service")),
         // Cheap password hashing: these tests are about orders, not about argon2.
         ("AUTH_ARGON2_MEMORY_KIB", "1024".to_owned()),
         ("AUTH_ARGON2_ITERATIONS", "1".to_owned()),

@@ -8,8 +8,8 @@ use serde_json::Value;
 use sqlx::Row as _;
 
 use crate::helpers::{
-    Running, TestDatabase, client, count, eventually, free_port, order_body, register_and_login, start_auth,
-    start_notifications, start_orders,
+    ORDERS_CLIENT_SECRET, Running, TestDatabase, client, count, eventually, free_port, order_body, register_and_login,
+    start_auth, start_notifications, start_orders,
 };
 
 /// An orders replica that delivers to `notifications_url`, retrying fast so tests are quick.
@@ -20,7 +20,7 @@ fn dispatching_env(issuer: &str, database_url: &str, notifications_url: &str) ->
         ("DATABASE_MAX_CONNECTIONS", "5".to_owned()),
         ("AUTH_ISSUER", issuer.to_owned()),
         ("ORDERS_CLIENT_ID", "orders-service".to_owned()),
-        ("ORDERS_CLIENT_SECRET", "orders-dev-secret".to_owned()),
+        ("ORDERS_CLIENT_SECRET", ORDERS_CLIENT_SECRET.to_owned()),
         ("NOTIFICATIONS_URL", notifications_url.to_owned()),
         ("NOTIFICATIONS_TIMEOUT", "2s".to_owned()),
         ("OUTBOX_BATCH_SIZE", "4".to_owned()),

@@ -5,14 +5,17 @@
 //! and call [`Env::finish`]; `main` prints the combined error and exits.
 //!
 //! Variables every service shares live in [`CommonSettings`]; the verifier's `AUTH_*`
-//! variables are read by [`verifier_config`].
+//! variables are read by [`verifier_config`]. Development-only fallbacks are refused unless
+//! `DEV_MODE=true`: the rule is in [`dev_mode`], applied by [`Env::finish`].
 
 use std::{collections::HashMap, fmt, net::SocketAddr, str::FromStr, time::Duration};
 
 use crate::telemetry::LogFormat;
 
+pub mod dev_mode;
 pub mod verifier;
 
+pub use self::dev_mode::{DEV_MODE, DevDefault};
 pub use self::verifier::{DEV_ISSUER, verifier_config};
 
 /// Every bad value found while reading the configuration, one per line.
@@ -36,7 +39,7 @@ impl std::error::Error for ConfigError {}
 pub struct Env {
     vars: HashMap<String, String>,
     problems: Vec<String>,
-    dev_defaults: Vec<String>,
+    dev_defaults: Vec<DevDefault>,
 }
 
 impl Env {
@@ -62,15 +65,31 @@ impl Env {
         self.problems.push(format!("{name}: {message}"));
     }
 
-    /// Records that `name` fell back to a default meant only for local development; services
-    /// log these at start so nobody runs production on them unknowingly.
+    /// Records that `name` was unset and fell back to a default meant only for local
+    /// development. [`finish`](Self::finish) refuses it unless `DEV_MODE` is true.
     pub fn note_dev_default(&mut self, name: &str) {
-        self.dev_defaults.push(name.to_owned());
+        self.note(DevDefault::unset(name));
     }
 
-    /// Variables that fell back to development-only defaults.
+    /// Records that `name` holds a development-only value, refused like
+    /// [`note_dev_default`](Self::note_dev_default).
+    ///
+    /// For a fallback with more to say than "set it", or a configured value known to be
+    /// public. `advice` says what is wrong and what to set instead; it never contains the value.
+    pub fn note_dev_value(&mut self, name: &str, advice: impl fmt::Display) {
+        self.note(DevDefault { variable: name.to_owned(), advice: advice.to_string() });
+    }
+
+    fn note(&mut self, dev_default: DevDefault) {
+        // A variable can be caught twice (unset here, a public value there); once is enough.
+        if !self.dev_defaults.iter().any(|d| d.variable == dev_default.variable) {
+            self.dev_defaults.push(dev_default);
+        }
+    }
+
+    /// The development defaults recorded so far.
     #[must_use]
-    pub fn dev_defaults(&self) -> &[String] {
+    pub fn dev_defaults(&self) -> &[DevDefault] {
         &self.dev_defaults
     }
 
@@ -118,12 +137,23 @@ impl Env {
         self.parse_with(name, default, parse_duration)
     }
 
-    /// Ends reading.
+    /// Ends reading, applying the development-defaults rule: without `DEV_MODE=true`, every
+    /// development default is one more problem (naming the variable and what to set instead).
     ///
     /// # Errors
     /// Every problem recorded, when there was at least one.
-    pub fn finish(self) -> Result<Vec<String>, ConfigError> {
-        if self.problems.is_empty() { Ok(self.dev_defaults) } else { Err(ConfigError(self.problems)) }
+    pub fn finish(mut self) -> Result<Vec<String>, ConfigError> {
+        let allowed = self.bool(DEV_MODE, false);
+        if !allowed && !self.dev_defaults.is_empty() {
+            let refusals: Vec<String> = self.dev_defaults.iter().map(DevDefault::refusal).collect();
+            self.problems.extend(refusals);
+            self.problems.push(dev_mode::switch_hint());
+        }
+        if self.problems.is_empty() {
+            Ok(self.dev_defaults.into_iter().map(|d| d.variable).collect())
+        } else {
+            Err(ConfigError(self.problems))
+        }
     }
 }
 
@@ -258,6 +288,43 @@ mod tests {
         assert_eq!(common.listen_addr.port(), 8081);
         assert_eq!(common.database_url, "sqlite://data/auth.db");
         assert!(env.finish().is_ok());
+    }
+
+    #[test]
+    fn a_dev_default_without_the_switch_is_refused_by_name() {
+        let mut env = Env::from_pairs([("UNRELATED", "x")]);
+        env.note_dev_default("SOME_SECRET");
+        env.note_dev_value("OTHER_SECRET", "is the public development secret; set a private one");
+        let problems = env.finish().unwrap_err().0;
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].starts_with("SOME_SECRET: unset") && problems[0].ends_with("set SOME_SECRET"),
+            "{problems:?}"
+        );
+        assert_eq!(problems[1], "OTHER_SECRET: is the public development secret; set a private one");
+        assert!(problems[2].starts_with("DEV_MODE:") && problems[2].contains("DEV_MODE=true"), "{problems:?}");
+    }
+
+    #[test]
+    fn the_switch_allows_dev_defaults_and_returns_them_for_the_log() {
+        let mut env = Env::from_pairs([("DEV_MODE", "true")]);
+        env.note_dev_default("SOME_SECRET");
+        env.note_dev_value("SOME_SECRET", "caught twice, reported once");
+        assert_eq!(env.finish().unwrap(), ["SOME_SECRET"]);
+
+        // Off, or not a boolean: refused (the bad value is a problem of its own).
+        for value in ["false", "development"] {
+            let mut env = Env::from_pairs([("DEV_MODE", value)]);
+            env.note_dev_default("SOME_SECRET");
+            let problems = env.finish().unwrap_err().0;
+            assert!(problems.iter().any(|p| p.starts_with("SOME_SECRET:")), "{value}: {problems:?}");
+        }
+    }
+
+    #[test]
+    fn without_dev_defaults_the_switch_changes_nothing() {
+        assert_eq!(Env::from_pairs(Vec::<(String, String)>::new()).finish(), Ok(Vec::new()));
+        assert_eq!(Env::from_pairs([("DEV_MODE", "true")]).finish(), Ok(Vec::new()));
     }
 
     #[test]

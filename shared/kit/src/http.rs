@@ -1,6 +1,7 @@
 //! HTTP pieces every service uses.
 //!
 //! - [`error`]: the one JSON error envelope ([`error::ErrorBody`]).
+//! - [`form`]: strict form bodies (each parameter once, counts capped, linear work).
 //! - [`json`]: a JSON body extractor whose rejections use that envelope and name the field.
 //! - [`layers`]: request ids, `traceparent`, `X-Served-By`, request spans and metrics.
 //! - [`context`]: the ids of the current request, for passing on to outgoing calls.
@@ -8,6 +9,7 @@
 
 pub mod context;
 pub mod error;
+pub mod form;
 pub mod health;
 pub mod json;
 pub mod layers;

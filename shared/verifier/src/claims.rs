@@ -4,7 +4,7 @@
 //! has its own error when absent or mistyped, and the date checks follow RFC 7519 §4.1 with a
 //! configurable leeway for clock skew between replicas and the issuer.
 
-use std::{fmt, sync::Arc};
+use std::{collections::HashSet, fmt, sync::Arc};
 
 use super::{
     error::AuthError,
@@ -14,6 +14,14 @@ use super::{
 /// The latest `NumericDate` accepted: 9999-12-31T23:59:59Z. Later values are nonsense from a
 /// buggy or hostile issuer, and rejecting them keeps every date arithmetic in range.
 pub const MAX_NUMERIC_DATE: i64 = 253_402_300_799;
+
+/// Most scopes one token may grant. Our issuer grants a handful; a token listing more was
+/// not minted for a person or a service but to make verifiers work.
+pub const MAX_SCOPES: usize = 64;
+
+/// Up to this many scopes, repeats are found by comparing each with those before it (no
+/// allocation); beyond it, with a hash set, so the work stays linear in the claim's length.
+const PAIRWISE_SCOPES: usize = 16;
 
 /// The scopes a token grants, parsed from the space-separated `scope` claim.
 ///
@@ -31,14 +39,15 @@ impl Default for ScopeSet {
 
 impl ScopeSet {
     /// Parses a space-separated list (RFC 6749 §3.3); repeated scopes and extra spaces are
-    /// dropped.
+    /// dropped. Linear in the length of `text`.
     #[must_use]
     pub fn parse(text: &str) -> Self {
-        let normalised = !text.starts_with(' ')
-            && !text.ends_with(' ')
-            && !text.contains("  ")
-            && text.split(' ').enumerate().all(|(i, scope)| !text.split(' ').take(i).any(|earlier| earlier == scope));
-        if normalised { Self(Arc::from(text)) } else { text.split(' ').filter(|s| !s.is_empty()).collect() }
+        Self::from_shared(Arc::from(text))
+    }
+
+    /// Reuses `text` when it is already normalised (the common case: our issuer writes it so).
+    fn from_shared(text: Arc<str>) -> Self {
+        if is_normalised(&text) { Self(text) } else { text.split(' ').filter(|s| !s.is_empty()).collect() }
     }
 
     /// Whether `scope` was granted.
@@ -65,6 +74,23 @@ impl ScopeSet {
     }
 }
 
+/// Scopes in `text`, counting runs of spaces as one separator.
+fn scope_count(text: &str) -> usize {
+    text.split(' ').filter(|s| !s.is_empty()).count()
+}
+
+fn is_normalised(text: &str) -> bool {
+    if text.starts_with(' ') || text.ends_with(' ') || text.contains("  ") {
+        return false;
+    }
+    if scope_count(text) <= PAIRWISE_SCOPES {
+        text.split(' ').enumerate().all(|(i, scope)| !text.split(' ').take(i).any(|earlier| earlier == scope))
+    } else {
+        let mut seen = HashSet::new();
+        text.split(' ').all(|scope| seen.insert(scope))
+    }
+}
+
 impl fmt::Display for ScopeSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -74,10 +100,11 @@ impl fmt::Display for ScopeSet {
 impl<'a> FromIterator<&'a str> for ScopeSet {
     fn from_iter<I: IntoIterator<Item = &'a str>>(iter: I) -> Self {
         let mut joined = String::new();
+        let mut seen = HashSet::new();
         for scope in iter {
             // Scope tokens contain no spaces (RFC 6749 §3.3); a caller passing one gets it split.
             for scope in scope.split(' ').filter(|s| !s.is_empty()) {
-                if !joined.split(' ').any(|seen| seen == scope) {
+                if seen.insert(scope) {
                     if !joined.is_empty() {
                         joined.push(' ');
                     }
@@ -155,7 +182,9 @@ pub(crate) struct Claims {
     pub subject: String,
     pub client_id: String,
     pub token_id: String,
-    pub scope: ScopeSet,
+    /// The `scope` claim as sent: parsed only after the signature verified, so an unsigned
+    /// token can make us do no per-scope work.
+    pub scope: Option<Arc<str>>,
     pub role: Option<String>,
     pub session_id: Option<String>,
 }
@@ -203,8 +232,8 @@ impl Claims {
         let client_id = required_string(slots.client_id, "client_id")?;
         let token_id = required_string(slots.jti, "jti")?;
         let scope = match slots.scope {
-            None => ScopeSet::default(),
-            Some(Member::Str(text)) => ScopeSet::parse(&text),
+            None => None,
+            Some(Member::Str(text)) => Some(Arc::from(&*text)),
             Some(_) => return Err(AuthError::InvalidClaim("scope")),
         };
         let role = optional_string(slots.role, "role")?;
@@ -252,11 +281,20 @@ impl Claims {
         Ok(())
     }
 
-    pub(crate) fn into_caller(self, key_id: &str) -> Caller {
-        Caller {
+    /// The caller, once the signature and the policy checks passed.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidClaim`] for a `scope` of more than [`MAX_SCOPES`] scopes.
+    pub(crate) fn into_caller(self, key_id: &str) -> Result<Caller, AuthError> {
+        let scopes = match self.scope {
+            None => ScopeSet::default(),
+            Some(text) if scope_count(&text) <= MAX_SCOPES => ScopeSet::from_shared(text),
+            Some(_) => return Err(AuthError::InvalidClaim("scope")),
+        };
+        Ok(Caller {
             subject: self.subject,
             client_id: self.client_id,
-            scopes: self.scope,
+            scopes,
             role: self.role,
             session_id: self.session_id,
             token_id: self.token_id,
@@ -264,7 +302,7 @@ impl Claims {
             expires_at: self.expires_at,
             audience: self.audience,
             key_id: key_id.to_owned(),
-        }
+        })
     }
 }
 
@@ -326,6 +364,35 @@ mod tests {
         assert!(!scopes.has(""));
         assert_eq!(scopes.to_string(), "orders:write orders:read");
         assert!(ScopeSet::parse("  ").is_empty());
+    }
+
+    #[test]
+    fn long_scope_lists_are_deduplicated_by_hash() {
+        let many: Vec<String> = (0..1_000).map(|i| format!("s{}", i % 500)).collect();
+        let scopes = ScopeSet::parse(&many.join(" "));
+        assert_eq!(scopes.len(), 500);
+        assert!(scopes.has("s499") && !scopes.has("s500"));
+        let distinct: Vec<String> = (0..100).map(|i| format!("s{i}")).collect();
+        assert_eq!(ScopeSet::parse(&distinct.join(" ")).to_string(), distinct.join(" "));
+    }
+
+    #[test]
+    fn a_caller_is_refused_past_the_scope_cap() {
+        let claims = |scopes: usize| Claims {
+            issuer: "i".into(),
+            audience: vec!["a".into()],
+            expires_at: 2,
+            issued_at: 1,
+            not_before: None,
+            subject: "s".into(),
+            client_id: "c".into(),
+            token_id: "j".into(),
+            scope: Some(Arc::from((0..scopes).map(|i| format!("s{i}")).collect::<Vec<_>>().join(" "))),
+            role: None,
+            session_id: None,
+        };
+        assert_eq!(claims(MAX_SCOPES).into_caller("k").unwrap().scopes.len(), MAX_SCOPES);
+        assert_eq!(claims(MAX_SCOPES + 1).into_caller("k").unwrap_err(), AuthError::InvalidClaim("scope"));
     }
 
     #[test]

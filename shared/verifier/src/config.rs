@@ -97,8 +97,12 @@ pub struct VerifierConfig {
     /// How long a `kid` stays in the negative cache. Default 5 min.
     pub negative_cache_ttl: Duration,
     /// How long past its freshness a key set is still used while the issuer is unreachable.
-    /// Default 24 h: an issuer outage must not become an outage of every service, but keys
-    /// cannot be trusted forever either.
+    /// Default 1 h. An issuer outage must not become an outage of every service, but a
+    /// verifier cut off from its issuer cannot learn of an emergency rotation either: for
+    /// this long it keeps trusting a key the issuer removed because it leaked. Tokens the
+    /// issuer signed before an outage live minutes (10 by default), so an hour already
+    /// covers them six times over, and bounds the trust in a removed key to an hour past the
+    /// set's freshness instead of a day.
     pub max_stale: Duration,
     /// JWKS connect timeout. Default 2 s.
     pub connect_timeout: Duration,
@@ -171,7 +175,7 @@ impl VerifierConfig {
             unknown_kid_wait: Duration::from_secs(2),
             negative_cache_capacity: 1024,
             negative_cache_ttl: Duration::from_secs(300),
-            max_stale: Duration::from_secs(24 * 3600),
+            max_stale: Duration::from_secs(3600),
             connect_timeout: Duration::from_secs(2),
             fetch_timeout: Duration::from_secs(5),
             jwks_limits: JwksLimits::default(),

@@ -11,8 +11,10 @@
 //! `__Host-access_token` cookie (`HttpOnly`, `Secure`, host-only by the `__Host-` prefix rules).
 //! A cookie is sent by the browser on cross-site requests too, so when the token came from
 //! the cookie and the method is unsafe, the request must prove it is same-origin:
-//! `Sec-Fetch-Site: same-origin` or, from browsers without Fetch Metadata, an `Origin` equal
-//! to the request's own origin or a configured one. The header always wins over the cookie.
+//! `Sec-Fetch-Site: same-origin`, or an `Origin` whose scheme, host and port equal a
+//! configured origin (`AUTH_ALLOWED_ORIGINS`, which so also admits sibling subdomains that
+//! browsers label `same-site`) or `https://` plus the request's own host. The header always
+//! wins over the cookie.
 //!
 //! The verifier comes from the state: `Verifier: FromRef<S>`.
 
@@ -146,25 +148,39 @@ fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE)
 }
 
+/// Whether an unsafe request carrying the cookie provably comes from one of our own pages.
+///
+/// `Sec-Fetch-Site: same-origin` proves it. Any other value (`same-site` from a sibling
+/// subdomain, `cross-site`), or no Fetch Metadata at all, leaves the `Origin` header, which
+/// browsers send on every such request and script cannot forge: its scheme, host and port
+/// must equal a configured origin or `https://` plus the request's own `Host` (the cookie is
+/// `Secure`, so a page served over plain `http` never holds it).
 fn is_same_origin(headers: &HeaderMap, allowed_origins: &[String]) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        return site.eq_ignore_ascii_case("same-origin");
-    }
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        // Browsers send Origin on every cross-origin unsafe request; without it we cannot
-        // tell, and refusing is the safe side.
-        return false;
-    };
-    let origin = origin.trim_end_matches('/');
-    if allowed_origins.iter().any(|allowed| allowed.eq_ignore_ascii_case(origin)) {
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if site.is_some_and(|site| site.eq_ignore_ascii_case("same-origin")) {
         return true;
     }
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).and_then(origin_of) else {
+        // Without Origin we cannot tell, and refusing is the safe side.
         return false;
     };
-    origin
-        .split_once("://")
-        .is_some_and(|(scheme, authority)| matches!(scheme, "http" | "https") && authority.eq_ignore_ascii_case(host))
+    if allowed_origins.iter().filter_map(|allowed| origin_of(allowed)).any(|allowed| allowed == origin) {
+        return true;
+    }
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|host| origin_of(&format!("https://{host}")))
+        .is_some_and(|own| own == origin)
+}
+
+/// The (scheme, host, port) tuple of a serialised origin, default ports filled in; `None`
+/// for `null`, opaque origins and anything with a path, query or credentials.
+fn origin_of(text: &str) -> Option<url::Origin> {
+    let url = url::Url::parse(text.trim_end_matches('/')).ok()?;
+    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none() && url.username().is_empty();
+    let origin = url.origin();
+    (bare && origin.is_tuple()).then_some(origin)
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers (quotes around it removed),
@@ -346,6 +362,45 @@ mod tests {
                 .unwrap()
                 .is_some()
         );
+    }
+
+    #[test]
+    fn configured_origins_admit_same_site_pages_by_scheme_host_and_port() {
+        let cookie = ("cookie", "__Host-access_token=tok");
+        let allowed = ["https://app.example.com".to_owned()];
+        let check = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = vec![cookie];
+            pairs.extend_from_slice(extra);
+            token_from_request(&Method::POST, &headers(&pairs), true, &allowed).map(|found| found.is_some())
+        };
+        // A sibling subdomain: browsers say same-site, the allow-list decides.
+        assert_eq!(check(&[("sec-fetch-site", "same-site"), ("origin", "https://app.example.com")]), Ok(true));
+        assert_eq!(check(&[("sec-fetch-site", "same-site"), ("origin", "https://app.example.com:443")]), Ok(true));
+        assert_eq!(
+            check(&[("sec-fetch-site", "same-site"), ("origin", "https://evil.example.com")]),
+            Err(AuthError::CrossSiteRequest)
+        );
+        // Scheme and port count.
+        assert_eq!(check(&[("origin", "http://app.example.com")]), Err(AuthError::CrossSiteRequest));
+        assert_eq!(check(&[("origin", "https://app.example.com:8443")]), Err(AuthError::CrossSiteRequest));
+        assert_eq!(check(&[("origin", "null")]), Err(AuthError::CrossSiteRequest));
+    }
+
+    #[test]
+    fn only_the_https_origin_of_the_host_is_ours_unless_configured() {
+        let cookie = ("cookie", "__Host-access_token=tok");
+        let check = |origin: &'static str| {
+            token_from_request(
+                &Method::POST,
+                &headers(&[cookie, ("origin", origin), ("host", "api.example.com")]),
+                true,
+                &[],
+            )
+            .map(|found| found.is_some())
+        };
+        assert_eq!(check("https://api.example.com"), Ok(true));
+        assert_eq!(check("http://api.example.com"), Err(AuthError::CrossSiteRequest), "plain http on the same host");
+        assert_eq!(check("https://api.example.com:444"), Err(AuthError::CrossSiteRequest));
     }
 
     #[test]

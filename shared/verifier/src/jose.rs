@@ -131,7 +131,7 @@ pub fn parse_header(bytes: &[u8]) -> Result<JoseHeader, AuthError> {
 pub fn parse_members(bytes: &[u8], part: TokenPart) -> Result<Members<'_>, AuthError> {
     json::parse_members(bytes).map_err(|problem| match problem {
         JsonProblem::DuplicateMember => AuthError::DuplicateMember(part),
-        JsonProblem::Invalid | JsonProblem::TooDeep => AuthError::InvalidJson(part),
+        JsonProblem::Invalid | JsonProblem::TooDeep | JsonProblem::TooMany => AuthError::InvalidJson(part),
     })
 }
 

@@ -19,11 +19,24 @@ pub enum JsonProblem {
     DuplicateMember,
     /// Nested deeper than [`MAX_DEPTH`].
     TooDeep,
+    /// More than [`MAX_MEMBERS`] top-level members, or an array of more than
+    /// [`MAX_ARRAY_ITEMS`] items, in a JOSE header or claims object.
+    TooMany,
 }
 
 /// Objects and arrays nested deeper than this are refused (no JOSE structure needs more than
 /// three or four levels; `serde_json`'s own limit is 128).
 pub const MAX_DEPTH: usize = 16;
+
+/// Most top-level members [`parse_members`] accepts.
+///
+/// A JOSE header has a handful and an access token a dozen; the cap keeps the duplicate check (a scan of the names seen so far)
+/// bounded by a constant, so a payload of thousands of tiny members costs no more per byte
+/// than a benign one.
+pub const MAX_MEMBERS: usize = 64;
+
+/// Most items [`parse_members`] accepts in one array (an `aud` list, for instance).
+pub const MAX_ARRAY_ITEMS: usize = 64;
 
 /// Parses `bytes` as one JSON object, rejecting duplicate member names at any depth.
 ///
@@ -47,6 +60,8 @@ fn classify(error: &serde_json::Error) -> JsonProblem {
         JsonProblem::DuplicateMember
     } else if text.starts_with(TOO_DEEP) {
         JsonProblem::TooDeep
+    } else if text.starts_with(TOO_MANY) {
+        JsonProblem::TooMany
     } else {
         JsonProblem::Invalid
     }
@@ -54,6 +69,7 @@ fn classify(error: &serde_json::Error) -> JsonProblem {
 
 const DUPLICATE: &str = "duplicate member";
 const TOO_DEEP: &str = "nested too deep";
+const TOO_MANY: &str = "too many members or items";
 
 #[derive(Clone, Copy)]
 struct StrictSeed {
@@ -220,6 +236,9 @@ impl<'de> Visitor<'de> for MembersVisitor {
         // full only when fingerprints collide.
         let mut fingerprints: Vec<u64> = Vec::with_capacity(16);
         while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if members.len() == MAX_MEMBERS {
+                return Err(de::Error::custom(TOO_MANY));
+            }
             let print = fingerprint(&key);
             if fingerprints.iter().zip(&members).any(|(seen_print, (seen, _))| *seen_print == print && *seen == key) {
                 return Err(de::Error::custom(DUPLICATE));
@@ -322,6 +341,9 @@ impl<'de> Visitor<'de> for MemberSeed {
         let inner = MemberSeed { depth: StrictSeed { depth: self.depth }.deeper::<A::Error>()?.depth };
         let mut items = Vec::new();
         while let Some(item) = seq.next_element_seed(inner)? {
+            if items.len() == MAX_ARRAY_ITEMS {
+                return Err(de::Error::custom(TOO_MANY));
+            }
             items.push(item);
         }
         Ok(Member::Array(items))
@@ -369,6 +391,16 @@ mod tests {
         assert_eq!(parse_members(br#"{"o":{"k":1,"k":2}}"#).unwrap_err(), JsonProblem::DuplicateMember);
         assert_eq!(parse_members(b"[]").unwrap_err(), JsonProblem::Invalid);
         assert_eq!(parse_members(br#"{"a":1} x"#).unwrap_err(), JsonProblem::Invalid);
+    }
+
+    #[test]
+    fn member_and_item_counts_are_capped() {
+        let members = |n: usize| format!("{{{}}}", (0..n).map(|i| format!("\"m{i}\":1")).collect::<Vec<_>>().join(","));
+        assert!(parse_members(members(MAX_MEMBERS).as_bytes()).is_ok());
+        assert_eq!(parse_members(members(MAX_MEMBERS + 1).as_bytes()).unwrap_err(), JsonProblem::TooMany);
+        let items = |n: usize| format!("{{\"aud\":[{}]}}", vec!["1"; n].join(","));
+        assert!(parse_members(items(MAX_ARRAY_ITEMS).as_bytes()).is_ok());
+        assert_eq!(parse_members(items(MAX_ARRAY_ITEMS + 1).as_bytes()).unwrap_err(), JsonProblem::TooMany);
     }
 
     #[test]

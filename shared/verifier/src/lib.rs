@@ -100,7 +100,7 @@ pub use self::extract::{
     ACCESS_TOKEN_COOKIE, Authenticated, MaybeAuthenticated, RequireScope, Scope, ServiceWithScope,
 };
 pub use self::{
-    claims::{Caller, ScopeSet},
+    claims::{Caller, MAX_SCOPES, ScopeSet},
     clock::{Clock, SystemClock, TokioClock},
     config::{RevocationFeed, StartupMode, VerifierConfig},
     error::{AuthError, AuthRejection, TokenPart},

@@ -234,7 +234,7 @@ impl Verifier {
             inner.counters.stale.fetch_add(1, Ordering::Relaxed);
             inner.metrics().stale.increment(1);
         }
-        let caller = claims.into_caller(key.kid());
+        let caller = claims.into_caller(key.kid())?;
         if let (Some(cache), Some(hash)) = (&inner.cache, cache_key) {
             let kid = Arc::clone(key.kid_arc());
             cache.insert(hash, Arc::new(CachedCaller { caller: caller.clone(), kid, revocations_passed: passed }));

@@ -33,7 +33,10 @@ pub fn verifier_config(env: &mut Env, audience: &str) -> VerifierConfig {
     let issuer = match env.raw("AUTH_ISSUER") {
         Some(issuer) => issuer.to_owned(),
         None => {
-            env.note_dev_default("AUTH_ISSUER");
+            let advice = format!(
+                "unset, which trusts a development auth-service at {DEV_ISSUER}; set AUTH_ISSUER to the issuer's `iss`"
+            );
+            env.note_dev_value("AUTH_ISSUER", advice);
             DEV_ISSUER.to_owned()
         }
     };
@@ -123,9 +126,14 @@ mod tests {
         let _ = verifier_config(&mut env, "orders-service");
         assert!(env.finish().is_ok());
 
+        // The development issuer is refused by name, unless DEV_MODE allows it.
         let mut env = Env::from_pairs(Vec::<(String, String)>::new());
         let config = verifier_config(&mut env, "orders-service");
         assert_eq!(config.issuer, DEV_ISSUER);
+        let problems = env.finish().unwrap_err().0;
+        assert!(problems[0].starts_with("AUTH_ISSUER: unset"), "{problems:?}");
+        let mut env = Env::from_pairs([("DEV_MODE", "true")]);
+        let _ = verifier_config(&mut env, "orders-service");
         assert_eq!(env.finish().unwrap(), vec!["AUTH_ISSUER".to_owned()]);
     }
 

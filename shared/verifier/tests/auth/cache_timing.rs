@@ -135,7 +135,7 @@ async fn waiting_for_a_slow_issuer_is_bounded() {
 
 #[tokio::test(start_paused = true)]
 async fn an_unreachable_issuer_is_survived_until_max_stale_then_503() {
-    // Arrange: 5 min freshness (no caching headers), 24 h max_stale.
+    // Arrange: 5 min freshness (no caching headers), the default max_stale of 1 h.
     let setup = Paused::start(vec![test_key(0)], |_| {}).await;
     let cached = setup.token(0);
     assert!(setup.verifier.verify(&cached).await.is_ok());
@@ -146,7 +146,7 @@ async fn an_unreachable_issuer_is_survived_until_max_stale_then_503() {
     assert!(setup.verifier.verify(&setup.token(0)).await.is_ok());
     assert_eq!(setup.verifier.stats().stale_served, 1);
     assert!(setup.verifier.is_ready());
-    pass(Duration::from_secs(24 * 3600 - 600 + 300 - 60)).await;
+    pass(Duration::from_secs(3600 - 600 + 300 - 60)).await;
     let token = setup.token(0);
     assert!(setup.verifier.verify(&token).await.is_ok());
     assert!(setup.verifier.stats().store.jwks_fetches_failed > 1, "the cache kept retrying");

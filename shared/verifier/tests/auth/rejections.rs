@@ -308,3 +308,40 @@ async fn each_reason_maps_to_the_documented_status() {
     assert_eq!(AuthError::CrossSiteRequest.status(), StatusCode::FORBIDDEN);
     assert_eq!(AuthError::KeysUnavailable { retry_after_secs: 1 }.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+/// `n` distinct scopes, space-separated.
+fn scope_list(n: usize) -> String {
+    (0..n).map(|i| format!("s{i}")).collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test]
+async fn a_signed_token_with_too_many_scopes_is_refused() {
+    let at_cap = with(claims(), "scope", json!(scope_list(jwt_verifier::MAX_SCOPES)));
+    assert_eq!(verify(&key().mint(&at_cap)).await.unwrap().scopes.len(), jwt_verifier::MAX_SCOPES);
+    let over = with(claims(), "scope", json!(scope_list(jwt_verifier::MAX_SCOPES + 1)));
+    assert_eq!(rejects(&key().mint(&over)).await, AuthError::InvalidClaim("scope"));
+}
+
+#[tokio::test]
+async fn an_unsigned_token_full_of_scopes_fails_on_its_signature() {
+    // About 1,900 scopes in 8 KiB: the scope claim is not read before the signature verifies.
+    let mut scopes = 1_900;
+    let token = loop {
+        let token = unsigned_token(key().kid(), &with(claims(), "scope", json!(scope_list(scopes))));
+        if token.len() <= 8 * 1024 {
+            break token;
+        }
+        scopes -= 50;
+    };
+    assert_eq!(rejects(&token).await, AuthError::InvalidSignature);
+}
+
+#[tokio::test]
+async fn a_payload_of_many_members_is_refused_by_the_member_cap() {
+    let mut crowded = claims();
+    let map = crowded.as_object_mut().unwrap();
+    for i in 0..jwt_verifier::json::MAX_MEMBERS {
+        map.insert(format!("x{i}"), json!(1));
+    }
+    assert_eq!(rejects(&key().mint(&crowded)).await, AuthError::InvalidJson(TokenPart::Payload));
+}
