@@ -24,12 +24,19 @@ echo "fuzz targets built in $(( $(date +%s) - started )) s"
 # New inputs go to a scratch corpus; the committed one is only read (cmin keeps it small).
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+# Seeds from the conformance vectors beside the checkout, derived here rather than
+# committed: the vectors must not be copied into the repository.
+VECTORS=${VECTORS_DIR:-$(cd ../.. && pwd)/shared/vectors}
+if [ -d "$VECTORS" ]; then
+  python3 ../.ci/fuzz-seeds.py "$VECTORS" "$scratch/seeds"
+fi
 
 for target in $(cargo fuzz list); do
   mkdir -p "$scratch/$target" "corpus/$target" "artifacts/$target"
   echo "=== fuzz $target for ${FUZZ_SECONDS}s"
   touch "$scratch/$target.started"
-  if ! cargo fuzz run "${BUILD_FLAGS[@]}" "$target" "$scratch/$target" "corpus/$target" -- \
+  mkdir -p "$scratch/seeds/$target"
+  if ! cargo fuzz run "${BUILD_FLAGS[@]}" "$target" "$scratch/$target" "corpus/$target" "$scratch/seeds/$target" -- \
     -max_total_time="$FUZZ_SECONDS" -timeout=25 -print_final_stats=1; then
     echo "FUZZ FAILURE in $target" >&2
     find "artifacts/$target" -type f -newer "$scratch/$target.started" | while read -r reproducer; do
