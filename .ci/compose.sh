@@ -86,10 +86,18 @@ secrets_container() {
 }
 
 teardown() {
-  "${COMPOSE[@]}" down -v --remove-orphans --timeout 10 >"$WORK/down.log" 2>&1 || {
-    cat "$WORK/down.log" >&2
-    return 1
-  }
+  # The engine can still be detaching the last endpoints when compose removes the networks
+  # ("has active endpoints"); `down` is idempotent, so a second try finishes the job.
+  local attempt
+  for attempt in 1 2 3; do
+    if "${COMPOSE[@]}" down -v --remove-orphans --timeout 10 >"$WORK/down.log" 2>&1; then
+      return 0
+    fi
+    echo "compose: down failed (attempt $attempt), retrying" >&2
+    sleep 3
+  done
+  cat "$WORK/down.log" >&2
+  return 1
 }
 
 on_exit() {
