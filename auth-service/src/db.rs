@@ -7,7 +7,9 @@
 //! the same refresh token cannot both succeed. Ending sessions runs in the caller's
 //! transaction, so [`crate::revocation`] commits it together with its security events.
 
-use service_kit::db::{Pool, is_unique_violation};
+use service_kit::db::{Pool, is_unique_violation, now_millis};
+
+use crate::domain::{Email, UserId};
 
 /// A stored user.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -22,6 +24,21 @@ pub struct UserRow {
     pub created_at: i64,
     /// `user`, or `admin` for accounts the operator provisioned.
     pub role: String,
+}
+
+impl UserRow {
+    /// A new account, created now with a fresh id: `email` normalised, `password_hash` an
+    /// argon2id PHC string, `role` [`ROLE_USER`] or [`ROLE_ADMIN`].
+    #[must_use]
+    pub fn new(email: &Email, password_hash: String, role: &str) -> Self {
+        Self {
+            id: UserId::new().to_string(),
+            email: email.as_ref().to_owned(),
+            password_hash,
+            created_at: now_millis(),
+            role: role.to_owned(),
+        }
+    }
 }
 
 /// Role of self-registered accounts.
@@ -420,7 +437,9 @@ pub async fn reserve_attempt(
     if let Some((anchor,)) = granted {
         return Ok(Reservation::Granted { anchor });
     }
-    let started = bucket_anchor(pool, bucket).await?.unwrap_or(now);
+    // A concurrent request that read the clock after ours may have started the window: its
+    // start is then a few milliseconds ahead of `now`, and the wait is never over a window.
+    let started = bucket_anchor(pool, bucket).await?.unwrap_or(now).min(now);
     Ok(Reservation::Refused { retry_after_secs: whole_seconds_until(started.saturating_add(window_ms), now) })
 }
 

@@ -7,11 +7,11 @@
 //! someone squatted is reported, not promoted.
 
 use anyhow::Context;
-use service_kit::db::{Pool, now_millis};
+use service_kit::db::Pool;
 
 use crate::{
     db::{self, InsertUserError, ROLE_ADMIN, UserRow},
-    domain::{Email, Password, UserId},
+    domain::{Email, Password},
     passwords::PasswordHasher,
 };
 
@@ -43,13 +43,7 @@ pub async fn create_admin(
     let password =
         Password::parse(password).map_err(|error| ProvisionError::Invalid(format!("password {}", error.0)))?;
     let password_hash = hasher.hash(&password).await.context("cannot hash the password")?;
-    let user = UserRow {
-        id: UserId::new().to_string(),
-        email: email.as_ref().to_owned(),
-        password_hash,
-        created_at: now_millis(),
-        role: ROLE_ADMIN.to_owned(),
-    };
+    let user = UserRow::new(&email, password_hash, ROLE_ADMIN);
     db::insert_user(pool, &user).await.map_err(|error| match error {
         InsertUserError::EmailTaken => ProvisionError::EmailTaken,
         InsertUserError::Database(error) => ProvisionError::Internal(anyhow::Error::new(error)),

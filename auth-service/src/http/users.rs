@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     db::{self, InsertUserError, Reservation, UserRow},
-    domain::{Email, Password, UserId},
+    domain::{Email, Password},
     passwords::HashError,
     state::AppState,
 };
@@ -112,13 +112,7 @@ async fn create_user(
         }
         Err(error) => return Err(error.into()),
     };
-    let user = UserRow {
-        id: UserId::new().to_string(),
-        email: new_user.email.as_ref().to_owned(),
-        password_hash,
-        created_at: now_millis(),
-        role: db::ROLE_USER.to_owned(),
-    };
+    let user = UserRow::new(&new_user.email, password_hash, db::ROLE_USER);
     db::insert_user(&state.db, &user).await.map_err(|error| match error {
         InsertUserError::EmailTaken => ApiError::conflict("an account with this email already exists"),
         InsertUserError::Database(error) => error.into(),

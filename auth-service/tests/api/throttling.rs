@@ -9,6 +9,8 @@ use futures::future::join_all;
 use reqwest::{Response, StatusCode};
 use serde_json::json;
 
+use auth_service::db::{self, Reservation};
+
 use crate::helpers::{PASSWORD, TestApp, assert_error, spawn_app_with};
 
 /// How many of `statuses` are `status`.
@@ -175,6 +177,20 @@ async fn concurrent_registrations_from_one_address_beyond_the_limit_get_429() {
     assert!(body["error_description"].as_str().unwrap().contains("registrations"), "{body}");
     // Other clients are not affected.
     assert_eq!(register_from(&app, "10.0.0.2", "other@example.com").await.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_refusal_racing_the_request_that_opened_the_window_never_asks_for_more_than_the_window() {
+    // Concurrent requests read the clock in any order: the window may have been opened by a
+    // request whose clock reading is a few milliseconds after this one's.
+    let app = spawn_app_with(&[]).await;
+    let (bucket, window_ms, now) = ("register:test", 900_000, 1_000_000_000);
+    let opened = db::reserve_attempt(app.pool(), bucket, 1, now + 7, window_ms).await.unwrap();
+    assert!(matches!(opened, Reservation::Granted { .. }), "{opened:?}");
+
+    let refused = db::reserve_attempt(app.pool(), bucket, 1, now, window_ms).await.unwrap();
+
+    assert_eq!(refused, Reservation::Refused { retry_after_secs: 900 });
 }
 
 #[tokio::test]
