@@ -42,12 +42,13 @@ impl ScopeSet {
     /// dropped. Linear in the length of `text`.
     #[must_use]
     pub fn parse(text: &str) -> Self {
-        Self::from_shared(Arc::from(text))
+        Self::from_shared(Arc::from(text), scope_count(text))
     }
 
-    /// Reuses `text` when it is already normalised (the common case: our issuer writes it so).
-    fn from_shared(text: Arc<str>) -> Self {
-        if is_normalised(&text) { Self(text) } else { text.split(' ').filter(|s| !s.is_empty()).collect() }
+    /// Reuses `text`, which holds `count` scopes, when it is already normalised (the common
+    /// case: our issuer writes it so).
+    fn from_shared(text: Arc<str>, count: usize) -> Self {
+        if is_normalised(&text, count) { Self(text) } else { text.split(' ').filter(|s| !s.is_empty()).collect() }
     }
 
     /// Whether `scope` was granted.
@@ -79,11 +80,12 @@ fn scope_count(text: &str) -> usize {
     text.split(' ').filter(|s| !s.is_empty()).count()
 }
 
-fn is_normalised(text: &str) -> bool {
+/// Whether `text`, of `count` scopes, has single spaces between them and no repeat.
+fn is_normalised(text: &str, count: usize) -> bool {
     if text.starts_with(' ') || text.ends_with(' ') || text.contains("  ") {
         return false;
     }
-    if scope_count(text) <= PAIRWISE_SCOPES {
+    if count <= PAIRWISE_SCOPES {
         text.split(' ').enumerate().all(|(i, scope)| !text.split(' ').take(i).any(|earlier| earlier == scope))
     } else {
         let mut seen = HashSet::new();
@@ -288,8 +290,10 @@ impl Claims {
     pub(crate) fn into_caller(self, key_id: &str) -> Result<Caller, AuthError> {
         let scopes = match self.scope {
             None => ScopeSet::default(),
-            Some(text) if scope_count(&text) <= MAX_SCOPES => ScopeSet::from_shared(text),
-            Some(_) => return Err(AuthError::InvalidClaim("scope")),
+            Some(text) => match scope_count(&text) {
+                count if count <= MAX_SCOPES => ScopeSet::from_shared(text, count),
+                _ => return Err(AuthError::InvalidClaim("scope")),
+            },
         };
         Ok(Caller {
             subject: self.subject,

@@ -14,6 +14,7 @@ use super::{
     clock::{Clock, SystemClock},
     jose::DEFAULT_MAX_TOKEN_BYTES,
     keys::JwksLimits,
+    origin::Origin,
 };
 
 /// How [`Verifier::start`](super::Verifier::start) loads the first key set.
@@ -74,7 +75,7 @@ pub struct VerifierConfig {
     pub accept_cookie: bool,
     /// Extra origins (`https://app.example.com`) allowed to send cookie-authenticated unsafe
     /// requests, besides the request's own host.
-    pub allowed_origins: Vec<String>,
+    pub allowed_origins: Vec<Origin>,
 
     /// How the first key set is loaded. Default [`StartupMode::Warm`].
     pub startup: StartupMode,

@@ -26,6 +26,7 @@ use http::{HeaderMap, Method, header, request::Parts};
 use super::{
     claims::Caller,
     error::{AuthError, AuthRejection},
+    origin::Origin,
     verifier::Verifier,
 };
 
@@ -103,7 +104,7 @@ pub fn token_from_request<'a>(
     method: &Method,
     headers: &'a HeaderMap,
     accept_cookie: bool,
-    allowed_origins: &[String],
+    allowed_origins: &[Origin],
 ) -> Result<Option<(&'a str, TokenSource)>, AuthError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     if let Some(value) = values.next() {
@@ -155,32 +156,25 @@ fn is_safe(method: &Method) -> bool {
 /// browsers send on every such request and script cannot forge: its scheme, host and port
 /// must equal a configured origin or `https://` plus the request's own `Host` (the cookie is
 /// `Secure`, so a page served over plain `http` never holds it).
-fn is_same_origin(headers: &HeaderMap, allowed_origins: &[String]) -> bool {
+fn is_same_origin(headers: &HeaderMap, allowed_origins: &[Origin]) -> bool {
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     if site.is_some_and(|site| site.eq_ignore_ascii_case("same-origin")) {
         return true;
     }
-    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).and_then(origin_of) else {
+    // `null`, opaque and plain-http origins parse to nothing, and match nothing.
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).and_then(|o| Origin::parse(o).ok())
+    else {
         // Without Origin we cannot tell, and refusing is the safe side.
         return false;
     };
-    if allowed_origins.iter().filter_map(|allowed| origin_of(allowed)).any(|allowed| allowed == origin) {
+    if allowed_origins.contains(&origin) {
         return true;
     }
     headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
-        .and_then(|host| origin_of(&format!("https://{host}")))
+        .and_then(Origin::https_of_host)
         .is_some_and(|own| own == origin)
-}
-
-/// The (scheme, host, port) tuple of a serialised origin, default ports filled in; `None`
-/// for `null`, opaque origins and anything with a path, query or credentials.
-fn origin_of(text: &str) -> Option<url::Origin> {
-    let url = url::Url::parse(text.trim_end_matches('/')).ok()?;
-    let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none() && url.username().is_empty();
-    let origin = url.origin();
-    (bare && origin.is_tuple()).then_some(origin)
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers (quotes around it removed),
@@ -313,7 +307,7 @@ mod tests {
 
     fn token(method: Method, pairs: &[(&str, &str)]) -> Result<Option<(String, TokenSource)>, AuthError> {
         let map = headers(pairs);
-        token_from_request(&method, &map, true, &["https://app.example.com".to_owned()])
+        token_from_request(&method, &map, true, &[Origin::parse("https://app.example.com").unwrap()])
             .map(|found| found.map(|(t, s)| (t.to_owned(), s)))
     }
 
@@ -367,7 +361,7 @@ mod tests {
     #[test]
     fn configured_origins_admit_same_site_pages_by_scheme_host_and_port() {
         let cookie = ("cookie", "__Host-access_token=tok");
-        let allowed = ["https://app.example.com".to_owned()];
+        let allowed = [Origin::parse("https://app.example.com").unwrap()];
         let check = |extra: &[(&'static str, &'static str)]| {
             let mut pairs = vec![cookie];
             pairs.extend_from_slice(extra);

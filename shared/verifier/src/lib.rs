@@ -23,6 +23,7 @@
 //! - [`json`]: strict JSON (duplicate members refused).
 //! - [`keys`]: [`VerifyingKey`], [`KeySet`] and JWKS ingest rules.
 //! - [`metadata`]: where an issuer's metadata lives (RFC 8414, then OpenID) and which to trust.
+//! - [`origin`]: [`Origin`], the web origins the cookie's CSRF guard compares.
 //! - [`store`]: the [`KeyStore`] trait and [`StaticKeyStore`].
 //! - [`jwks`]: [`JwksCache`], the HTTP-backed store (refresh, single flight, cooldown,
 //!   stale serving).
@@ -89,6 +90,7 @@ pub mod json;
 pub mod jwks;
 pub mod keys;
 pub mod metadata;
+pub mod origin;
 pub mod revocation;
 pub mod store;
 #[cfg(feature = "test-helpers")]
@@ -107,6 +109,7 @@ pub use self::{
     jose::verify_jws,
     jwks::{FetchOutcome, JwksCache, JwksCacheError},
     keys::{IngestReport, JwksError, JwksLimits, JwsAlgorithm, KeyProblem, KeySet, VerifyingKey},
+    origin::{Origin, OriginError},
     revocation::{FeedStatus, Revocation, RevocationKind, RevocationList, RevocationStats},
     store::{KeyLookup, KeySnapshot, KeyStore, KeyStoreStats, StaticKeyStore},
     verifier::{Verifier, VerifierStartError, VerifierStats},

@@ -3,7 +3,7 @@
 //! `jwt-verifier` reads no environment itself (a library should not); this is the workspace's
 //! loader for it. The table of variables lives in `shared/verifier/README.md`.
 
-use jwt_verifier::{RevocationFeed, StartupMode, VerifierConfig, config::check_fetch_url};
+use jwt_verifier::{Origin, RevocationFeed, StartupMode, VerifierConfig, config::check_fetch_url};
 use url::Url;
 
 use super::{Env, parse_duration};
@@ -50,12 +50,7 @@ pub fn verifier_config(env: &mut Env, audience: &str) -> VerifierConfig {
     config.max_token_lifetime = env.duration("AUTH_MAX_TOKEN_LIFETIME", config.max_token_lifetime);
     config.token_cache_capacity = env.parse("AUTH_TOKEN_CACHE_SIZE", config.token_cache_capacity);
     config.accept_cookie = env.bool("AUTH_ACCEPT_COOKIE", config.accept_cookie);
-    config.allowed_origins = env
-        .optional("AUTH_ALLOWED_ORIGINS")
-        .map(|raw| {
-            raw.split(',').map(|o| o.trim().trim_end_matches('/').to_owned()).filter(|o| !o.is_empty()).collect()
-        })
-        .unwrap_or_default();
+    config.allowed_origins = allowed_origins(env);
     config.startup = env.parse_with("AUTH_JWKS_STARTUP", config.startup, parse_startup_mode);
     config.min_refresh = env.duration("AUTH_JWKS_MIN_REFRESH", config.min_refresh);
     config.max_refresh = env.duration("AUTH_JWKS_MAX_REFRESH", config.max_refresh);
@@ -72,6 +67,20 @@ pub fn verifier_config(env: &mut Env, audience: &str) -> VerifierConfig {
         env.problem(name, message);
     }
     config
+}
+
+/// `AUTH_ALLOWED_ORIGINS`: comma-separated origins, each parsed now so that a typo stops the
+/// service instead of never matching a request.
+fn allowed_origins(env: &mut Env) -> Vec<Origin> {
+    let Some(raw) = env.optional("AUTH_ALLOWED_ORIGINS") else { return Vec::new() };
+    let mut origins = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
+        match Origin::parse(entry) {
+            Ok(origin) => origins.push(origin),
+            Err(error) => env.problem("AUTH_ALLOWED_ORIGINS", format!("`{entry}` is not an origin: {error}")),
+        }
+    }
+    origins
 }
 
 /// `AUTH_REVOCATION_FEED` (`on`/`off`, default on) and `AUTH_EVENTS_URL` (optional; else
@@ -187,6 +196,36 @@ mod tests {
         let _ = verifier_config(&mut env, "orders-service");
         let problems = env.finish().unwrap_err().0;
         assert!(problems.len() == 1 && problems[0].starts_with("AUTH_EVENTS_URL:"), "{problems:?}");
+    }
+
+    #[test]
+    fn allowed_origins_are_parsed_at_start_and_a_bad_one_stops_the_service() {
+        let mut env = Env::from_pairs([
+            ("AUTH_ISSUER", "https://auth.example.com"),
+            ("AUTH_ALLOWED_ORIGINS", "https://app.example.com, https://admin.example.com:8443/,,"),
+        ]);
+        let config = verifier_config(&mut env, "orders-service");
+        let expected: Vec<Origin> = ["https://app.example.com", "https://admin.example.com:8443"]
+            .iter()
+            .map(|o| Origin::parse(o).unwrap())
+            .collect();
+        assert_eq!(config.allowed_origins, expected);
+        assert!(env.finish().is_ok());
+
+        // Each bad entry is named: a path, plain http on a public host, a bare host name.
+        let mut env = Env::from_pairs([
+            ("AUTH_ISSUER", "https://auth.example.com"),
+            ("AUTH_ALLOWED_ORIGINS", "https://app.example.com/login,http://app.example.com,app.example.com"),
+        ]);
+        let _ = verifier_config(&mut env, "orders-service");
+        let problems = env.finish().unwrap_err().0;
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        for entry in ["`https://app.example.com/login`", "`http://app.example.com`", "`app.example.com`"] {
+            assert!(
+                problems.iter().any(|p| p.starts_with("AUTH_ALLOWED_ORIGINS:") && p.contains(entry)),
+                "{problems:?}"
+            );
+        }
     }
 
     #[test]
