@@ -44,6 +44,8 @@ async fn metrics_expose_issuance_login_and_key_series() {
     app.register("ann@example.com", "correct horse battery").await;
     let failed = app.login("ann@example.com", "wrong password!").await;
     assert_eq!(failed.status(), StatusCode::UNAUTHORIZED);
+    let unknown = app.login("nobody@example.com", "wrong password!").await;
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
 
     let response = app.client.get(app.url("/metrics")).send().await.unwrap();
 
@@ -54,6 +56,7 @@ async fn metrics_expose_issuance_login_and_key_series() {
     for (series, at_least) in [
         (r#"auth_tokens_issued_total{grant_type="client_credentials"}"#, 1.0),
         (r#"auth_login_failures_total{reason="invalid_credentials"}"#, 1.0),
+        (r#"auth_login_failures_total{reason="unknown_account"}"#, 1.0),
         (r#"auth_signing_keys{state="active"}"#, 1.0),
         (r#"auth_signing_key_age_seconds{state="active"}"#, 0.0),
         ("auth_key_rotation_due_seconds", 1.0),
