@@ -58,8 +58,8 @@ async fn prepare(settings: &Settings) -> anyhow::Result<(Pool, KeyManager)> {
             tracing::warn!("in-memory database: the master key lives only as long as this process")
         }
     }
-    let pool = service_kit::db::connect(&settings.common.database_url, settings.db_max_connections).await?;
-    sqlx::migrate!("./migrations").run(&pool).await.context("cannot run the database migrations")?;
+    let pool =
+        service_kit::db::open(&settings.common.database_url, settings.db_max_connections, &sqlx::migrate!()).await?;
     let keys = KeyManager::new(pool.clone(), master, &settings.keys, settings.tokens.access_token_ttl);
     keys.tick().await.context("cannot load the signing keys")?;
     Ok((pool, keys))
@@ -129,8 +129,7 @@ pub async fn rotate_keys(settings: &Settings, emergency: bool) -> anyhow::Result
 /// An unreachable database, failed migrations, or what [`crate::provisioning::create_admin`]
 /// refuses.
 pub async fn create_admin(settings: &Settings, email: &str, password: String) -> anyhow::Result<String> {
-    let pool = service_kit::db::connect(&settings.common.database_url, 1).await?;
-    sqlx::migrate!("./migrations").run(&pool).await.context("cannot run the database migrations")?;
+    let pool = service_kit::db::open(&settings.common.database_url, 1, &sqlx::migrate!()).await?;
     let hasher = PasswordHasher::new(&settings.login)?;
     Ok(crate::provisioning::create_admin(&pool, &hasher, email, password).await?)
 }

@@ -69,10 +69,9 @@ impl service_kit::serve::Application for Application {
     /// that cannot be bound.
     async fn build(settings: Settings) -> anyhow::Result<Self> {
         service_kit::metrics::install();
-        let db = service_kit::db::connect(&settings.common.database_url, settings.database_max_connections)
-            .await
-            .context("failed to open the database")?;
-        sqlx::migrate!().run(&db).await.context("failed to run the database migrations")?;
+        let db =
+            service_kit::db::open(&settings.common.database_url, settings.database_max_connections, &sqlx::migrate!())
+                .await?;
         let verifier = Verifier::start(settings.verifier).await.context("failed to start the token verifier")?;
         let (listener, address) = service_kit::serve::bind(settings.common.listen_addr).await?;
         let state = AppState { db, verifier };

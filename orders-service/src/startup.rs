@@ -78,10 +78,9 @@ impl service_kit::serve::Application for Application {
     /// that cannot be bound.
     async fn build(settings: Settings) -> anyhow::Result<Self> {
         service_kit::metrics::install();
-        let db = service_kit::db::connect(&settings.common.database_url, settings.database_max_connections)
-            .await
-            .context("failed to open the database")?;
-        sqlx::migrate!().run(&db).await.context("failed to run the database migrations")?;
+        let db =
+            service_kit::db::open(&settings.common.database_url, settings.database_max_connections, &sqlx::migrate!())
+                .await?;
         let verifier = Verifier::start(settings.verifier).await.context("failed to start the token verifier")?;
         let http_client = clients::http_client(settings.outbox.request_timeout)?;
         let tokens = Arc::new(TokenClient::new(

@@ -151,8 +151,9 @@ async fn introspect(State(introspector): State<Introspector>, request: Request, 
 /// The database, the verifier or a listener fails to start.
 pub async fn run(args: OrdersArgs) -> anyhow::Result<()> {
     service_kit::metrics::install();
-    let db = service_kit::db::connect(&args.database_url, 10).await.context("cannot open the orders database")?;
-    sqlx::migrate!("../orders-service/migrations").run(&db).await.context("cannot migrate the orders database")?;
+    let db = service_kit::db::open(&args.database_url, 10, &sqlx::migrate!("../orders-service/migrations"))
+        .await
+        .context("the orders database")?;
     let base = args.issuer.as_str().trim_end_matches('/').to_owned();
     let events_url = match args.events_url {
         Some(url) => url,

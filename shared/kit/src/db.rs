@@ -104,6 +104,18 @@ pub fn sqlite_path(url: &str) -> Option<&Path> {
     (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
 }
 
+/// Connects (as [`connect`]) and brings the schema up to date with `migrations` (a service's
+/// `sqlx::migrate!()`): what every service does first at start, and the CLI before it
+/// touches the database.
+///
+/// # Errors
+/// What [`connect`] refuses, or a migration that fails (named in the error).
+pub async fn open(url: &str, max_connections: u32, migrations: &sqlx::migrate::Migrator) -> anyhow::Result<Pool> {
+    let pool = connect(url, max_connections).await.context("failed to open the database")?;
+    migrations.run(&pool).await.context("failed to run the database migrations")?;
+    Ok(pool)
+}
+
 /// `true` when a trivial query succeeds within a second (readiness probes).
 pub async fn is_reachable(pool: &Pool) -> bool {
     matches!(tokio::time::timeout(Duration::from_secs(1), sqlx::query("SELECT 1").execute(pool)).await, Ok(Ok(_)))
