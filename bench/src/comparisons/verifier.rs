@@ -81,7 +81,7 @@ pub struct InProcess {
     pub verify_hot_ns: f64,
     /// Distinct tokens: full verification.
     pub verify_cold_ns: f64,
-    /// SHA-256 of the hot token alone (the cache key).
+    /// SHA-256 of the hot token alone (what the cache key cost before it was the signature's end).
     pub sha256_ns: f64,
 }
 

@@ -36,7 +36,9 @@ pub fn system_now_unix() -> i64 {
 /// time elapsed since. Under `tokio::time::pause` it stands still until advanced.
 #[derive(Debug, Clone)]
 pub struct TokioClock {
-    base_unix: i64,
+    /// In milliseconds: whole seconds would lose the fraction of the start second, and the
+    /// clock would run up to a second behind the system clock it started from.
+    base_unix_ms: i64,
     base: tokio::time::Instant,
 }
 
@@ -44,13 +46,14 @@ impl TokioClock {
     /// Starts at the current system time.
     #[must_use]
     pub fn new() -> Self {
-        Self::starting_at(system_now_unix())
+        let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        Self { base_unix_ms: i64::try_from(now_ms).unwrap_or(i64::MAX), base: tokio::time::Instant::now() }
     }
 
     /// Starts at `unix` seconds.
     #[must_use]
     pub fn starting_at(unix: i64) -> Self {
-        Self { base_unix: unix, base: tokio::time::Instant::now() }
+        Self { base_unix_ms: unix.saturating_mul(1000), base: tokio::time::Instant::now() }
     }
 }
 
@@ -62,7 +65,34 @@ impl Default for TokioClock {
 
 impl Clock for TokioClock {
     fn now_unix(&self) -> i64 {
-        let elapsed = i64::try_from(self.base.elapsed().as_secs()).unwrap_or(i64::MAX);
-        self.base_unix.saturating_add(elapsed)
+        let elapsed_ms = i64::try_from(self.base.elapsed().as_millis()).unwrap_or(i64::MAX);
+        self.base_unix_ms.saturating_add(elapsed_ms).div_euclid(1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tokio_clock_keeps_the_fraction_of_its_start_second() {
+        // Otherwise it lags the system clock by up to a second, and a token the system clock
+        // issued "after" an event the tokio clock dated can be dated before it.
+        let clock = TokioClock::new();
+        let start_ms = clock.base_unix_ms;
+        let to_next_second = u64::try_from(1000 - start_ms.rem_euclid(1000)).unwrap();
+
+        tokio::time::advance(Duration::from_millis(to_next_second)).await;
+
+        assert_eq!(clock.now_unix(), start_ms.div_euclid(1000) + 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tokio_clock_started_at_a_second_counts_whole_seconds_from_it() {
+        let clock = TokioClock::starting_at(1_000);
+        tokio::time::advance(Duration::from_millis(1_999)).await;
+        assert_eq!(clock.now_unix(), 1_001);
     }
 }

@@ -1,8 +1,9 @@
 //! [`Verifier`]: turns a bearer token into a [`Caller`], or says exactly why not.
 //!
 //! Order of work for a token, cheapest first:
-//! 1. length limit, then the verified-token cache (SHA-256 of the whole token → the caller
-//!    it proved, valid until the token's `exp` and only while its key is still in the set);
+//! 1. length limit, then the verified-token cache (keyed by the end of the signature, the
+//!    whole token compared exactly → the caller it proved, valid until the token's `exp`
+//!    and only while its key is still in the set);
 //! 2. compact form, strict base64url, strict JSON header, the access-token header profile
 //!    (`alg`, `typ`, `kid`, no `crit`, no embedded keys);
 //! 3. claims decoded and type-checked;
@@ -28,8 +29,6 @@ use std::{
     time::Duration,
 };
 
-use ring::digest;
-
 use self::stats::{Counters, HotMetrics};
 pub use self::{start::VerifierStartError, stats::VerifierStats};
 use super::{
@@ -43,6 +42,8 @@ use super::{
 };
 
 struct CachedCaller {
+    /// The whole token: a hit compares it exactly, so the key need not be a digest.
+    token: Box<str>,
     caller: Caller,
     kid: Arc<str>,
     /// The revocation snapshot this token last passed (0: none), so hits skip the lookups
@@ -50,7 +51,13 @@ struct CachedCaller {
     revocations_passed: AtomicU64,
 }
 
-type TokenCache = quick_cache::sync::Cache<[u8; 32], Arc<CachedCaller>>;
+/// Keyed by the token's last [`CACHE_KEY_BYTES`] bytes, the end of its signature: for the
+/// tokens that get in (verified ones) those are as unpredictable as the signature, and a
+/// junk token that shares them with a cached one only costs the exact comparison.
+type TokenCache = quick_cache::sync::Cache<[u8; CACHE_KEY_BYTES], Arc<CachedCaller>>;
+
+/// 16 base64url characters: 96 bits of an RSA signature.
+const CACHE_KEY_BYTES: usize = 16;
 
 struct Inner {
     metrics: std::sync::OnceLock<HotMetrics>,
@@ -172,9 +179,9 @@ impl Verifier {
         if token.len() > inner.config.max_token_bytes {
             return Err(AuthError::TokenTooLarge);
         }
-        let cache_key = inner.cache.as_ref().map(|_| token_hash(token));
+        let cache_key = inner.cache.as_ref().and_then(|_| cache_key(token));
         if let (Some(cache), Some(key)) = (&inner.cache, &cache_key)
-            && let Some(hit) = self.cached(cache, key)?
+            && let Some(hit) = self.cached(cache, key, token)?
         {
             return Ok(hit);
         }
@@ -235,21 +242,28 @@ impl Verifier {
             inner.metrics().stale.increment(1);
         }
         let caller = claims.into_caller(key.kid())?;
-        if let (Some(cache), Some(hash)) = (&inner.cache, cache_key) {
+        if let (Some(cache), Some(cache_key)) = (&inner.cache, cache_key) {
             let kid = Arc::clone(key.kid_arc());
-            cache.insert(hash, Arc::new(CachedCaller { caller: caller.clone(), kid, revocations_passed: passed }));
+            let entry =
+                CachedCaller { token: Box::from(token), caller: caller.clone(), kid, revocations_passed: passed };
+            cache.insert(cache_key, Arc::new(entry));
         }
         Ok(caller)
     }
 
     /// A cache hit, if the entry is still valid: not past `exp`, and its key still in the
     /// set (entries of removed keys are dropped here); then, like every token, not revoked.
-    fn cached(&self, cache: &TokenCache, hash: &[u8; 32]) -> Result<Option<Caller>, AuthError> {
+    fn cached(
+        &self,
+        cache: &TokenCache,
+        key: &[u8; CACHE_KEY_BYTES],
+        token: &str,
+    ) -> Result<Option<Caller>, AuthError> {
         let inner = &*self.inner;
-        let Some(entry) = cache.get(hash) else { return Ok(None) };
+        let Some(entry) = cache.get(key).filter(|entry| *entry.token == *token) else { return Ok(None) };
         let now = inner.config.clock.now_unix();
         if now >= entry.caller.expires_at {
-            cache.remove(hash);
+            cache.remove(key);
             return Ok(None);
         }
         match inner.store.snapshot() {
@@ -273,7 +287,7 @@ impl Verifier {
                 Ok(Some(entry.caller.clone()))
             }
             KeySnapshot::Ready { .. } => {
-                cache.remove(hash);
+                cache.remove(key);
                 Ok(None)
             }
             KeySnapshot::Unavailable { retry_after } => Err(unavailable(retry_after)),
@@ -369,9 +383,7 @@ fn unavailable(retry_after: Duration) -> AuthError {
     AuthError::KeysUnavailable { retry_after_secs: retry_after.as_secs().max(1) }
 }
 
-fn token_hash(token: &str) -> [u8; 32] {
-    let digest = digest::digest(&digest::SHA256, token.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
+/// The token-cache key of `token`; `None` for one too short to be a token.
+fn cache_key(token: &str) -> Option<[u8; CACHE_KEY_BYTES]> {
+    token.as_bytes().last_chunk().copied()
 }

@@ -30,6 +30,25 @@ async fn a_tampered_copy_of_a_cached_token_does_not_hit() {
 }
 
 #[tokio::test]
+async fn another_payload_under_a_cached_tokens_signature_does_not_hit() {
+    // The cache is keyed by the end of the signature: a token that ends the same, such as the
+    // cached token's signature on an admin's claims, must be compared in full and refused.
+    let (verifier, _) = static_verifier(&[test_key(0)], true);
+    let token = test_key(0).mint(&claims());
+    verifier.verify(&token).await.unwrap();
+    let mut other = claims();
+    other["sub"] = json!("someone-else");
+    let other = test_key(0).mint(&other);
+    let (header_and_payload, _) = other.rsplit_once('.').unwrap();
+    let (_, signature) = token.rsplit_once('.').unwrap();
+    let forged = format!("{header_and_payload}.{signature}");
+
+    assert_eq!(verifier.verify(&forged).await.unwrap_err(), AuthError::InvalidSignature);
+    assert_eq!(verifier.stats().token_cache_hits, 0);
+    assert_eq!(verifier.verify(&token).await.unwrap().subject, "user-1");
+}
+
+#[tokio::test]
 async fn the_cache_can_be_turned_off() {
     let (verifier, _) = static_verifier(&[test_key(0)], false);
     let token = test_key(0).mint(&claims());
