@@ -258,7 +258,10 @@ fn summary(paired: Option<Paired>) {
     println!("    raw ring RS256 verify       {:>10.2} µs", paired.median(|r| micros(r[0])));
     println!("    cold verify (cache off)     {:>10.2} µs", paired.median(|r| micros(r[1])));
     println!("    cold / raw ring             {cold_ratio:>10.3}   (target <= 1.05: {})", verdict(cold_ratio <= 1.05));
-    println!("    token-cache hit             {hit_micros:>10.3} µs (target <= 0.3 µs: {})", verdict(hit_micros <= 0.3));
+    println!(
+        "    token-cache hit             {hit_micros:>10.3} µs (target <= 0.3 µs: {})",
+        verdict(hit_micros <= 0.3)
+    );
     println!("    cold / cache hit            {speedup:>10.1}x  (target >= 50x: {})", verdict(speedup >= 50.0));
     println!(
         "    revocation check, empty     {empty_cost:>10.1} ns (target <= 50 ns: {})",
