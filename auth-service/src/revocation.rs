@@ -10,6 +10,8 @@
 //! failing to upgrade a read) and takes the event counter last (the deadlock rule in
 //! [`crate::events`]).
 
+use std::sync::Arc;
+
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jwt_verifier::Caller;
 use service_kit::db::{is_unique_violation, now_millis};
@@ -144,7 +146,7 @@ pub async fn revoke_access_token(state: &AppState, caller: &Caller) -> Result<bo
 ///
 /// The verifier for the first audience it names that this issuer issues for checks the
 /// signature, `typ`, `iss` and dates. `None` for anything else.
-pub async fn verify_own_access_token(state: &AppState, token: &str) -> Option<Caller> {
+pub async fn verify_own_access_token(state: &AppState, token: &str) -> Option<Arc<Caller>> {
     for audience in claimed_audiences(token)? {
         if let Some(verifier) = state.any_audience.get(&audience) {
             return verifier.verify(token).await.ok();

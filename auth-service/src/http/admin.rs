@@ -8,6 +8,8 @@
 //! administrator. A logged-out administrator's token, or one that outlived a demotion, keeps
 //! nothing here until it expires.
 
+use std::sync::Arc;
+
 use axum::{
     Router,
     extract::{FromRequestParts, Path, RawQuery, State},
@@ -37,7 +39,7 @@ jwt_verifier::scope!(AuthAdmin, "auth:admin");
 
 /// An administrator acting now: a token with `auth:admin` and role `admin`, from a session
 /// that is still live, of an account that is still an administrator.
-pub struct Admin(pub Caller);
+pub struct Admin(pub Arc<Caller>);
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;

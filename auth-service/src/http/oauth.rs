@@ -272,10 +272,10 @@ async fn introspect_token(State(state): State<AppState>, headers: HeaderMap, for
                 "jti": caller.token_id,
                 "token_type": "Bearer",
             });
-            if let Some(sid) = caller.session_id {
+            if let Some(sid) = &caller.session_id {
                 answer["sid"] = json!(sid);
             }
-            if let Some(role) = caller.role {
+            if let Some(role) = &caller.role {
                 answer["role"] = json!(role);
             }
         }

@@ -104,7 +104,7 @@ async fn verify_with_jwks_at(client: &reqwest::Client, base: &str, token: &str) 
         VerifierConfig::new(ISSUER, "notifications-service"),
         Arc::new(StaticKeyStore::new(keys)),
     );
-    verifier.verify(token).await.map(|caller| caller.key_id).map_err(|e| format!("{e:?}"))
+    verifier.verify(token).await.map(|caller| caller.key_id.clone()).map_err(|e| format!("{e:?}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

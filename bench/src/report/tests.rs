@@ -55,7 +55,12 @@ fn fixture(plan: Plan) -> Results {
         cold_tokens: 25_000,
         cache_capacity: 1_000,
         token_bytes: 818,
-        in_process: InProcess { verify_hot_ns: 950.0, verify_cold_ns: 45_000.0, sha256_ns: 570.0 },
+        in_process: InProcess {
+            verify_hot_ns: 950.0,
+            verify_cold_ns: 45_000.0,
+            sha256_ns: 570.0,
+            ring_verify_ns: 40_000.0,
+        },
         cpu_hot_vs_plain: Some(spread(0.74)),
         cpu_cold_vs_plain: Some(spread(0.18)),
         cpu_hot_vs_peer: Some(spread(1.4)),

@@ -18,7 +18,7 @@
 //!
 //! The verifier comes from the state: `Verifier: FromRef<S>`.
 
-use std::marker::PhantomData;
+use std::{marker::PhantomData, sync::Arc};
 
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use http::{HeaderMap, Method, header, request::Parts};
@@ -69,21 +69,21 @@ macro_rules! scope {
 
 /// A caller with a valid token; 401 otherwise.
 #[derive(Debug, Clone)]
-pub struct Authenticated(pub Caller);
+pub struct Authenticated(pub Arc<Caller>);
 
 /// A caller with a valid token, or `None` when the request carries no token at all; a token
 /// that is present but bad is still 401.
 #[derive(Debug, Clone)]
-pub struct MaybeAuthenticated(pub Option<Caller>);
+pub struct MaybeAuthenticated(pub Option<Arc<Caller>>);
 
 /// A caller whose token grants `S`; 403 `insufficient_scope` otherwise.
 #[derive(Debug, Clone)]
-pub struct RequireScope<S: Scope>(pub Caller, pub PhantomData<S>);
+pub struct RequireScope<S: Scope>(pub Arc<Caller>, pub PhantomData<S>);
 
 /// A client-credentials (service) token granting `S`; user tokens get 403 even with the
 /// scope, so an endpoint meant for services cannot be driven from a browser session.
 #[derive(Debug, Clone)]
-pub struct ServiceWithScope<S: Scope>(pub Caller, pub PhantomData<S>);
+pub struct ServiceWithScope<S: Scope>(pub Arc<Caller>, pub PhantomData<S>);
 
 /// Where the token was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,17 +111,24 @@ pub fn token_from_request<'a>(
         if values.next().is_some() {
             return Err(AuthError::MalformedAuthorization);
         }
-        let text = value.to_str().map_err(|_| AuthError::MalformedAuthorization)?;
-        let (scheme, rest) = text.split_once(' ').unwrap_or((text, ""));
-        if scheme.eq_ignore_ascii_case("bearer") {
-            let token = rest.trim_start_matches(' ');
+        // One pass over the token's bytes: `is_b64token` admits only ASCII, so the UTF-8
+        // check after it is the fast all-ASCII case, not a second validation.
+        let bytes = value.as_bytes();
+        let (scheme, rest) = match bytes.iter().position(|&b| b == b' ') {
+            Some(space) => (&bytes[..space], &bytes[space + 1..]),
+            None => (bytes, &[][..]),
+        };
+        if scheme.eq_ignore_ascii_case(b"bearer") {
+            let token = &rest[count_leading(rest, b' ')..];
             if !is_b64token(token) {
                 return Err(AuthError::MalformedAuthorization);
             }
+            let token = std::str::from_utf8(token).map_err(|_| AuthError::MalformedAuthorization)?;
             return Ok(Some((token, TokenSource::Header)));
         }
         // Another scheme (Basic…): no bearer token was offered; the challenge says which
-        // scheme to use.
+        // scheme to use. Its value must still be a valid header text.
+        value.to_str().map_err(|_| AuthError::MalformedAuthorization)?;
     }
     if !accept_cookie {
         return Ok(None);
@@ -132,17 +139,28 @@ pub fn token_from_request<'a>(
     if !is_safe(method) && !is_same_origin(headers, allowed_origins) {
         return Err(AuthError::CrossSiteRequest);
     }
-    if !is_b64token(token) {
+    if !is_b64token(token.as_bytes()) {
         return Err(AuthError::MalformedAuthorization);
     }
     Ok(Some((token, TokenSource::Cookie)))
 }
 
 /// RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn is_b64token(token: &str) -> bool {
-    let body = token.trim_end_matches('=');
-    !body.is_empty()
-        && body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+fn is_b64token(token: &[u8]) -> bool {
+    let body = token.iter().rposition(|&b| b != b'=').map_or(&[][..], |last| &token[..=last]);
+    // Branch-free per byte and without an early exit inside a chunk, so the compiler can
+    // check many bytes at once: a token is checked on every request.
+    !body.is_empty() && body.chunks(64).all(|chunk| chunk.iter().fold(true, |ok, &b| ok & is_b64token_byte(b)))
+}
+
+const fn is_b64token_byte(b: u8) -> bool {
+    let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+    let digit = b.wrapping_sub(b'0') < 10;
+    letter | digit | (b == b'-') | (b == b'.') | (b == b'_') | (b == b'~') | (b == b'+') | (b == b'/')
+}
+
+fn count_leading(bytes: &[u8], byte: u8) -> usize {
+    bytes.iter().take_while(|&&b| b == byte).count()
 }
 
 fn is_safe(method: &Method) -> bool {
@@ -192,7 +210,7 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Extracts and verifies, recording `user.id` on the request span.
-async fn authenticate(parts: &Parts, verifier: &Verifier) -> Result<Option<Caller>, AuthRejection> {
+async fn authenticate(parts: &Parts, verifier: &Verifier) -> Result<Option<Arc<Caller>>, AuthRejection> {
     let reject = |error| AuthRejection { error, realm: verifier.realm().clone() };
     let config = verifier.config();
     let Some((token, _source)) =
@@ -323,6 +341,23 @@ mod tests {
         );
         assert_eq!(token(Method::GET, &[("authorization", "Basic dXNlcjpwYXNz")]), Ok(None));
         assert_eq!(token(Method::GET, &[]), Ok(None));
+    }
+
+    #[test]
+    fn b64token_is_rfc_6750s_character_set_with_trailing_padding() {
+        for b in 0..=u8::MAX {
+            let allowed = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+            assert_eq!(is_b64token_byte(b), allowed, "byte {b:#04x}");
+        }
+        let long = "a".repeat(200);
+        assert!(is_b64token(long.as_bytes()));
+        assert!(!is_b64token(format!("{long}\u{e9}{long}").as_bytes()), "a byte past the first chunk");
+        assert!(is_b64token(b"abc=="));
+        assert!(!is_b64token(b"=="));
+        assert!(!is_b64token(b"a=b"));
+        assert!(!is_b64token(b""));
+        assert_eq!(token(Method::GET, &[("authorization", "Bearer \ttok")]), Err(AuthError::MalformedAuthorization));
+        assert_eq!(token(Method::GET, &[("authorization", "Bearer   tok")]).unwrap().unwrap().0, "tok");
     }
 
     #[test]

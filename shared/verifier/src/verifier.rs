@@ -3,7 +3,8 @@
 //! Order of work for a token, cheapest first:
 //! 1. length limit, then the verified-token cache (keyed by the end of the signature, the
 //!    whole token compared exactly → the caller it proved, valid until the token's `exp`
-//!    and only while its key is still in the set);
+//!    and only while its key is still in the set; once the cache has been filled, a token
+//!    gets in on its second verification, `verifier/admission.rs`);
 //! 2. compact form, strict base64url, strict JSON header, the access-token header profile
 //!    (`alg`, `typ`, `kid`, no `crit`, no embedded keys);
 //! 3. claims decoded and type-checked;
@@ -17,6 +18,7 @@
 //! [`Verifier::start`] also starts the revocation feed's subscriber (unless it is off), and
 //! [`Verifier::is_ready`] waits for its first sync.
 
+mod admission;
 mod start;
 mod stats;
 
@@ -29,7 +31,10 @@ use std::{
     time::Duration,
 };
 
-use self::stats::{Counters, HotMetrics};
+use self::{
+    admission::Admission,
+    stats::{Counters, HotMetrics},
+};
 pub use self::{start::VerifierStartError, stats::VerifierStats};
 use super::{
     claims::{Caller, Claims, ClaimsPolicy},
@@ -44,7 +49,7 @@ use super::{
 struct CachedCaller {
     /// The whole token: a hit compares it exactly, so the key need not be a digest.
     token: Box<str>,
-    caller: Caller,
+    caller: Arc<Caller>,
     kid: Arc<str>,
     /// The revocation snapshot this token last passed (0: none), so hits skip the lookups
     /// until the revocations change.
@@ -65,7 +70,7 @@ struct Inner {
     policy: ClaimsPolicy,
     realm: Arc<str>,
     store: Arc<dyn KeyStore>,
-    cache: Option<TokenCache>,
+    cache: Option<(TokenCache, Admission)>,
     /// Parsed protected headers by their encoded segment: every token one key signs has the
     /// same header, so decoding and parsing it once per key is enough. Exact bytes in, same
     /// answer out: only successful parses are kept.
@@ -126,7 +131,8 @@ impl Verifier {
             leeway_secs: i64::try_from(config.leeway.as_secs()).unwrap_or(i64::MAX / 4),
             max_lifetime_secs: i64::try_from(config.max_token_lifetime.as_secs()).unwrap_or(i64::MAX / 4),
         };
-        let cache = (config.token_cache_capacity > 0).then(|| TokenCache::new(config.token_cache_capacity));
+        let capacity = config.token_cache_capacity;
+        let cache = (capacity > 0).then(|| (TokenCache::new(capacity), Admission::new(capacity)));
         let realm = Arc::from(config.audience.as_str());
         Self {
             inner: Arc::new(Inner {
@@ -144,11 +150,12 @@ impl Verifier {
         }
     }
 
-    /// Verifies an access token.
+    /// Verifies an access token. The caller is shared with the token cache: a hit hands out
+    /// the same `Arc`, not a copy.
     ///
     /// # Errors
     /// The [`AuthError`] naming the first check that failed.
-    pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+    pub async fn verify(&self, token: &str) -> Result<Arc<Caller>, AuthError> {
         let result = self.verify_inner(token).await;
         let inner = &self.inner;
         match &result {
@@ -174,13 +181,13 @@ impl Verifier {
         result
     }
 
-    async fn verify_inner(&self, token: &str) -> Result<Caller, AuthError> {
+    async fn verify_inner(&self, token: &str) -> Result<Arc<Caller>, AuthError> {
         let inner = &*self.inner;
         if token.len() > inner.config.max_token_bytes {
             return Err(AuthError::TokenTooLarge);
         }
         let cache_key = inner.cache.as_ref().and_then(|_| cache_key(token));
-        if let (Some(cache), Some(key)) = (&inner.cache, &cache_key)
+        if let (Some((cache, _)), Some(key)) = (&inner.cache, &cache_key)
             && let Some(hit) = self.cached(cache, key, token)?
         {
             return Ok(hit);
@@ -241,11 +248,13 @@ impl Verifier {
             inner.counters.stale.fetch_add(1, Ordering::Relaxed);
             inner.metrics().stale.increment(1);
         }
-        let caller = claims.into_caller(key.kid())?;
-        if let (Some(cache), Some(cache_key)) = (&inner.cache, cache_key) {
+        let caller = Arc::new(claims.into_caller(key.kid())?);
+        if let (Some((cache, admission)), Some(cache_key)) = (&inner.cache, cache_key)
+            && admission.admit(&cache_key)
+        {
             let kid = Arc::clone(key.kid_arc());
             let entry =
-                CachedCaller { token: Box::from(token), caller: caller.clone(), kid, revocations_passed: passed };
+                CachedCaller { token: Box::from(token), caller: Arc::clone(&caller), kid, revocations_passed: passed };
             cache.insert(cache_key, Arc::new(entry));
         }
         Ok(caller)
@@ -258,7 +267,7 @@ impl Verifier {
         cache: &TokenCache,
         key: &[u8; CACHE_KEY_BYTES],
         token: &str,
-    ) -> Result<Option<Caller>, AuthError> {
+    ) -> Result<Option<Arc<Caller>>, AuthError> {
         let inner = &*self.inner;
         let Some(entry) = cache.get(key).filter(|entry| *entry.token == *token) else { return Ok(None) };
         let now = inner.config.clock.now_unix();
@@ -284,7 +293,7 @@ impl Verifier {
                     inner.counters.stale.fetch_add(1, Ordering::Relaxed);
                     inner.metrics().stale.increment(1);
                 }
-                Ok(Some(entry.caller.clone()))
+                Ok(Some(Arc::clone(&entry.caller)))
             }
             KeySnapshot::Ready { .. } => {
                 cache.remove(key);

@@ -40,7 +40,7 @@ async fn me(Authenticated(caller): Authenticated) -> Json<Value> {
 }
 
 async fn maybe(MaybeAuthenticated(caller): MaybeAuthenticated) -> Json<Value> {
-    Json(json!({"sub": caller.map(|c| c.subject)}))
+    Json(json!({"sub": caller.map(|c| c.subject.clone())}))
 }
 
 async fn write(RequireScope(caller, ..): RequireScope<OrdersWrite>) -> Json<Value> {

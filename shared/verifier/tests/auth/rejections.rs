@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::helpers::{AUDIENCE, ISSUER, claims, header, static_verifier, unsigned_token, with};
 
-async fn verify(token: &str) -> Result<jwt_verifier::Caller, AuthError> {
+async fn verify(token: &str) -> Result<std::sync::Arc<jwt_verifier::Caller>, AuthError> {
     let (verifier, _) = static_verifier(&[test_key(0)], false);
     verifier.verify(token).await
 }

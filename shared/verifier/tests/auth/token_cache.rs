@@ -1,11 +1,15 @@
 //! The verified-token cache: hits, expiry, and what never hits.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use jwt_verifier::{AuthError, clock::Clock, testkit::test_key};
+use jwt_verifier::{
+    AuthError, StaticKeyStore, Verifier, VerifierConfig,
+    clock::Clock,
+    testkit::{key_set, test_key},
+};
 use serde_json::json;
 
-use crate::helpers::{Paused, claims, pass, static_verifier};
+use crate::helpers::{AUDIENCE, ISSUER, Paused, claims, pass, static_verifier};
 
 #[tokio::test]
 async fn a_repeated_token_is_answered_from_the_cache() {
@@ -84,4 +88,30 @@ async fn entries_do_not_outlive_the_token() {
     assert_eq!(setup.verifier.stats().token_cache_hits, 1);
     pass(Duration::from_secs(30)).await;
     assert_eq!(setup.verifier.verify(&token).await.unwrap_err(), AuthError::Expired);
+}
+
+#[tokio::test]
+async fn once_the_cache_has_been_filled_a_token_gets_in_on_its_second_verification() {
+    let mut config = VerifierConfig::new(ISSUER, AUDIENCE);
+    config.token_cache_capacity = 1;
+    let store = Arc::new(StaticKeyStore::new(key_set(&[test_key(0)])));
+    let verifier = Verifier::with_key_store(config, store);
+    let mint = |sub: &str| {
+        let mut claims = claims();
+        claims["sub"] = json!(sub);
+        test_key(0).mint(&claims)
+    };
+    let (first, second) = (mint("first"), mint("second"));
+    verifier.verify(&first).await.unwrap();
+    verifier.verify(&first).await.unwrap();
+    assert_eq!(verifier.stats().token_cache_hits, 1, "room: admitted on first sight");
+
+    // Full: a token seen once stays out and does not push out the one in use.
+    verifier.verify(&second).await.unwrap();
+    verifier.verify(&first).await.unwrap();
+    assert_eq!(verifier.stats().token_cache_hits, 2);
+    // Seen again, it gets in, and hits from then on.
+    verifier.verify(&second).await.unwrap();
+    verifier.verify(&second).await.unwrap();
+    assert_eq!(verifier.stats().token_cache_hits, 3);
 }
