@@ -60,6 +60,7 @@ fn fixture(plan: Plan) -> Results {
             verify_cold_ns: 45_000.0,
             sha256_ns: 570.0,
             ring_verify_ns: 40_000.0,
+            aws_lc_verify_ns: 30_000.0,
         },
         cpu_hot_vs_plain: Some(spread(0.74)),
         cpu_cold_vs_plain: Some(spread(0.18)),

@@ -2,7 +2,10 @@
 //!
 //! Measurements of the same token and key:
 //! - `raw_ring_verify`: ring's RSA-PKCS1-SHA256 check of the pre-decoded signature over the
-//!   signing input: the floor no verifier can go under;
+//!   signing input: what a verifier built on ring cannot go under (ring sets up the modulus
+//!   on every call);
+//! - `raw_aws_lc_verify`: the same check with aws-lc-rs and the key parsed once, which is
+//!   what `Verifier` verifies with: its own floor;
 //! - `cold_verify`: `Verifier::verify` with the token cache off (all parsing and checks);
 //! - `token_cache_hit`: `Verifier::verify` of a token already verified, no revocation list;
 //! - `token_cache_hit_revocations_empty` / `token_cache_hit_revocations_10k`: the same hit
@@ -14,7 +17,7 @@
 //!   changed, pays.
 //!
 //! Criterion prints its usual report for each. The summary at the end turns measured means
-//! into the ratios the verifier is held to (cold ≤ 1.05 × raw, cache hit ≤ 0.3 µs and ≥ 50 ×
+//! into the ratios the verifier is held to (cold ≤ 1.05 × raw ring, cache hit ≤ 0.3 µs and ≥ 50 ×
 //! faster than cold, revocation check ≤ 50 ns over the plain hit). Criterion measures one
 //! benchmark after the other, so on a shared machine a load change between two of them skews
 //! their ratio. The summary therefore also measures them interleaved, batch by batch, and
@@ -105,6 +108,9 @@ fn main() {
     let signature = decode_b64url(signature).expect("valid signature encoding");
     let ring_key = key.verifying_key();
     let components = ring_key.ring_components();
+    let parsed = aws_lc_rs::signature::RsaPublicKeyComponents { n: &components.n[..], e: &components.e[..] }
+        .to_parsed_public_key(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256)
+        .expect("a valid key");
 
     let now = claims["iat"].as_i64().unwrap_or(0);
     let cold = verifier(false, None);
@@ -119,6 +125,7 @@ fn main() {
         );
         assert!(result.is_ok());
     };
+    let raw_aws_lc = || assert!(parsed.verify_sig(black_box(signing_input.as_bytes()), black_box(&signature)).is_ok());
     // Every measured call must succeed, or the numbers mean nothing.
     let call = |verifier: &Verifier| {
         let caller = verifier.verify(black_box(&token)).now_or_never().expect("static store never waits");
@@ -140,8 +147,9 @@ fn main() {
     let list = full.revocations().expect("a verifier with a list").clone();
     let (sid, jti) = (claims["sid"].as_str().unwrap_or(""), claims["jti"].as_str().unwrap_or(""));
     let lookups = || assert!(list.check(Some(black_box(sid)), black_box(jti), now, now).is_ok());
-    let cases: [(&'static str, &dyn Fn()); 6] = [
+    let cases: [(&'static str, &dyn Fn()); N] = [
         ("raw_ring_verify", &raw),
+        ("raw_aws_lc_verify", &raw_aws_lc),
         ("cold_verify", &cold_call),
         ("token_cache_hit", &hit_call),
         ("token_cache_hit_revocations_empty", &empty_call),
@@ -156,18 +164,20 @@ fn main() {
         assert!(verifier.stats().token_cache_hits > 0, "the cache-hit benchmarks must hit the cache");
     }
     let test_mode = std::env::args().any(|arg| arg == "--test" || arg == "--list");
-    let paired = (!test_mode).then(|| paired_means(&[&raw, &cold_call, &hit_call, &empty_call, &full_call, &lookups]));
+    let paired = (!test_mode)
+        .then(|| paired_means(&[&raw, &cold_call, &hit_call, &empty_call, &full_call, &lookups, &raw_aws_lc]));
     summary(paired);
 }
 
-/// The operations measured in alternating batches (a few seconds in all): raw, cold, hit,
-/// hit with an empty revocation list, hit with 10 000 revocations, the lookups alone.
+/// The operations measured in alternating batches (a few seconds in all): raw ring, cold,
+/// hit, hit with an empty revocation list, hit with 10 000 revocations, the lookups alone,
+/// raw aws-lc.
 struct Paired {
     /// Per round: the mean time of each operation in that round's batches.
     rounds: Vec<[Duration; N]>,
 }
 
-const N: usize = 6;
+const N: usize = 7;
 
 impl Paired {
     /// Overall means.
@@ -194,7 +204,7 @@ impl Paired {
 fn paired_means(operations: &[&dyn Fn(); N]) -> Paired {
     const ROUNDS: u32 = 800;
     // RSA operations are slow: fewer per batch than cache hits.
-    const BATCHES: [u32; N] = [20, 20, 400, 400, 400, 4000];
+    const BATCHES: [u32; N] = [20, 20, 400, 400, 400, 4000, 20];
     let time = |f: &dyn Fn(), n: u32| {
         let started = Instant::now();
         for _ in 0..n {
@@ -236,10 +246,11 @@ fn summary(paired: Option<Paired>) {
         println!("  (test mode: nothing measured)");
         return;
     };
-    let [raw, cold, hit, empty, full, lookups] = paired.means();
+    let [raw, cold, hit, empty, full, lookups, raw_aws_lc] = paired.means();
     println!(
-        "  interleaved means: raw {:.2} µs, cold {:.2} µs, hit {:.3} µs (+ revocations: {:.3} µs empty, {:.3} µs 10k; lookups {:.1} ns); cold/raw {:.3}, cold/hit {:.1}x",
+        "  interleaved means: raw ring {:.2} µs, raw aws-lc {:.2} µs, cold {:.2} µs, hit {:.3} µs (+ revocations: {:.3} µs empty, {:.3} µs 10k; lookups {:.1} ns); cold/raw {:.3}, cold/hit {:.1}x",
         micros(raw),
+        micros(raw_aws_lc),
         micros(cold),
         micros(hit),
         micros(empty),
@@ -249,6 +260,7 @@ fn summary(paired: Option<Paired>) {
         cold.as_secs_f64() / hit.as_secs_f64()
     );
     let cold_ratio = paired.median(|r| r[1].as_secs_f64() / r[0].as_secs_f64());
+    let cold_over_floor = paired.median(|r| r[1].as_secs_f64() / r[6].as_secs_f64());
     let hit_micros = paired.median(|r| micros(r[2]));
     let speedup = paired.median(|r| r[1].as_secs_f64() / r[2].as_secs_f64());
     let empty_cost = paired.median(|r| nanos(r[3]) - nanos(r[2]));
@@ -257,7 +269,14 @@ fn summary(paired: Option<Paired>) {
     println!("  judged (median over {} interleaved rounds of the round means):", paired.rounds.len());
     println!("    raw ring RS256 verify       {:>10.2} µs", paired.median(|r| micros(r[0])));
     println!("    cold verify (cache off)     {:>10.2} µs", paired.median(|r| micros(r[1])));
+    println!(
+        "    raw aws-lc RS256 verify     {:>10.2} µs (parsed key: the verifier's own floor)",
+        paired.median(|r| micros(r[6]))
+    );
     println!("    cold / raw ring             {cold_ratio:>10.3}   (target <= 1.05: {})", verdict(cold_ratio <= 1.05));
+    println!(
+        "    cold / raw aws-lc           {cold_over_floor:>10.3}   (parsing and claim checks on top of the RSA check)"
+    );
     println!(
         "    token-cache hit             {hit_micros:>10.3} µs (target <= 0.3 µs: {})",
         verdict(hit_micros <= 0.3)
