@@ -83,6 +83,13 @@ impl Application {
     pub fn state(&self) -> &AppState {
         &self.state
     }
+
+    /// The router with every layer, for driving requests in-process (the minting bench
+    /// measures the token endpoint's own cost this way, without a socket).
+    #[must_use]
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
 }
 
 async fn housekeeping(state: AppState, stop: impl Future<Output = ()>) {

@@ -1,21 +1,22 @@
 //! RSA signing keys: generation, the RFC 7638 `kid`, the public JWK, and RS256 signing.
 //!
-//! `ring` signs. It cannot generate RSA keys, so generation uses `aws-lc-rs` (AWS-LC, a
-//! maintained `BoringSSL` fork with the same API shape as `ring`), exporting PKCS#8 that `ring`
-//! then loads. The pure-Rust `rsa` crate is deliberately absent: it carries an unfixed
-//! timing side-channel advisory (RUSTSEC-2023-0071, "Marvin") that `cargo deny` rejects.
+//! `aws-lc-rs` (AWS-LC, a maintained `BoringSSL` fork with the same API shape as `ring`)
+//! generates and signs: its RSA-2048 signatures cost about 60 % of ring's CPU (the bench
+//! `cargo bench -p auth-service` prints both), and ring cannot generate RSA keys at all. The
+//! pure-Rust `rsa` crate is deliberately absent: it carries an unfixed timing side-channel
+//! advisory (RUSTSEC-2023-0071, "Marvin") that `cargo deny` rejects.
 //!
 //! A [`SigningKey`] is parsed once (when a replica first loads it) and shared behind an
 //! `Arc`; minting a token only serialises claims and signs, it never re-parses the key.
 
 use anyhow::Context;
-use aws_lc_rs::encoding::AsDer;
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use ring::{
+use aws_lc_rs::{
+    encoding::AsDer,
     rand::SystemRandom,
     rsa::PublicKeyComponents,
-    signature::{RSA_PKCS1_SHA256, RsaKeyPair},
+    signature::{KeyPair as _, RSA_PKCS1_SHA256, RsaKeyPair},
 };
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -121,13 +122,13 @@ impl SigningKey {
     /// Parses PKCS#8 DER and derives the public members and `kid`.
     ///
     /// # Errors
-    /// DER that is not an RSA key `ring` accepts (2048 to 4096 bits).
+    /// DER that is not an RSA private key AWS-LC accepts.
     pub fn from_pkcs8(der: &[u8]) -> anyhow::Result<Self> {
         let pair = RsaKeyPair::from_pkcs8(der).map_err(|e| anyhow::anyhow!("invalid RSA private key: {e}"))?;
-        let components: PublicKeyComponents<Vec<u8>> = PublicKeyComponents::from(pair.public());
+        let components: PublicKeyComponents<Vec<u8>> = PublicKeyComponents::from(pair.public_key());
         let n = URL_SAFE_NO_PAD.encode(&components.n);
         let e = URL_SAFE_NO_PAD.encode(&components.e);
-        let bits = u32::try_from(pair.public().modulus_len() * 8).context("modulus too large")?;
+        let bits = u32::try_from(pair.public_modulus_len() * 8).context("modulus too large")?;
         let kid = thumbprint(&n, &e);
         let prefix = |typ: &str| -> anyhow::Result<String> {
             let header = serde_json::json!({"alg": "RS256", "typ": typ, "kid": kid});
@@ -176,11 +177,11 @@ impl SigningKey {
 
     fn sign_with(&self, header_prefix: &str, claims_json: &[u8]) -> anyhow::Result<String> {
         let payload_len = base64::encoded_len(claims_json.len(), false).unwrap_or(0);
-        let signature_len = base64::encoded_len(self.pair.public().modulus_len(), false).unwrap_or(0);
+        let signature_len = base64::encoded_len(self.pair.public_modulus_len(), false).unwrap_or(0);
         let mut token = String::with_capacity(header_prefix.len() + payload_len + 1 + signature_len);
         token.push_str(header_prefix);
         URL_SAFE_NO_PAD.encode_string(claims_json, &mut token);
-        let mut signature = vec![0u8; self.pair.public().modulus_len()];
+        let mut signature = vec![0u8; self.pair.public_modulus_len()];
         self.pair
             .sign(&RSA_PKCS1_SHA256, &self.rng, token.as_bytes(), &mut signature)
             .map_err(|_| anyhow::anyhow!("RSA signing failed"))?;

@@ -192,7 +192,19 @@ impl Verifier {
         {
             return Ok(hit);
         }
+        // Boxed: the full check keeps a signature buffer across its await, and inline it
+        // would make every verification's future that large, hits included, copied whenever
+        // the future moves. One allocation is nothing next to an RSA check.
+        Box::pin(self.verify_full(token, cache_key)).await
+    }
 
+    /// Everything after a cache miss: parsing, the key, the signature, the claims.
+    async fn verify_full(
+        &self,
+        token: &str,
+        cache_key: Option<[u8; CACHE_KEY_BYTES]>,
+    ) -> Result<Arc<Caller>, AuthError> {
+        let inner = &*self.inner;
         let compact = jose::split(token, inner.config.max_token_bytes)?;
         let header = match inner.headers.get(compact.header) {
             Some(header) => header,
