@@ -150,7 +150,7 @@ fn main() {
         (
             "raw aws-lc-rs signing",
             Box::new({
-                let mut signature = vec![0u8; 256];
+                let (mut signature, signing_input) = (vec![0u8; 256], &signing_input);
                 move || {
                     raw_aws_lc
                         .sign(
