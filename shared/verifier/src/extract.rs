@@ -106,25 +106,32 @@ pub fn token_from_request<'a>(
     accept_cookie: bool,
     allowed_origins: &[Origin],
 ) -> Result<Option<(&'a str, TokenSource)>, AuthError> {
+    credential_from_request(method, headers, accept_cookie, allowed_origins)?
+        .map(|(raw, source)| Ok((as_b64token(raw)?, source)))
+        .transpose()
+}
+
+/// [`token_from_request`] without the check of the token's characters: where the credential
+/// is, that there is one, and the CSRF guard. The extractors check the characters only when
+/// the token cache cannot answer (see [`authenticate`]).
+fn credential_from_request<'a>(
+    method: &Method,
+    headers: &'a HeaderMap,
+    accept_cookie: bool,
+    allowed_origins: &[Origin],
+) -> Result<Option<(&'a [u8], TokenSource)>, AuthError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     if let Some(value) = values.next() {
         if values.next().is_some() {
             return Err(AuthError::MalformedAuthorization);
         }
-        // One pass over the token's bytes: `is_b64token` admits only ASCII, so the UTF-8
-        // check after it is the fast all-ASCII case, not a second validation.
         let bytes = value.as_bytes();
         let (scheme, rest) = match bytes.iter().position(|&b| b == b' ') {
             Some(space) => (&bytes[..space], &bytes[space + 1..]),
             None => (bytes, &[][..]),
         };
         if scheme.eq_ignore_ascii_case(b"bearer") {
-            let token = &rest[count_leading(rest, b' ')..];
-            if !is_b64token(token) {
-                return Err(AuthError::MalformedAuthorization);
-            }
-            let token = std::str::from_utf8(token).map_err(|_| AuthError::MalformedAuthorization)?;
-            return Ok(Some((token, TokenSource::Header)));
+            return Ok(Some((&rest[count_leading(rest, b' ')..], TokenSource::Header)));
         }
         // Another scheme (Basic…): no bearer token was offered; the challenge says which
         // scheme to use. Its value must still be a valid header text.
@@ -139,10 +146,16 @@ pub fn token_from_request<'a>(
     if !is_safe(method) && !is_same_origin(headers, allowed_origins) {
         return Err(AuthError::CrossSiteRequest);
     }
-    if !is_b64token(token.as_bytes()) {
+    Ok(Some((token.as_bytes(), TokenSource::Cookie)))
+}
+
+/// The credential as a token, if it has RFC 6750's `b64token` syntax. `is_b64token` admits
+/// only ASCII, so the UTF-8 check after it is the fast all-ASCII case.
+fn as_b64token(raw: &[u8]) -> Result<&str, AuthError> {
+    if !is_b64token(raw) {
         return Err(AuthError::MalformedAuthorization);
     }
-    Ok(Some((token, TokenSource::Cookie)))
+    std::str::from_utf8(raw).map_err(|_| AuthError::MalformedAuthorization)
 }
 
 /// RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -213,13 +226,19 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 async fn authenticate(parts: &Parts, verifier: &Verifier) -> Result<Option<Arc<Caller>>, AuthRejection> {
     let reject = |error| AuthRejection { error, realm: verifier.realm().clone() };
     let config = verifier.config();
-    let Some((token, _source)) =
-        token_from_request(&parts.method, &parts.headers, config.accept_cookie, &config.allowed_origins)
+    let Some((raw, _source)) =
+        credential_from_request(&parts.method, &parts.headers, config.accept_cookie, &config.allowed_origins)
             .map_err(reject)?
     else {
         return Ok(None);
     };
-    let caller = verifier.verify(token).await.map_err(reject)?;
+    // A credential equal to a cached token is a token that verified, so well-formed: the
+    // syntax check, a pass over every byte, runs only when the cache cannot answer.
+    let caller = match verifier.verify_cached(raw) {
+        Some(result) => result,
+        None => verifier.verify(as_b64token(raw).map_err(reject)?).await,
+    }
+    .map_err(reject)?;
     tracing::Span::current().record("user.id", caller.subject.as_str());
     Ok(Some(caller))
 }

@@ -280,3 +280,24 @@ async fn the_caller_is_recorded_on_the_request_span() {
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(*recorder.0.lock().unwrap(), vec!["user-1".to_owned()]);
 }
+
+#[tokio::test]
+async fn a_cached_token_is_answered_by_the_cache_and_anything_else_is_still_checked_for_syntax() {
+    // Hits skip the byte-by-byte b64token check: only a credential byte-equal to a verified
+    // token may, so a cached token with anything added is checked, and refused, as before.
+    let (verifier, _) = static_verifier(&[test_key(0)], true);
+    let app = app(verifier.clone());
+    let token = test_key(0).mint(&claims());
+    for _ in 0..2 {
+        assert_eq!(call(app.clone(), get_with("/me", Some(&token))).await.status, StatusCode::OK);
+    }
+    assert_eq!(verifier.stats().token_cache_hits, 1);
+    for suffix in [" trailing", "\u{e9}"] {
+        let answer = call(app.clone(), get_with("/me", Some(&format!("{token}{suffix}")))).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{suffix:?}");
+        assert_eq!(answer.body["error"], "invalid_request");
+    }
+    let answer = call(app, get_with("/me", Some(&format!("{token}~")))).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "b64token syntax, but not a token that verified");
+    assert_eq!(verifier.stats().token_cache_hits, 1);
+}
