@@ -38,6 +38,9 @@ use tower::ServiceExt;
 const CLIENT: &str = "orders-service";
 const CLIENT_SECRET: &str = "orders-bench-secret";
 
+/// A measured operation: its name and one call.
+type Operation<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(default)
 }
@@ -137,7 +140,7 @@ fn main() {
     let client_credentials_form =
         "grant_type=client_credentials&scope=notifications%3Awrite&audience=notifications-service";
 
-    let mut ops: [(&str, Box<dyn FnMut()>); 5] = [
+    let mut ops: [Operation<'_>; 5] = [
         (
             "raw ring signing",
             Box::new(|| {
@@ -156,7 +159,7 @@ fn main() {
                         .sign(
                             &aws_lc_rs::signature::RSA_PKCS1_SHA256,
                             &aws_lc_rng,
-                            black_box(&signing_input),
+                            black_box(signing_input),
                             &mut signature,
                         )
                         .expect("sign");

@@ -86,7 +86,6 @@ impl Application {
 
     /// The router with every layer, for driving requests in-process (the minting bench
     /// measures the token endpoint's own cost this way, without a socket).
-    #[must_use]
     pub fn router(&self) -> Router {
         self.router.clone()
     }

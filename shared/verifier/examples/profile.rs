@@ -39,7 +39,7 @@ fn main() {
         .collect();
     let mut config = VerifierConfig::new(ISSUER, AUDIENCE);
     config.token_cache_capacity = if operation == "hit" { 10_000 } else { 0 };
-    let verifier = Verifier::with_key_store(config, Arc::new(StaticKeyStore::new(key_set(&[key.clone()]))));
+    let verifier = Verifier::with_key_store(config, Arc::new(StaticKeyStore::new(key_set(std::slice::from_ref(&key)))));
     // Warm the header cache (and, for `hit`, the token cache) outside the counted loop.
     assert!(verifier.verify(&tokens[0]).now_or_never().is_some_and(|r| r.is_ok()));
     let started = std::time::Instant::now();
