@@ -1,7 +1,7 @@
 //! RSA signing keys: generation, the RFC 7638 `kid`, the public JWK, and RS256 signing.
 //!
 //! `aws-lc-rs` (AWS-LC, a maintained `BoringSSL` fork with the same API shape as `ring`)
-//! generates and signs: its RSA-2048 signatures cost about 60 % of ring's CPU (the bench
+//! generates and signs: its RSA-2048 signatures cost under half of ring's CPU (the bench
 //! `cargo bench -p auth-service` prints both), and ring cannot generate RSA keys at all. The
 //! pure-Rust `rsa` crate is deliberately absent: it carries an unfixed timing side-channel
 //! advisory (RUSTSEC-2023-0071, "Marvin") that `cargo deny` rejects.
