@@ -69,8 +69,8 @@ pub struct VerifierConfig {
     /// years is a leaked or forged signing capability, not an access token.
     pub max_token_lifetime: Duration,
     /// Verified tokens remembered; 0 turns the cache off. Default 10 000. Each entry keeps its
-    /// token for the exact comparison of a hit (up to 1 KiB more each for our tokens). Once
-    /// the cache has been filled, a token is admitted on its second verification, so tokens
+    /// token for the exact comparison of a hit (up to 1 KiB more each for our tokens). After
+    /// this many admissions, a token is admitted on its second verification, so tokens
     /// presented once do not push out the ones in use.
     pub token_cache_capacity: usize,
     /// Accept the token from the `__Host-access_token` cookie (browser clients), with the

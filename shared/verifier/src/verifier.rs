@@ -3,8 +3,8 @@
 //! Order of work for a token, cheapest first:
 //! 1. length limit, then the verified-token cache (keyed by the end of the signature, the
 //!    whole token compared exactly → the caller it proved, valid until the token's `exp`
-//!    and only while its key is still in the set; once the cache has been filled, a token
-//!    gets in on its second verification, `verifier/admission.rs`);
+//!    and only while its key is still in the set; after `token_cache_capacity` admissions, a
+//!    token gets in on its second verification, `verifier/admission.rs`);
 //! 2. compact form, strict base64url, strict JSON header, the access-token header profile
 //!    (`alg`, `typ`, `kid`, no `crit`, no embedded keys);
 //! 3. claims decoded and type-checked;

@@ -13,9 +13,10 @@ use crate::error::AuthError;
 pub struct VerifyingKey {
     kid: Arc<str>,
     algorithm: JwsAlgorithm,
-    /// Parsed once at ingest for the pinned algorithm, Montgomery set-up included: ring has
-    /// no such form and redoes the modulus set-up (a third of an RSA-2048 verification) on
-    /// every call, which is why verification goes through aws-lc-rs.
+    /// Parsed once at ingest for the pinned algorithm; AWS-LC builds the modulus' Montgomery
+    /// context on the first verification and keeps it in the key. ring has no such form and
+    /// redoes that set-up (a third of an RSA-2048 verification) on every call, which is why
+    /// verification goes through aws-lc-rs.
     parsed: ParsedPublicKey,
     /// The same key as ring takes it, for comparisons against raw ring.
     components: RsaPublicKeyComponents<Vec<u8>>,

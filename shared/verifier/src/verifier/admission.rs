@@ -1,14 +1,18 @@
 //! Which verified tokens enter the token cache.
 //!
-//! While the cache has room, every one. Once it has been filled, only a token verified for
+//! The first `capacity` verified tokens, every one. After that, only a token verified for
 //! the second time: a stream of tokens each presented once (the cold path: a login's first
 //! request, a batch of service calls with fresh tokens) then pays neither the copy of the
 //! token nor the insert, and cannot push out the tokens that are really in use. A token in
-//! use is admitted on its second request and hits from the third on.
+//! use is normally admitted on its second request and hits from the third on.
 //!
-//! Only verified tokens get here, and their cache keys are the end of an RSA signature, so
-//! nobody can aim a token at a slot; a collision in the table of sightings only makes a token
-//! wait for one more verification.
+//! The count of admissions is never decreased (entries that expire or are evicted are not
+//! counted out, which would cost the hot path), so after `capacity` admissions the second-
+//! sight rule holds for good. Only verified tokens get here, and their cache keys are the end
+//! of an RSA signature, so nobody can aim a token at a slot. A token's sighting is forgotten
+//! when another first-seen token lands in its slot: under a flood of new tokens (more than
+//! the table's slots between two uses of one token) that token may stay out for a while. It
+//! then pays full verifications, never a wrong answer.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
