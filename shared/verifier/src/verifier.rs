@@ -156,13 +156,22 @@ impl Verifier {
     /// # Errors
     /// The [`AuthError`] naming the first check that failed.
     pub async fn verify(&self, token: &str) -> Result<Arc<Caller>, AuthError> {
-        let result = self.verify_inner(token).await;
+        match self.verify_cached(token.as_bytes()) {
+            Some(result) => result,
+            None => self.verify_uncached(token).await,
+        }
+    }
+
+    /// The full verification of a token the cache did not answer ([`Verifier::verify_cached`]
+    /// returned `None`), so the cache is not asked twice.
+    pub(crate) async fn verify_uncached(&self, token: &str) -> Result<Arc<Caller>, AuthError> {
+        let result = self.verify_miss(token).await;
         self.record(&result, token.as_bytes());
         result
     }
 
     /// A verification the token cache can answer alone, `None` when it cannot (the caller
-    /// then checks the token's syntax and calls [`Verifier::verify`]). `token` may be any
+    /// then checks the token's syntax and calls [`Verifier::verify_uncached`]). `token` may be any
     /// bytes: one equal to a cached token is a token that verified, so the extractors skip
     /// their byte-by-byte syntax check for it.
     pub(crate) fn verify_cached(&self, token: &[u8]) -> Option<Result<Arc<Caller>, AuthError>> {
@@ -198,17 +207,14 @@ impl Verifier {
         }
     }
 
-    async fn verify_inner(&self, token: &str) -> Result<Arc<Caller>, AuthError> {
+    /// A cache miss: the length limit, then the full check. A cached token is never over the
+    /// limit, so asking the cache first changes no answer.
+    async fn verify_miss(&self, token: &str) -> Result<Arc<Caller>, AuthError> {
         let inner = &*self.inner;
         if token.len() > inner.config.max_token_bytes {
             return Err(AuthError::TokenTooLarge);
         }
         let cache_key = inner.cache.as_ref().and_then(|_| cache_key(token.as_bytes()));
-        if let (Some((cache, _)), Some(key)) = (&inner.cache, &cache_key)
-            && let Some(hit) = self.cached(cache, key, token.as_bytes())?
-        {
-            return Ok(hit);
-        }
         // Boxed: the full check keeps a signature buffer across its await, and inline it
         // would make every verification's future that large, hits included, copied whenever
         // the future moves. One allocation is nothing next to an RSA check.
