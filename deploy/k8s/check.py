@@ -12,18 +12,27 @@ the documents fit together and follow the workspace's rules:
   system;
 - every Deployment has a Service, a PodDisruptionBudget selecting its pods, and the ones
   listed with --autoscaled have a HorizontalPodAutoscaler targeting them;
-- Ingress backends are Services with the named port;
+- Ingress backends are Services with the named port, and no Ingress has a Prefix `/` (with
+  ingress-nginx it would catch every path no other rule names);
+- every ConfigMap stays under 256 KiB: client-side `kubectl apply` keeps a copy of the object
+  in an annotation, and annotations are limited to 256 KiB (the API's own limit is 1 MiB);
+- with --files NAME=DIR, the ConfigMap generated as NAME holds exactly the files of DIR, byte
+  for byte (the browser page: the copy kustomize reads must not lag behind the source);
 - every container that verifies tokens (sets AUTH_JWKS_URL) also subscribes to the
   revocation feed (sets AUTH_EVENTS_URL, and not AUTH_REVOCATION_FEED=off): a verifier that
   missed it would accept ended sessions until their tokens expire;
 - no container sets DEV_MODE unless the rendering is a development one (--allow-dev-mode):
   DEV_MODE lets the services start on public development secrets.
 
-Usage: check.py RENDERED.yaml [--external Secret/auth-secrets ...] [--autoscaled NAME ...] [--allow-dev-mode]
+Usage: check.py RENDERED.yaml [--external Secret/auth-secrets ...] [--autoscaled NAME ...]
+                [--files page=deploy/gateway/www ...] [--allow-dev-mode]
 Exit status 1 with one line per problem.
 """
 
 import argparse
+import base64
+import os
+import re
 import sys
 
 import yaml
@@ -31,6 +40,18 @@ import yaml
 
 def pod_spec(doc):
     return doc.get("spec", {}).get("template", {}).get("spec", {})
+
+
+# What kubectl apply's last-applied-configuration annotation can hold (all annotations of an
+# object together).
+APPLY_ANNOTATION_LIMIT = 256 * 1024
+
+
+def config_map_contents(doc):
+    """Key -> bytes of a ConfigMap (data as UTF-8, binaryData decoded)."""
+    contents = {k: v.encode("utf-8") for k, v in (doc.get("data") or {}).items()}
+    contents.update({k: base64.b64decode(v) for k, v in (doc.get("binaryData") or {}).items()})
+    return contents
 
 
 def matches(selector, labels):
@@ -43,6 +64,8 @@ def main():
     parser.add_argument("rendered")
     parser.add_argument("--external", action="append", default=[], help="Kind/name provided outside the render")
     parser.add_argument("--autoscaled", action="append", default=[], help="Deployment that must have an HPA")
+    parser.add_argument("--files", action="append", default=[], metavar="NAME=DIR",
+                        help="the ConfigMap generated as NAME holds exactly the files of DIR")
     parser.add_argument("--allow-dev-mode", action="store_true", help="a development rendering: DEV_MODE may be set")
     args = parser.parse_args()
 
@@ -81,7 +104,8 @@ def main():
                 for item in volume["secret"].get("items", [None]):
                     need("Secret", volume["secret"]["secretName"], item and item["key"], name)
             if "configMap" in volume:
-                need("ConfigMap", volume["configMap"]["name"], None, name)
+                for item in volume["configMap"].get("items", [None]):
+                    need("ConfigMap", volume["configMap"]["name"], item and item["key"], name)
             for source in volume.get("projected", {}).get("sources", []):
                 for kind, field in (("Secret", "secret"), ("ConfigMap", "configMap")):
                     if field in source:
@@ -143,6 +167,8 @@ def main():
                 backend = path["backend"]["service"]
                 service = by_kind.get("Service", {}).get(backend["name"])
                 where = f"Ingress {ingress['metadata']['name']} path {path['path']}"
+                if path["path"] == "/" and path.get("pathType") != "Exact":
+                    problems.append(f"{where}: pathType {path.get('pathType')} catches every unrouted path; use Exact")
                 if service is None:
                     problems.append(f"{where}: no Service {backend['name']}")
                     continue
@@ -151,6 +177,36 @@ def main():
                 numbers = {p["port"] for p in service["spec"]["ports"]}
                 if port.get("name", port.get("number")) not in names | numbers:
                     problems.append(f"{where}: Service {backend['name']} has no port {port}")
+
+    for config_map in by_kind.get("ConfigMap", {}).values():
+        size = sum(len(k) + len(v.encode("utf-8")) for k, v in (config_map.get("data") or {}).items())
+        size += sum(len(k) + len(v) for k, v in (config_map.get("binaryData") or {}).items())
+        if size > APPLY_ANNOTATION_LIMIT:
+            problems.append(f"ConfigMap {config_map['metadata']['name']}: {size} bytes, more than kubectl apply's "
+                            f"{APPLY_ANNOTATION_LIMIT}-byte annotation holds")
+
+    for spec in args.files:
+        generated, _, directory = spec.partition("=")
+        # Generated names carry kustomize's 10-character content hash.
+        pattern = re.compile(re.escape(generated) + r"(-[a-z0-9]{10})?")
+        found = [d for n, d in by_kind.get("ConfigMap", {}).items() if pattern.fullmatch(n)]
+        if len(found) != 1:
+            problems.append(f"ConfigMap {generated}: {len(found)} rendered, expected 1 (to compare with {directory})")
+            continue
+        contents = config_map_contents(found[0])
+        files = {}
+        for entry in sorted(os.listdir(directory)):
+            if os.path.isfile(os.path.join(directory, entry)):
+                with open(os.path.join(directory, entry), "rb") as handle:
+                    files[entry] = handle.read()
+        where = f"ConfigMap {generated} (from {directory}; run deploy/k8s/sync-page.sh)"
+        for key in sorted(files.keys() - contents.keys()):
+            problems.append(f"{where}: has no key {key}")
+        for key in sorted(contents.keys() - files.keys()):
+            problems.append(f"{where}: key {key} is not a file there")
+        for key in sorted(files.keys() & contents.keys()):
+            if files[key] != contents[key]:
+                problems.append(f"{where}: key {key} differs from the file")
 
     for problem in problems:
         print(f"problem: {problem}")

@@ -8,6 +8,7 @@
 
 pub mod builtin;
 pub mod nginx;
+pub mod page;
 
 use std::{collections::BTreeMap, path::PathBuf};
 
@@ -103,6 +104,7 @@ pub fn route(path: &str) -> Option<Service> {
         || path == "/v1/logout"
         || under("/v1/sessions")
         || path == "/v1/security-events"
+        || path == "/v1/keys"
         || path.starts_with("/oauth/")
         || path.starts_with("/.well-known/")
     {
@@ -128,6 +130,7 @@ mod tests {
         assert_eq!(route("/v1/sessions/123"), Some(Service::Auth));
         assert_eq!(route("/v1/security-events"), Some(Service::Auth));
         assert_eq!(route("/v1/security-eventsx"), None);
+        assert_eq!(route("/v1/keys"), Some(Service::Auth));
         assert_eq!(route("/oauth/token"), Some(Service::Auth));
         assert_eq!(route("/.well-known/jwks.json"), Some(Service::Auth));
         assert_eq!(route("/metrics"), None);

@@ -80,8 +80,9 @@ async fn end_user_sessions(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// One key as the admin listing and the public key states show it (no key material).
 #[derive(Serialize)]
-struct KeyView {
+pub(super) struct KeyView {
     kid: String,
     state: &'static str,
     bits: i64,

@@ -1,4 +1,6 @@
-//! Publishing: `GET /.well-known/jwks.json` and the metadata documents.
+//! Publishing: `GET /.well-known/jwks.json`, the metadata documents, and `GET /v1/keys`, the
+//! published keys' states and schedule (what the JWKS cannot say: which key signs now, which
+//! one will, which one only verifies what is still in flight).
 //!
 //! `/.well-known/oauth-authorization-server` is RFC 8414's; the same document is served at
 //! `/.well-known/openid-configuration` for clients that only know OIDC discovery.
@@ -14,10 +16,12 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
+use serde::Serialize;
 use serde_json::json;
 use service_kit::db::now_millis;
 
-use crate::state::AppState;
+use super::{admin::KeyView, rfc3339};
+use crate::{keys::lifecycle, state::AppState};
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
@@ -25,6 +29,30 @@ pub fn router() -> Router<AppState> {
         .route("/.well-known/jwks.json", get(get_jwks))
         .route("/.well-known/oauth-authorization-server", get(get_metadata))
         .route("/.well-known/openid-configuration", get(get_metadata))
+        .route("/v1/keys", get(get_key_states))
+}
+
+#[derive(Serialize)]
+struct KeyStates {
+    keys: Vec<KeyView>,
+    jwks_max_age: u64,
+    next_rotation_at: Option<String>,
+}
+
+/// The published keys with their states, from the replica's key ring: no database read, so
+/// an anonymous endpoint costs what the JWKS costs. Nothing here is secret: the keys are
+/// public and the schedule is what any verifier can watch happen.
+async fn get_key_states(State(state): State<AppState>) -> Response {
+    let ring = state.keys.ring();
+    let now = now_millis();
+    let document = KeyStates {
+        keys: ring.keys.iter().map(KeyView::from).collect(),
+        jwks_max_age: state.keys.jwks_max_age(now),
+        next_rotation_at: lifecycle::next_rotation_at(&ring.keys, state.keys.schedule()).map(rfc3339),
+    };
+    let mut response = Json(document).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
 }
 
 /// `true` when `If-None-Match` lists `etag` (weak comparison, RFC 9110 §13.1.2) or is `*`.

@@ -27,7 +27,7 @@ use super::{
     REFRESH_COOKIE, cookie,
     error::{ApiError, OAuthCode, Result},
     no_store,
-    sessions::token_response,
+    sessions::{TokenDelivery, token_response},
 };
 use crate::{
     clients::ServiceClient,
@@ -188,19 +188,27 @@ async fn issue_token(State(state): State<AppState>, headers: HeaderMap, form: OA
                 // ignoring what the client asked for.
                 return Err(ApiError::oauth(OAuthCode::InvalidScope, "scope cannot be changed on refresh"));
             }
-            let presented = form
-                .get("refresh_token")
-                .or_else(|| cookie(&headers, REFRESH_COOKIE))
-                .ok_or_else(|| ApiError::invalid_request("`refresh_token` is required (form parameter or cookie)"))?;
+            // The new tokens go back the way the old one came: a browser that keeps them in
+            // cookies gets cookies and a body without tokens, a client that holds them gets
+            // them in the body and no cookie.
+            let (presented, delivery) = match form.get("refresh_token") {
+                Some(token) => (token, TokenDelivery::Body),
+                None => (
+                    cookie(&headers, REFRESH_COOKIE).ok_or_else(|| {
+                        ApiError::invalid_request("`refresh_token` is required (form parameter or cookie)")
+                    })?,
+                    TokenDelivery::Cookie,
+                ),
+            };
             let tokens = issuer::refresh(&state, presented, form.get("client_id")).await?;
-            Ok(token_response(&state, &tokens))
+            Ok(token_response(&state, &tokens, delivery))
         }
         "client_credentials" => {
             let client = client
                 .ok_or_else(|| invalid_client("client_credentials requires client authentication (HTTP Basic)"))?;
             let tokens = issuer::client_credentials(&state, client, form.get("scope"), form.get("audience"))?;
             tracing::info!(client.id = %client.id, scope = %tokens.scope, "service token issued");
-            Ok(token_response(&state, &tokens))
+            Ok(token_response(&state, &tokens, TokenDelivery::Body))
         }
         other => Err(ApiError::oauth(
             OAuthCode::UnsupportedGrantType,

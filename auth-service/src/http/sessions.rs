@@ -1,5 +1,7 @@
 //! Login and server-side sessions: `POST /v1/login`, `GET /v1/sessions`,
-//! `DELETE /v1/sessions` (log out everywhere), `DELETE /v1/sessions/{id}`, `POST /v1/logout`.
+//! `GET /v1/sessions/current` (the session and token a request carried, and where the token
+//! came from), `DELETE /v1/sessions` (log out everywhere), `DELETE /v1/sessions/{id}`,
+//! `POST /v1/logout`.
 //!
 //! Ending a session goes through [`crate::revocation`], which commits the change with its
 //! security event, so the 204 is only sent once verifiers can learn of it.
@@ -51,6 +53,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/login", post(login))
         .route("/v1/sessions", get(list_sessions).delete(delete_all_sessions))
+        .route("/v1/sessions/current", get(current))
         .route("/v1/sessions/{id}", delete(delete_session))
         .route("/v1/logout", post(logout))
 }
@@ -60,6 +63,26 @@ pub fn router() -> Router<AppState> {
 struct LoginRequest {
     email: String,
     password: String,
+    /// Where the tokens go; absent: both the body and the cookies.
+    #[serde(default)]
+    token_delivery: TokenDelivery,
+}
+
+/// Where a token response puts the tokens.
+///
+/// A browser page that keeps its tokens in `HttpOnly` cookies asks for `cookie`, so that no
+/// script on the page ever sees them, not even in the login answer; a client that sends
+/// `Authorization` asks for `body`, so that no cookie rides along with its requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum TokenDelivery {
+    /// In the body and in `Set-Cookie` (the default, for clients that use either).
+    #[default]
+    Both,
+    /// Only in `Set-Cookie`; the body says how long the access token lives, nothing more.
+    Cookie,
+    /// Only in the body.
+    Body,
 }
 
 /// Longest `User-Agent` kept with a session.
@@ -212,14 +235,28 @@ async fn login(
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
     let tokens = issuer::open_session(&state, &user, user_agent).await?;
-    Ok(token_response(&state, &tokens))
+    Ok(token_response(&state, &tokens, body.token_delivery))
 }
 
-/// The token response (`Cache-Control: no-store`), with the `__Host-` session cookies when
-/// it carries a refresh token.
-pub(super) fn token_response(state: &AppState, tokens: &TokenResponse) -> Response {
-    let mut response = AppJson(tokens).into_response();
-    if let Some(refresh_token) = &tokens.refresh_token {
+/// The body of a token response delivered only in cookies.
+#[derive(Serialize)]
+struct CookieDelivery<'a> {
+    token_type: &'static str,
+    expires_in: u64,
+    scope: &'a str,
+}
+
+/// The token response (`Cache-Control: no-store`), with the session cookies when it carries
+/// a refresh token and `delivery` asks for them.
+pub(super) fn token_response(state: &AppState, tokens: &TokenResponse, delivery: TokenDelivery) -> Response {
+    let mut response = if delivery == TokenDelivery::Cookie && tokens.refresh_token.is_some() {
+        let body =
+            CookieDelivery { token_type: tokens.token_type, expires_in: tokens.expires_in, scope: &tokens.scope };
+        AppJson(body).into_response()
+    } else {
+        AppJson(tokens).into_response()
+    };
+    if let Some(refresh_token) = tokens.refresh_token.as_ref().filter(|_| delivery != TokenDelivery::Body) {
         session_cookies(
             response.headers_mut(),
             refresh_token,
@@ -263,6 +300,77 @@ struct SessionList {
     sessions: Vec<SessionView>,
 }
 
+impl SessionView {
+    fn new(row: SessionRow, current_id: &str) -> Self {
+        Self {
+            current: row.id == current_id,
+            created_at: rfc3339(row.created_at),
+            last_seen_at: rfc3339(row.last_seen_at),
+            expires_at: rfc3339(row.expires_at),
+            id: row.id,
+            client_id: row.client_id,
+            user_agent: row.user_agent,
+        }
+    }
+}
+
+/// The verified claims of the caller's token, as the verifier read them.
+#[derive(Serialize)]
+struct TokenView<'a> {
+    jti: &'a str,
+    kid: &'a str,
+    sub: &'a str,
+    client_id: &'a str,
+    scope: Vec<&'a str>,
+    aud: &'a [String],
+    iat: i64,
+    exp: i64,
+    sid: Option<&'a str>,
+    role: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct CurrentView<'a> {
+    /// `header` (`Authorization: Bearer`) or `cookie` (`__Host-access_token`).
+    credential: &'static str,
+    session: SessionView,
+    token: TokenView<'a>,
+}
+
+/// What the request carried: its token's claims, where the token came from and the session
+/// it belongs to. A browser that keeps the token in an `HttpOnly` cookie cannot read it, so
+/// this is how such a page learns what it is holding.
+async fn current(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let session = current_session(&state, &caller).await?;
+    // The extractor took the header when there was one and the cookie otherwise; a GET needs
+    // no origin check, so asking again only says which.
+    let credential = match jwt_verifier::extract::token_from_request(&http::Method::GET, &headers, true, &[]) {
+        Ok(Some((_, jwt_verifier::TokenSource::Cookie))) => "cookie",
+        _ => "header",
+    };
+    let token = TokenView {
+        jti: &caller.token_id,
+        kid: &caller.key_id,
+        sub: &caller.subject,
+        client_id: &caller.client_id,
+        scope: caller.scopes.iter().collect(),
+        aud: &caller.audience,
+        iat: caller.issued_at,
+        exp: caller.expires_at,
+        sid: caller.session_id.as_deref(),
+        role: caller.role.as_deref(),
+    };
+    let id = session.id.clone();
+    let mut response =
+        AppJson(CurrentView { credential, session: SessionView::new(session, &id), token }).into_response();
+    no_store(response.headers_mut());
+    Ok(response)
+}
+
 /// The caller's active sessions, most recently used first; `current` marks the one the
 /// token belongs to.
 async fn list_sessions(
@@ -271,18 +379,7 @@ async fn list_sessions(
 ) -> Result<AppJson<SessionList>> {
     let current = current_session(&state, &caller).await?;
     let rows = db::active_sessions(&state.db, &caller.subject, now_millis()).await?;
-    let sessions = rows
-        .into_iter()
-        .map(|s| SessionView {
-            current: s.id == current.id,
-            created_at: rfc3339(s.created_at),
-            last_seen_at: rfc3339(s.last_seen_at),
-            expires_at: rfc3339(s.expires_at),
-            id: s.id,
-            client_id: s.client_id,
-            user_agent: s.user_agent,
-        })
-        .collect();
+    let sessions = rows.into_iter().map(|row| SessionView::new(row, &current.id)).collect();
     Ok(AppJson(SessionList { sessions }))
 }
 

@@ -134,3 +134,28 @@ async fn discovery_documents_describe_the_issuer() {
         assert!(scopes.contains(&scope.into()), "{scope}");
     }
 }
+
+#[tokio::test]
+async fn key_states_are_public_and_name_the_key_that_signs() {
+    let app = spawn_app().await;
+    let signing_kid = app.state.keys.signer().unwrap().kid().to_owned();
+
+    let response = app.client.get(app.url("/v1/keys")).send().await.unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let keys = body["keys"].as_array().unwrap();
+    let jwks = app.jwks().await;
+    let published: Vec<&Value> = jwks["keys"].as_array().unwrap().iter().map(|k| &k["kid"]).collect();
+    let listed: Vec<&Value> = keys.iter().map(|k| &k["kid"]).collect();
+    assert_eq!(listed, published, "the same keys as the JWKS, in the same order");
+    let active: Vec<&Value> = keys.iter().filter(|k| k["state"] == "active").collect();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0]["kid"], signing_kid.as_str());
+    assert!(body["jwks_max_age"].as_u64().is_some());
+    for key in keys {
+        for secret in ["private_key", "n", "e", "d"] {
+            assert!(key.get(secret).is_none(), "{key}");
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! auth-service integration tests: the real service on port 0 with a fresh database per test.
 
 mod admin;
+mod delivery;
 mod health;
 mod helpers;
 mod jwks;

@@ -1,7 +1,7 @@
-//! `GET /v1/sessions`, `DELETE /v1/sessions/{id}`, `POST /v1/logout`.
+//! `GET /v1/sessions`, `GET /v1/sessions/current`, `DELETE /v1/sessions/{id}`, `POST /v1/logout`.
 
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::{ORDERS_CLIENT, PASSWORD, assert_error, decode_jwt, spawn_app};
 
@@ -143,4 +143,56 @@ async fn a_service_token_for_this_audience_gets_403_on_session_endpoints() {
     let response = app.get_with("/v1/sessions", &token).await;
 
     assert_error(response, StatusCode::FORBIDDEN, "insufficient_scope").await;
+}
+
+#[tokio::test]
+async fn the_current_session_says_which_token_session_and_credential_the_request_carried() {
+    let app = spawn_app().await;
+    let tokens = app.login_new_user("ann@example.com").await;
+    let (header, claims) = decode_jwt(&tokens.access_token);
+
+    let by_header = app.get_with("/v1/sessions/current", &tokens.access_token).await;
+    assert_eq!(by_header.status(), StatusCode::OK);
+    assert_eq!(by_header.headers()["cache-control"], "no-store");
+    assert_eq!(by_header.headers()["x-verified-kid"], header["kid"].as_str().unwrap());
+    let body: Value = by_header.json().await.unwrap();
+    assert_eq!(body["credential"], "header");
+    assert_eq!(body["token"]["kid"], header["kid"]);
+    assert_eq!(body["token"]["jti"], claims["jti"]);
+    assert_eq!(body["token"]["sid"], claims["sid"]);
+    assert_eq!(body["token"]["exp"], claims["exp"]);
+    assert_eq!(body["token"]["scope"], json!(["orders:read", "orders:write", "notifications:read"]));
+    assert_eq!(body["session"]["id"], claims["sid"]);
+    assert_eq!(body["session"]["current"], true);
+
+    let by_cookie = app
+        .client
+        .get(app.url("/v1/sessions/current"))
+        .header("cookie", format!("__Host-access_token={}", tokens.access_token))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = by_cookie.json().await.unwrap();
+    assert_eq!(body["credential"], "cookie", "{body}");
+}
+
+#[tokio::test]
+async fn the_current_session_of_an_ended_session_or_a_service_token_is_refused() {
+    let app = spawn_app().await;
+    let tokens = app.login_new_user("ann@example.com").await;
+    assert_eq!(app.logout(&tokens.access_token).await.status(), StatusCode::NO_CONTENT);
+
+    let ended = app.get_with("/v1/sessions/current", &tokens.access_token).await;
+    assert_eq!(ended.status(), StatusCode::UNAUTHORIZED);
+    assert!(ended.headers().contains_key("www-authenticate"));
+
+    let service = app.service_token(ORDERS_CLIENT).await;
+    let refused = app.get_with("/v1/sessions/current", &service).await;
+    // Its audience is not auth-service (401) or, were it, it has no session (403).
+    assert!(matches!(refused.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN), "{}", refused.status());
+    assert!(refused.headers().contains_key("www-authenticate"));
+
+    let anonymous = app.client.get(app.url("/v1/sessions/current")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert!(anonymous.headers().get("x-verified-kid").is_none(), "no token, no verifying key");
 }

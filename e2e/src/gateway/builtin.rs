@@ -5,7 +5,7 @@
 //! for a while after it failed (passive health check), moves idempotent requests on to the next
 //! replica after a connection error or a 502/503/504 (and any request whose connection was
 //! refused, since it never reached the replica), keeps or creates `X-Request-Id` and appends
-//! the client to `X-Forwarded-For`.
+//! the client to `X-Forwarded-For`, and serves the browser page ([`super::page`]).
 
 use std::{
     collections::BTreeMap,
@@ -191,6 +191,11 @@ async fn proxy(
         .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
     if path == "/healthz" {
         return (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "service": "gateway"}))).into_response();
+    }
+    if matches!(parts.method, Method::GET | Method::HEAD)
+        && let Some(page) = super::page::response(&path)
+    {
+        return page;
     }
     let Some(pool) = super::route(&path).and_then(|service| shared.pools.get(&service)) else {
         return envelope(StatusCode::NOT_FOUND, "not_found", "no service is routed at this path", &request_id);

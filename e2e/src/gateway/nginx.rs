@@ -39,9 +39,9 @@ pub fn find() -> Option<PathBuf> {
     on_path.chain([PathBuf::from("/usr/sbin/nginx")]).find(|p| p.is_file())
 }
 
-/// Fills the template's placeholders.
+/// Fills the template's placeholders; the page is served from `page_root`.
 #[must_use]
-pub fn render(listen_port: u16, upstreams: &Upstreams) -> String {
+pub fn render(listen_port: u16, upstreams: &Upstreams, page_root: &Path) -> String {
     let servers = |service: Service| {
         upstreams
             .get(&service)
@@ -58,6 +58,7 @@ pub fn render(listen_port: u16, upstreams: &Upstreams) -> String {
     };
     TEMPLATE
         .replace("{{LISTEN}}", &format!("127.0.0.1:{listen_port}"))
+        .replace("{{PAGE_ROOT}}", &page_root.display().to_string())
         .replace("{{AUTH_SERVERS}}", &servers(Service::Auth))
         .replace("{{ORDERS_SERVERS}}", &servers(Service::Orders))
         .replace("{{NOTIFICATIONS_SERVERS}}", &servers(Service::Notifications))
@@ -82,8 +83,10 @@ impl NginxGateway {
         for dir in ["logs", "tmp"] {
             std::fs::create_dir_all(prefix.join(dir)).with_context(|| format!("cannot create {dir} for nginx"))?;
         }
+        let page_root = prefix.join("www");
+        super::page::write_to(&page_root)?;
         let conf = prefix.join("nginx.conf");
-        std::fs::write(&conf, render(port, upstreams)).context("cannot write nginx.conf")?;
+        std::fs::write(&conf, render(port, upstreams, &page_root)).context("cannot write nginx.conf")?;
         let error_log = prefix.join("logs/error.log");
         let output = OpenOptions::new().create(true).append(true).open(prefix.join("logs/stdout.log"))?;
         let mut prefix_arg = prefix.as_os_str().to_owned();
@@ -180,9 +183,10 @@ mod tests {
             (Service::Orders, vec![2001, 2002, 2003]),
             (Service::Notifications, vec![3001]),
         ]);
-        let conf = render(9999, &upstreams);
+        let conf = render(9999, &upstreams, Path::new("/srv/www"));
         assert!(!conf.contains("{{"), "unfilled placeholder left");
         assert!(conf.contains("listen 127.0.0.1:9999;"));
+        assert!(conf.contains("root /srv/www;"));
         assert_eq!(conf.matches("server 127.0.0.1:").count(), 6);
         assert!(conf.contains("server 127.0.0.1:2003 max_fails=1 fail_timeout=2s;"));
     }
@@ -208,6 +212,6 @@ mod tests {
             assert_eq!(super::super::route(&probe), Some(expected), "{line}");
             checked += 1;
         }
-        assert_eq!(checked, 13);
+        assert_eq!(checked, 14);
     }
 }

@@ -24,6 +24,7 @@ async fn requests_without_a_token_get_401_with_a_bearer_challenge() {
         let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
         assert!(challenge.starts_with("Bearer"), "{challenge}");
         assert!(response.headers()["x-served-by"].to_str().unwrap().starts_with("orders-service/"));
+        assert!(response.headers().get("x-verified-kid").is_none(), "no token verified");
         error_body(response).await;
     }
     assert_eq!(app.count("orders").await, 0);

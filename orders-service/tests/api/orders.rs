@@ -17,6 +17,8 @@ async fn placing_an_order_returns_201_with_the_stored_order() {
     // Assert
     assert_eq!(response.status(), 201);
     assert!(response.headers()["x-served-by"].to_str().unwrap().starts_with("orders-service/"));
+    let key = jwt_verifier::testkit::test_key(0);
+    assert_eq!(response.headers()["x-verified-kid"].to_str().unwrap(), key.kid(), "the key that verified the token");
     let order: Value = response.json().await.unwrap();
     assert!(uuid::Uuid::parse_str(order["id"].as_str().unwrap()).is_ok());
     assert_eq!(order["owner"], "alice");

@@ -18,7 +18,10 @@
 //!
 //! The verifier comes from the state: `Verifier: FromRef<S>`.
 
-use std::{marker::PhantomData, sync::Arc};
+use std::{
+    marker::PhantomData,
+    sync::{Arc, OnceLock},
+};
 
 use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use http::{HeaderMap, Method, header, request::Parts};
@@ -92,6 +95,28 @@ pub enum TokenSource {
     Header,
     /// The access-token cookie.
     Cookie,
+}
+
+/// The caller a request's token proved, for the layers around the handler.
+///
+/// A layer puts a fresh slot into the request's extensions; the extractors fill it when a
+/// token verifies; after the handler the layer reads it, so it can say on every answer which
+/// key verified the token (service-kit's `X-Verified-Kid`) without each handler doing so.
+/// Without a slot in the request the extractors skip this.
+#[derive(Debug, Clone, Default)]
+pub struct CallerSlot(Arc<OnceLock<Arc<Caller>>>);
+
+impl CallerSlot {
+    /// The verified caller, once an extractor has run and the token verified.
+    #[must_use]
+    pub fn get(&self) -> Option<&Arc<Caller>> {
+        self.0.get()
+    }
+
+    /// The first verified caller wins: a handler that extracts twice sees the same token.
+    fn fill(&self, caller: &Arc<Caller>) {
+        let _ = self.0.set(Arc::clone(caller));
+    }
 }
 
 /// The bearer token of a request, if any.
@@ -240,6 +265,9 @@ async fn authenticate(parts: &Parts, verifier: &Verifier) -> Result<Option<Arc<C
     }
     .map_err(reject)?;
     tracing::Span::current().record("user.id", caller.subject.as_str());
+    if let Some(slot) = parts.extensions.get::<CallerSlot>() {
+        slot.fill(&caller);
+    }
     Ok(Some(caller))
 }
 

@@ -99,7 +99,8 @@ pub mod verifier;
 
 #[cfg(feature = "axum")]
 pub use self::extract::{
-    ACCESS_TOKEN_COOKIE, Authenticated, MaybeAuthenticated, RequireScope, Scope, ServiceWithScope,
+    ACCESS_TOKEN_COOKIE, Authenticated, CallerSlot, MaybeAuthenticated, RequireScope, Scope, ServiceWithScope,
+    TokenSource,
 };
 pub use self::{
     claims::{Caller, MAX_SCOPES, ScopeSet},

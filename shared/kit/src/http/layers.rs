@@ -3,7 +3,9 @@
 //! Outermost first: panic → JSON 500; request id (kept from `x-request-id`, else a new UUID)
 //! and trace context into the request; a `tracing` span per request with the matched route,
 //! request id and trace id; request metrics; `x-request-id` echoed and `X-Served-By:
-//! <service>/<instance>` set on every response; a body limit (413 past 64 KiB) and a request
+//! <service>/<instance>` set on every response, and `X-Verified-Kid: <kid>` on every answer
+//! to a request whose token verified, so load balancing and local verification can be seen
+//! from outside; a body limit (413 past 64 KiB) and a request
 //! timeout (408) so graceful shutdown always ends.
 
 use std::{any::Any, time::Duration};
@@ -15,6 +17,7 @@ use axum::{
     response::Response,
 };
 use http::{HeaderName, HeaderValue, Method, StatusCode};
+use jwt_verifier::CallerSlot;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     timeout::TimeoutLayer,
@@ -30,6 +33,10 @@ use super::{
 
 /// `X-Served-By`.
 pub static SERVED_BY: HeaderName = HeaderName::from_static("x-served-by");
+
+/// `X-Verified-Kid`: the `kid` of the key that verified the request's token (public: it is
+/// in the JWKS and in the token's own header).
+pub static VERIFIED_KID: HeaderName = HeaderName::from_static("x-verified-kid");
 
 /// Who is answering: the service name and this replica's instance id.
 #[derive(Debug, Clone)]
@@ -128,8 +135,10 @@ fn make_span(service: &'static str, request: &Request) -> Span {
 }
 
 /// Records request metrics and sets the response headers every service sends.
-async fn finish_response(request: Request, next: Next, service: &'static str, served_by: HeaderValue) -> Response {
+async fn finish_response(mut request: Request, next: Next, service: &'static str, served_by: HeaderValue) -> Response {
     let started = std::time::Instant::now();
+    let verified = CallerSlot::default();
+    request.extensions_mut().insert(verified.clone());
     let method = method_label(request.method());
     let route =
         request.extensions().get::<MatchedPath>().map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
@@ -141,6 +150,9 @@ async fn finish_response(request: Request, next: Next, service: &'static str, se
     metrics::histogram!("http_request_duration_seconds", &labels[..3]).record(started.elapsed().as_secs_f64());
     let headers = response.headers_mut();
     headers.insert(SERVED_BY.clone(), served_by);
+    if let Some(kid) = verified.get().and_then(|caller| HeaderValue::from_str(&caller.key_id).ok()) {
+        headers.insert(VERIFIED_KID.clone(), kid);
+    }
     if let Some(request_id) = request_id {
         headers.insert(REQUEST_ID.clone(), request_id);
     }

@@ -1,0 +1,188 @@
+// The one place the page talks to the services. Every answer becomes a plain `result`
+// object that keeps what the page wants to show: the status, the replica that answered
+// (X-Served-By), the key that verified the token (X-Verified-Kid), the RFC 6750 challenge
+// (WWW-Authenticate) and the parsed error envelope.
+//
+// Bearer tokens live in the module variable below and nowhere else: not in localStorage,
+// sessionStorage or a cookie, so they are gone when the tab closes or the user signs out.
+
+import { isExpired } from "./jwt.js";
+
+let mode = null; // "cookie" | "bearer" | null (signed out)
+let tokens = null; // { access, refresh } in bearer mode only
+let refreshing = null; // the one refresh in flight, shared by every request that needs it
+
+const hooks = { answer() {}, failure() {}, tokens() {} };
+
+/** Registers callbacks: answer(result) after every response, failure(result) after a
+ * failed one that is not `quiet`, tokens() after a successful refresh. */
+export function configure(callbacks) {
+  Object.assign(hooks, callbacks);
+}
+
+export function signedInAs(newMode, newTokens = null) {
+  mode = newMode;
+  tokens = newMode === "bearer" ? newTokens : null;
+}
+
+export function forgetCredentials() {
+  mode = null;
+  tokens = null;
+  refreshing = null;
+}
+
+export function currentMode() {
+  return mode;
+}
+
+export function accessToken() {
+  return tokens ? tokens.access : null;
+}
+
+function header(response, name) {
+  const value = response.headers.get(name);
+  return value === null || value === "" ? null : value;
+}
+
+async function readBody(response) {
+  const text = await response.text();
+  if (text === "") return null;
+  const type = response.headers.get("Content-Type") || "";
+  if (type.includes("json")) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      // A broken body must still be shown as a failure, not crash the page.
+    }
+  }
+  // Something that is not our envelope (an HTML page from a proxy, say): keep a short
+  // excerpt so the failure can still be explained.
+  return { error: `http_${response.status}`, error_description: text.slice(0, 200) };
+}
+
+async function send(method, path, options) {
+  const headers = new Headers(options.headers || {});
+  headers.set("Accept", "application/json");
+  let body;
+  if (options.json !== undefined) {
+    headers.set("Content-Type", "application/json");
+    body = JSON.stringify(options.json);
+  } else if (options.form !== undefined) {
+    body = new URLSearchParams(options.form);
+  }
+  const sentToken = options.auth && mode === "bearer" && tokens ? tokens.access : null;
+  if (sentToken) headers.set("Authorization", `Bearer ${sentToken}`);
+
+  const result = {
+    method,
+    path,
+    status: 0,
+    ok: false,
+    servedBy: null,
+    kid: null,
+    challenge: null,
+    retryAfter: null,
+    headers: null,
+    body: null,
+    sentToken,
+    auth: Boolean(options.auth),
+    at: new Date(),
+  };
+  let response;
+  try {
+    // same-origin credentials: in cookie mode the browser attaches the HttpOnly cookies
+    // itself; the page never touches them.
+    response = await fetch(path, {
+      method,
+      headers,
+      body,
+      credentials: "same-origin",
+      cache: options.cache || "no-store",
+      redirect: "error",
+    });
+  } catch (error) {
+    result.body = { error: "network_error", error_description: String((error && error.message) || error) };
+    return result;
+  }
+  result.status = response.status;
+  result.ok = response.ok;
+  result.headers = response.headers;
+  result.servedBy = header(response, "X-Served-By");
+  result.kid = header(response, "X-Verified-Kid");
+  result.challenge = header(response, "WWW-Authenticate");
+  result.retryAfter = header(response, "Retry-After");
+  try {
+    result.body = await readBody(response);
+  } catch (error) {
+    result.body = { error: "network_error", error_description: String((error && error.message) || error) };
+    result.ok = false;
+  }
+  return result;
+}
+
+function saysExpired(result) {
+  const description = (result.body && result.body.error_description) || result.challenge || "";
+  return /expired/i.test(description);
+}
+
+// Only an expired access token is worth renewing. A revoked one, or one whose session
+// ended, must stay refused: that refusal is what the page demonstrates.
+function worthRefreshing(result) {
+  if (result.status !== 401 || mode === null) return false;
+  const code = result.body && result.body.error;
+  if (mode === "bearer") {
+    return tokens !== null && code === "invalid_token" && (saysExpired(result) || isExpired(result.sentToken));
+  }
+  // In cookie mode the browser drops the access cookie when its Max-Age ends, so the
+  // request arrives with no token at all ("unauthorized"); the refresh cookie remains.
+  return code === "unauthorized" || (code === "invalid_token" && saysExpired(result));
+}
+
+async function doRefresh() {
+  const startedIn = mode;
+  const form =
+    startedIn === "bearer"
+      ? { grant_type: "refresh_token", refresh_token: tokens.refresh }
+      : { grant_type: "refresh_token" };
+  const result = await send("POST", "/oauth/token", { form });
+  hooks.answer(result);
+  if (!result.ok) {
+    hooks.failure(result);
+    return false;
+  }
+  if (mode !== startedIn) return false; // signed out while the refresh was running
+  if (startedIn === "bearer") {
+    // Refresh tokens rotate: the old one is now spent, and sending it again would look
+    // like theft and end the session.
+    tokens = { access: result.body.access_token, refresh: result.body.refresh_token || tokens.refresh };
+  }
+  hooks.tokens();
+  return true;
+}
+
+function renew(sentToken) {
+  // Another request already renewed the token this one was sent with: just retry.
+  if (mode === "bearer" && tokens && sentToken && tokens.access !== sentToken) return Promise.resolve(true);
+  if (!refreshing) {
+    // One refresh at a time: two with the same refresh token would trip reuse detection.
+    refreshing = doRefresh().finally(() => {
+      refreshing = null;
+    });
+  }
+  return refreshing;
+}
+
+/**
+ * Sends one request. Options: json (a body to send as JSON), form (an object sent as
+ * application/x-www-form-urlencoded), headers, auth (send the bearer token in bearer mode,
+ * and renew an expired token once), quiet (do not report a failure), cache.
+ */
+export async function request(method, path, options = {}) {
+  let result = await send(method, path, options);
+  if (options.auth && worthRefreshing(result) && (await renew(result.sentToken))) {
+    result = await send(method, path, options);
+  }
+  hooks.answer(result);
+  if (!result.ok && !options.quiet) hooks.failure(result);
+  return result;
+}

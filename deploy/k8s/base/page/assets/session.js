@@ -1,0 +1,168 @@
+// The signed-in state and everything that follows it: loading the panels after sign-in,
+// polling notifications, and forgetting it all when the session ends, here or elsewhere.
+
+import * as api from "./api.js";
+import { meansSessionEnded } from "./explain.js";
+import { byId } from "./dom.js";
+import * as lists from "./lists.js";
+import * as views from "./views.js";
+
+const POLL_MS = 1000;
+// Remembers only that this tab signed in with cookies (never a token), so that a reload
+// asks the server whether the HttpOnly cookies still open a session, while a fresh visit
+// sends no request that is bound to be refused.
+const COOKIE_HINT = "signed-in-with-cookies";
+
+function setCookieHint(on) {
+  try {
+    if (on) sessionStorage.setItem(COOKIE_HINT, "1");
+    else sessionStorage.removeItem(COOKIE_HINT);
+  } catch {
+    // Storage disabled: a reload then simply starts signed out.
+  }
+}
+
+export function hadCookieSession() {
+  try {
+    return sessionStorage.getItem(COOKIE_HINT) === "1";
+  } catch {
+    return false;
+  }
+}
+
+let session = null; // { mode, email, current } while signed in
+let pollTimer = null;
+let lastPollFailure = "";
+
+export function current() {
+  return session;
+}
+
+function selectedMode() {
+  return byId("mode-bearer").checked ? "bearer" : "cookie";
+}
+
+export function tokenKid() {
+  return (session && session.current && session.current.token && session.current.token.kid) || null;
+}
+
+export function renderHolds() {
+  views.renderCookie();
+  views.renderToken(session && session.mode, selectedMode(), api.accessToken(), session && session.email);
+}
+
+/**
+ * An authenticated request. `stale` is true when the page signed out (or in again) while it
+ * ran: its answer then belongs to a session that is gone and must not touch the panels.
+ * A 401 while signed in means the services no longer accept this session: the page signs
+ * out and `refused` is true.
+ */
+export async function authed(method, path, options = {}) {
+  const started = session;
+  const result = await api.request(method, path, { ...options, auth: true });
+  result.stale = session !== started;
+  result.refused = !result.stale && started !== null && result.status === 401;
+  if (result.refused) refused(result);
+  return result;
+}
+
+export function signIn(mode, email, tokens) {
+  stopPolling();
+  api.signedInAs(mode, tokens);
+  session = { mode, email, current: null };
+  setCookieHint(mode === "cookie");
+  // A sign-in while signed in starts another session: nothing of the old one may linger.
+  views.renderWhoami(null);
+  lists.clearOrders();
+  lists.clearNotifications();
+  lists.clearSessions();
+  views.renderAuthStatus(`signed in, ${mode} mode${email ? ` as ${email}` : ""}`, "signed-in");
+  renderHolds();
+  loadWhoami();
+  loadSessions();
+  loadOrders();
+  startPolling();
+}
+
+/** Forgets the session on this page: stop polling, drop tokens, clear the panels. */
+export function endLocally(text, state) {
+  stopPolling();
+  api.forgetCredentials();
+  session = null;
+  setCookieHint(false);
+  views.renderAuthStatus(text, state);
+  views.renderPollStopped();
+  views.renderWhoami(null);
+  byId("rotate-keys").hidden = true;
+  lists.markTokenKey(null);
+  lists.clearOrders();
+  lists.clearNotifications();
+  lists.clearSessions();
+  renderHolds();
+}
+
+function refused(result) {
+  if (!session) return;
+  const by = result.servedBy || result.path;
+  const why = (result.body && result.body.error_description) || "no token";
+  if (meansSessionEnded(result)) {
+    endLocally(`session ended: ${by} refused the token (${why}). You are signed out.`, "ended");
+  } else {
+    endLocally(`refused: ${by} did not accept the token (${why}). You are signed out.`, "refused");
+  }
+}
+
+export async function loadWhoami() {
+  if (!session) return views.renderWhoami(null);
+  const result = await authed("GET", "/v1/sessions/current");
+  if (result.stale || !session) return;
+  if (!result.ok) return;
+  session.current = result.body;
+  views.renderWhoami(result);
+  const admin = Boolean(result.body && result.body.token && result.body.token.role === "admin");
+  byId("rotate-keys").hidden = !admin;
+  lists.markTokenKey(tokenKid());
+}
+
+export async function loadSessions() {
+  const result = await authed("GET", "/v1/sessions");
+  if (result.stale) return;
+  if (result.ok && result.body && Array.isArray(result.body.sessions)) lists.renderSessions(result.body.sessions);
+}
+
+export async function loadOrders() {
+  const result = await authed("GET", "/v1/orders?limit=10");
+  if (result.stale) return;
+  if (result.ok) lists.renderOrders(result);
+}
+
+function startPolling() {
+  stopPolling();
+  const owner = session;
+  lastPollFailure = "";
+  const tick = async () => {
+    if (session !== owner) return;
+    // quiet: the same failure every second would flood the live region; report changes only.
+    const result = await authed("GET", "/v1/notifications?limit=20", { quiet: true });
+    if (result.stale) return;
+    views.renderPollStatus(result);
+    views.renderCookie();
+    if (result.ok) {
+      lastPollFailure = "";
+      lists.renderNotifications(Array.isArray(result.body && result.body.items) ? result.body.items : []);
+    } else {
+      const key = `${result.status} ${(result.body && result.body.error) || ""}`;
+      if (key !== lastPollFailure || result.status === 401) views.renderError(result);
+      lastPollFailure = key;
+    }
+    // authed() has already signed out on a 401: the loop ends here, and says so.
+    if (session === owner) pollTimer = setTimeout(tick, POLL_MS);
+    else views.renderPollStopped();
+  };
+  tick();
+}
+
+function stopPolling() {
+  clearTimeout(pollTimer);
+  pollTimer = null;
+}
