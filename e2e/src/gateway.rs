@@ -105,6 +105,7 @@ pub fn route(path: &str) -> Option<Service> {
         || under("/v1/sessions")
         || path == "/v1/security-events"
         || path == "/v1/keys"
+        || path.starts_with("/v1/admin/")
         || path.starts_with("/oauth/")
         || path.starts_with("/.well-known/")
     {
@@ -131,6 +132,7 @@ mod tests {
         assert_eq!(route("/v1/security-events"), Some(Service::Auth));
         assert_eq!(route("/v1/security-eventsx"), None);
         assert_eq!(route("/v1/keys"), Some(Service::Auth));
+        assert_eq!(route("/v1/admin/keys/rotate"), Some(Service::Auth));
         assert_eq!(route("/oauth/token"), Some(Service::Auth));
         assert_eq!(route("/.well-known/jwks.json"), Some(Service::Auth));
         assert_eq!(route("/metrics"), None);

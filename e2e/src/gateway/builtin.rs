@@ -192,9 +192,7 @@ async fn proxy(
     if path == "/healthz" {
         return (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "service": "gateway"}))).into_response();
     }
-    if matches!(parts.method, Method::GET | Method::HEAD)
-        && let Some(page) = super::page::response(&path)
-    {
+    if let Some(page) = super::page::response(&parts.method, &path) {
         return page;
     }
     let Some(pool) = super::route(&path).and_then(|service| shared.pools.get(&service)) else {

@@ -212,6 +212,6 @@ mod tests {
             assert_eq!(super::super::route(&probe), Some(expected), "{line}");
             checked += 1;
         }
-        assert_eq!(checked, 14);
+        assert_eq!(checked, 15);
     }
 }

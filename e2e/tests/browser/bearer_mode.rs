@@ -30,7 +30,7 @@ async fn bearer_mode_decodes_the_token_and_shows_it_holds_no_personal_data() {
         let answer = page.place_order("BEARER-1", 3).await?;
         ensure!(answer.attr("data-status").await?.as_deref() == Some("201"), "{}", answer.text().await?);
         ensure!(answer.attr("data-kid").await?.as_deref() == header["kid"].as_str(), "{}", answer.text().await?);
-        browser.screenshot(&page, "bearer-mode-decoded-token").await?;
+        browser.screenshot(&page, "#token-payload", "bearer-mode-decoded-token").await?;
         page.close().await;
         Ok(())
     })

@@ -132,8 +132,16 @@ impl Browser {
         Ok(page)
     }
 
-    /// Saves a screenshot of `page` as `target/browser-screenshots/<test>-<n>-<step>.png`.
-    pub async fn screenshot(&mut self, page: &Page, step: &str) -> anyhow::Result<PathBuf> {
+    /// Saves a screenshot of `page`, scrolled to the section holding `css`, as
+    /// `target/browser-screenshots/<test>-<n>-<step>.png`.
+    pub async fn screenshot(&mut self, page: &Page, css: &str, step: &str) -> anyhow::Result<PathBuf> {
+        let element = page.wait_for(css).await?;
+        page.client
+            .execute(
+                "(arguments[0].closest('section') || arguments[0]).scrollIntoView({block: 'start'})",
+                vec![serde_json::to_value(&element)?],
+            )
+            .await?;
         self.screenshots += 1;
         // CARGO_TARGET_TMPDIR is `target/tmp`.
         let target = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).parent().context("no target directory")?;

@@ -50,7 +50,7 @@ async fn cookie_mode_holds_the_session_where_script_cannot_reach_it() {
         page.wait_for_text("#document-cookie", "(empty)").await?;
         let whoami = page.wait_for("#whoami[data-credential='cookie']").await?;
         ensure!(whoami.text().await?.contains("cookie"));
-        browser.screenshot(&page, "signed-in-cookie-mode").await?;
+        browser.screenshot(&page, "#document-cookie", "signed-in-cookie-mode").await?;
 
         // An order, tagged with the replica and the key that verified the token.
         let answer = page.place_order("BROWSER-1", 2).await?;
@@ -63,7 +63,7 @@ async fn cookie_mode_holds_the_session_where_script_cannot_reach_it() {
 
         // Its notification, delivered through the outbox.
         page.wait_for("#notifications li[data-kind='order.placed']").await?;
-        browser.screenshot(&page, "order-and-notification").await?;
+        browser.screenshot(&page, "#order-log", "order-and-notification").await?;
 
         // A second browser, same account: its own session.
         let other = browser.open(stack).await?;
@@ -84,15 +84,17 @@ async fn cookie_mode_holds_the_session_where_script_cannot_reach_it() {
         let button = format!("#sessions li[data-session-id='{other_session}'] button.end-session");
         page.click(&button).await?;
         let ended = Instant::now();
-        // The second browser's own requests (its page polls orders-service's neighbour,
-        // notifications-service, every second) are refused once every verifier has heard.
+        // The second browser's requests to a verifying service are refused once the
+        // revocation feed has reached it: notifications-service here, which the page polls.
         let refused = refused_after(&other, ended).await?;
         eprintln!("browser[cookie_mode]: the ended session was refused after {:.0} ms", refused.as_millis());
-        ensure!(refused < Duration::from_secs(5), "refused only after {refused:?}");
+        // The e2e revocation scenarios hold every replica to 1 s; WebDriver round trips and a
+        // loaded CI machine get one second more here.
+        ensure!(refused < Duration::from_secs(2), "refused only after {refused:?}");
         other.wait_for_text("#auth-status", "session ended").await?;
         let error = other.wait_for("#last-error[data-status='401']").await?;
         ensure!(error.text().await?.contains("invalid_token"), "{}", error.text().await?);
-        browser.screenshot(&other, "ended-session-refused").await?;
+        browser.screenshot(&other, "#auth-status", "ended-session-refused").await?;
 
         // The first browser keeps working.
         let answer = page.place_order("BROWSER-2", 1).await?;

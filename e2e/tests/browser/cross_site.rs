@@ -44,7 +44,7 @@ async fn a_form_posted_from_another_origin_is_refused_by_the_csrf_guard() {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         };
         ensure!(answer.contains("cross_site_request"), "the forged logout was not refused by the guard: {answer}");
-        browser.screenshot(&page, "cross-site-form-refused").await?;
+        browser.screenshot(&page, "body", "cross-site-form-refused").await?;
         server.abort();
 
         // The session survived: back on the page, still signed in.

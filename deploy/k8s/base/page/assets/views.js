@@ -84,7 +84,7 @@ export function renderWhoami(result) {
     ...entry("Session id (sid)", session.id || token.sid || "–"),
     ...entry("Subject (sub)", token.sub || "–", el("span", { class: "aside" }, " a random id, no email")),
     ...entry("Role", token.role || "–"),
-    ...entry("Scope", token.scope || "–"),
+    ...entry("Scope", Array.isArray(token.scope) ? token.scope.join(" ") : token.scope || "–"),
     ...entry("Audience (aud)", Array.isArray(token.aud) ? token.aud.join(", ") : String(token.aud || "–")),
     ...entry("Key id (kid)", token.kid || "–"),
     ...entry("Token id (jti)", token.jti || "–"),
