@@ -2,9 +2,9 @@
 # docker compose, for real: builds the images, brings up docker-compose.yml (with only the
 # images' origins swapped by deploy/compose/ci.yml, since CI has no registry) exactly as a
 # user does, so its `secrets` one-shot generates the deployment's secrets, checks that every
-# replica answers through the gateway, runs the e2e scenarios black-box against the gateway,
-# shows that data and secrets survive restarts of PostgreSQL and the services and a second
-# `up`, prints image sizes and idle memory, and tears everything down with its volumes. Also
+# replica answers through the gateway, runs the e2e scenarios and the browser tests black-box
+# against the gateway, shows that data and secrets survive restarts of PostgreSQL and the
+# services and a second `up`, prints image sizes and idle memory, and tears everything down with its volumes. Also
 # validates the Kubernetes manifests offline. Prints how long each phase took.
 #
 # The black-box scenarios need no secret of the stack (they register their own users), so
@@ -271,6 +271,14 @@ if [ "${ran:-0}" -lt 1 ]; then
 fi
 # The scenarios kill and restart replicas; the stack must be whole again afterwards.
 wait_healthy 120 >/dev/null
+end
+
+begin "browser tests, black-box through the gateway"
+# The page as docker compose's nginx serves it (deploy/gateway/compose.conf, the page mounted
+# read-only), in headless Chromium, against the whole system on PostgreSQL.
+E2E_BASE_URL="$GATEWAY" cargo test -q --workspace --test browser -- --test-threads=1 --nocapture 2>&1 |
+  tee "$WORK/browser.log"
+grep -q '^test result: ok\. 3 passed' "$WORK/browser.log" || { echo "the browser tests did not all run" >&2; exit 1; }
 end
 
 begin "data survives restarts of PostgreSQL and the services"

@@ -31,6 +31,13 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<String>) {
         let path = entry.path();
         println!("cargo:rerun-if-changed={}", path.display());
         if path.is_dir() {
+            // nginx serves `/assets/<name>` and nothing deeper; the built-in gateway must not
+            // serve more than nginx does.
+            assert!(
+                dir == root && path.file_name().is_some_and(|name| name == "assets"),
+                "{}: the page has index.html and assets/<file> only",
+                path.display()
+            );
             collect(root, &path, files);
         } else if let Ok(relative) = path.strip_prefix(root) {
             let relative = relative.to_string_lossy().replace('\\', "/");

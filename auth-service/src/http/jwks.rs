@@ -1,6 +1,7 @@
-//! Publishing: `GET /.well-known/jwks.json`, the metadata documents, and `GET /v1/keys`, the
-//! published keys' states and schedule (what the JWKS cannot say: which key signs now, which
-//! one will, which one only verifies what is still in flight).
+//! Publishing: `GET /.well-known/jwks.json`, the metadata documents, and `GET /v1/keys`.
+//!
+//! `/v1/keys` gives the published keys' states and schedule, what the JWKS cannot say: which
+//! key signs now, which one will, which one only verifies what is still in flight.
 //!
 //! `/.well-known/oauth-authorization-server` is RFC 8414's; the same document is served at
 //! `/.well-known/openid-configuration` for clients that only know OIDC discovery.

@@ -190,8 +190,12 @@ async fn issue_token(State(state): State<AppState>, headers: HeaderMap, form: OA
             }
             // The new tokens go back the way the old one came: a browser that keeps them in
             // cookies gets cookies and a body without tokens, a client that holds them gets
-            // them in the body and no cookie.
+            // them in the body and no cookie. A client that sends the form and also holds
+            // the cookie (a login without `token_delivery`) gets both, or its cookie would
+            // keep the spent token and its next cookie refresh would look like reuse.
+            let has_cookie = cookie(&headers, REFRESH_COOKIE).is_some();
             let (presented, delivery) = match form.get("refresh_token") {
+                Some(token) if has_cookie => (token, TokenDelivery::Both),
                 Some(token) => (token, TokenDelivery::Body),
                 None => (
                     cookie(&headers, REFRESH_COOKIE).ok_or_else(|| {

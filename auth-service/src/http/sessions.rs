@@ -1,7 +1,8 @@
-//! Login and server-side sessions: `POST /v1/login`, `GET /v1/sessions`,
-//! `GET /v1/sessions/current` (the session and token a request carried, and where the token
-//! came from), `DELETE /v1/sessions` (log out everywhere), `DELETE /v1/sessions/{id}`,
-//! `POST /v1/logout`.
+//! Login and server-side sessions.
+//!
+//! `POST /v1/login`, `GET /v1/sessions`, `GET /v1/sessions/current` (the session and token a
+//! request carried, and where the token came from), `DELETE /v1/sessions` (log out
+//! everywhere), `DELETE /v1/sessions/{id}`, `POST /v1/logout`.
 //!
 //! Ending a session goes through [`crate::revocation`], which commits the change with its
 //! security event, so the 204 is only sent once verifiers can learn of it.
@@ -17,14 +18,14 @@
 use std::net::IpAddr;
 
 use axum::{
-    Router,
+    Extension, Router,
     extract::{Path, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{delete, get, post},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use jwt_verifier::{Authenticated, Caller};
+use jwt_verifier::{Authenticated, Caller, CallerSlot, TokenSource};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use service_kit::{
@@ -342,14 +343,13 @@ struct CurrentView<'a> {
 /// this is how such a page learns what it is holding.
 async fn current(
     State(state): State<AppState>,
+    // Before the slot: the extractor fills it.
     Authenticated(caller): Authenticated,
-    headers: HeaderMap,
+    Extension(verified): Extension<CallerSlot>,
 ) -> Result<Response> {
     let session = current_session(&state, &caller).await?;
-    // The extractor took the header when there was one and the cookie otherwise; a GET needs
-    // no origin check, so asking again only says which.
-    let credential = match jwt_verifier::extract::token_from_request(&http::Method::GET, &headers, true, &[]) {
-        Ok(Some((_, jwt_verifier::TokenSource::Cookie))) => "cookie",
+    let credential = match verified.source() {
+        Some(TokenSource::Cookie) => "cookie",
         _ => "header",
     };
     let token = TokenView {

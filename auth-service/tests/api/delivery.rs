@@ -103,3 +103,23 @@ async fn a_refresh_from_the_form_answers_in_the_body_only() {
     let body: Value = response.json().await.unwrap();
     assert!(body["access_token"].is_string() && body["refresh_token"].is_string());
 }
+
+#[tokio::test]
+async fn a_refresh_from_the_form_by_a_client_holding_the_cookie_renews_both() {
+    let app = spawn_app().await;
+    let tokens = app.login_new_user("ann@example.com").await;
+
+    let response = app
+        .client
+        .post(app.url("/oauth/token"))
+        .header("cookie", format!("__Secure-refresh_token={}", tokens.refresh_token))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", &tokens.refresh_token)])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let rotated = cookie_value(&set_cookies(&response), "__Secure-refresh_token").expect("the cookie follows");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["refresh_token"].as_str(), Some(rotated.as_str()), "one rotated token, in both places");
+}

@@ -1,6 +1,7 @@
-//! The browser page (`deploy/gateway/www`), as both gateways serve it: `index.html` at `/`,
-//! everything else at its own path (`/assets/app.js`), with the same security headers as the
-//! nginx configs, which a test holds to these constants.
+//! The browser page (`deploy/gateway/www`), as both gateways serve it.
+//!
+//! `index.html` at `/`, everything else at its own path (`/assets/app.js`), with the same
+//! security headers as the nginx configs, which a test holds to these constants.
 
 use std::path::Path;
 
@@ -110,11 +111,13 @@ mod tests {
         assert_eq!(content_type("/"), "text/html; charset=utf-8");
     }
 
-    /// Both nginx configs send the same headers as the built-in gateway.
+    /// Every nginx config that serves the page (local stack, compose, Kubernetes) sends the
+    /// same headers as the built-in gateway.
     #[test]
     fn the_nginx_configs_send_the_same_page_headers() {
         let compose = include_str!("../../../deploy/gateway/compose.conf");
-        for conf in [super::super::nginx::TEMPLATE, compose] {
+        let kubernetes = include_str!("../../../deploy/k8s/base/page-nginx.conf");
+        for conf in [super::super::nginx::TEMPLATE, compose, kubernetes] {
             for (name, value) in HEADERS {
                 let directive = format!("add_header {name} \"{value}\" always;");
                 assert!(conf.to_ascii_lowercase().contains(&directive.to_ascii_lowercase()), "missing: {directive}");

@@ -105,6 +105,9 @@ async fn cookie_mode_holds_the_session_where_script_cannot_reach_it() {
         page.wait_for_text("#auth-status", "signed out").await?;
         let left: Vec<String> = page.client.get_all_cookies().await?.iter().map(|c| c.name().to_owned()).collect();
         ensure!(!left.iter().any(|n| n == "__Host-access_token"), "still stored: {left:?}");
+        page.client.goto(&format!("{}oauth/token", page.base)).await?;
+        let left: Vec<String> = page.client.get_all_cookies().await?.iter().map(|c| c.name().to_owned()).collect();
+        ensure!(!left.iter().any(|n| n == "__Secure-refresh_token"), "the refresh cookie is still stored: {left:?}");
         other.close().await;
         page.close().await;
         Ok(())

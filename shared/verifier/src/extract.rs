@@ -104,18 +104,25 @@ pub enum TokenSource {
 /// key verified the token (service-kit's `X-Verified-Kid`) without each handler doing so.
 /// Without a slot in the request the extractors skip this.
 #[derive(Debug, Clone, Default)]
-pub struct CallerSlot(Arc<OnceLock<Arc<Caller>>>);
+pub struct CallerSlot(Arc<OnceLock<(Arc<Caller>, TokenSource)>>);
 
 impl CallerSlot {
-    /// The verified caller, once an extractor has run and the token verified.
+    /// The verified caller, once an extractor has run and the token's signature and claims
+    /// verified (the handler may still refuse the request, for a scope or a session).
     #[must_use]
     pub fn get(&self) -> Option<&Arc<Caller>> {
-        self.0.get()
+        self.0.get().map(|(caller, _)| caller)
+    }
+
+    /// Where that caller's token was found.
+    #[must_use]
+    pub fn source(&self) -> Option<TokenSource> {
+        self.0.get().map(|(_, source)| *source)
     }
 
     /// The first verified caller wins: a handler that extracts twice sees the same token.
-    fn fill(&self, caller: &Arc<Caller>) {
-        let _ = self.0.set(Arc::clone(caller));
+    fn fill(&self, caller: &Arc<Caller>, source: TokenSource) {
+        let _ = self.0.set((Arc::clone(caller), source));
     }
 }
 
@@ -251,7 +258,7 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 async fn authenticate(parts: &Parts, verifier: &Verifier) -> Result<Option<Arc<Caller>>, AuthRejection> {
     let reject = |error| AuthRejection { error, realm: verifier.realm().clone() };
     let config = verifier.config();
-    let Some((raw, _source)) =
+    let Some((raw, source)) =
         credential_from_request(&parts.method, &parts.headers, config.accept_cookie, &config.allowed_origins)
             .map_err(reject)?
     else {
@@ -266,7 +273,7 @@ async fn authenticate(parts: &Parts, verifier: &Verifier) -> Result<Option<Arc<C
     .map_err(reject)?;
     tracing::Span::current().record("user.id", caller.subject.as_str());
     if let Some(slot) = parts.extensions.get::<CallerSlot>() {
-        slot.fill(&caller);
+        slot.fill(&caller, source);
     }
     Ok(Some(caller))
 }

@@ -11,6 +11,9 @@ import { isExpired } from "./jwt.js";
 let mode = null; // "cookie" | "bearer" | null (signed out)
 let tokens = null; // { access, refresh } in bearer mode only
 let refreshing = null; // the one refresh in flight, shared by every request that needs it
+// Bumped on every sign-in and sign-out: a refresh that ends after one belongs to a session
+// that is gone, and must not install its tokens over the new one's.
+let generation = 0;
 
 const hooks = { answer() {}, failure() {}, tokens() {} };
 
@@ -21,14 +24,26 @@ export function configure(callbacks) {
 }
 
 export function signedInAs(newMode, newTokens = null) {
+  generation += 1;
   mode = newMode;
   tokens = newMode === "bearer" ? newTokens : null;
+  refreshing = null;
 }
 
 export function forgetCredentials() {
+  generation += 1;
   mode = null;
   tokens = null;
   refreshing = null;
+}
+
+/** Resolves once no refresh is in flight: a sign-in waits for it, so that a late refresh
+ * answer cannot overwrite the new session's cookies. */
+export function settled() {
+  return (refreshing || Promise.resolve()).then(
+    () => undefined,
+    () => undefined,
+  );
 }
 
 export function currentMode() {
@@ -120,9 +135,11 @@ async function send(method, path, options) {
   return result;
 }
 
+// "expired", or "must be renewed": a token older than the revocation list's horizon, which
+// a fresh one replaces.
 function saysExpired(result) {
   const description = (result.body && result.body.error_description) || result.challenge || "";
-  return /expired/i.test(description);
+  return /expired|must be renewed/i.test(description);
 }
 
 // Only an expired access token is worth renewing. A revoked one, or one whose session
@@ -140,17 +157,22 @@ function worthRefreshing(result) {
 
 async function doRefresh() {
   const startedIn = mode;
+  const started = generation;
   const form =
     startedIn === "bearer"
       ? { grant_type: "refresh_token", refresh_token: tokens.refresh }
       : { grant_type: "refresh_token" };
   const result = await send("POST", "/oauth/token", { form });
   hooks.answer(result);
+  if (generation !== started) return false; // signed out or in again while it ran
   if (!result.ok) {
     hooks.failure(result);
+    // Only a refused grant ends the session; an issuer that is down (0, 429, 5xx) does not,
+    // and the credentials stay for the next try.
+    if (result.status !== 400 && result.status !== 401) result.issuerUnavailable = true;
+    lastRefreshFailure = result;
     return false;
   }
-  if (mode !== startedIn) return false; // signed out while the refresh was running
   if (startedIn === "bearer") {
     // Refresh tokens rotate: the old one is now spent, and sending it again would look
     // like theft and end the session.
@@ -158,6 +180,15 @@ async function doRefresh() {
   }
   hooks.tokens();
   return true;
+}
+
+let lastRefreshFailure = null;
+
+/** The failed refresh behind the last refusal, if the issuer was unavailable. */
+export function takeRefreshFailure() {
+  const failure = lastRefreshFailure;
+  lastRefreshFailure = null;
+  return failure && failure.issuerUnavailable ? failure : null;
 }
 
 function renew(sentToken) {

@@ -61,13 +61,23 @@ export async function authed(method, path, options = {}) {
   const started = session;
   const result = await api.request(method, path, { ...options, auth: true });
   result.stale = session !== started;
-  result.refused = !result.stale && started !== null && result.status === 401;
+  // A 401 only because the issuer could not renew an expired token is not a refusal of the
+  // session: the credentials stay, and the next request tries again.
+  result.issuerDown = result.status === 401 ? api.takeRefreshFailure() : null;
+  result.refused = !result.stale && started !== null && result.status === 401 && !result.issuerDown;
   if (result.refused) refused(result);
   return result;
 }
 
+/** Clears what the previous session's actions left on the page. */
+function clearOutcomes() {
+  for (const id of ["order-log", "rotate-result", "sessions-result"]) byId(id).replaceChildren();
+  views.clearError();
+}
+
 export function signIn(mode, email, tokens) {
   stopPolling();
+  clearOutcomes();
   api.signedInAs(mode, tokens);
   session = { mode, email, current: null };
   setCookieHint(mode === "cookie");
@@ -99,6 +109,9 @@ export function endLocally(text, state) {
   lists.clearNotifications();
   lists.clearSessions();
   renderHolds();
+  // The control that was used (log out, end this session) may be gone or hidden now:
+  // focus moves to the status that says what happened.
+  byId("auth-status").focus();
 }
 
 function refused(result) {
@@ -156,7 +169,10 @@ function startPolling() {
       lastPollFailure = key;
     }
     // authed() has already signed out on a 401: the loop ends here, and says so.
-    if (session === owner) pollTimer = setTimeout(tick, POLL_MS);
+    // A service that asks for time (429, 503 with Retry-After) gets it.
+    const retryAfter = Number(result.retryAfter);
+    const wait = Number.isFinite(retryAfter) && retryAfter > 0 ? Math.max(POLL_MS, retryAfter * 1000) : POLL_MS;
+    if (session === owner) pollTimer = setTimeout(tick, wait);
     else views.renderPollStopped();
   };
   tick();

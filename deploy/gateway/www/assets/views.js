@@ -124,6 +124,14 @@ export function renderError(result) {
   );
 }
 
+/** Empties the failure panel: what it showed belongs to a session that is over. */
+export function clearError() {
+  const node = byId("last-error");
+  delete node.dataset.status;
+  delete node.dataset.error;
+  node.replaceChildren(el("p", {}, "No failure yet."));
+}
+
 export function renderPollStatus(result) {
   const node = byId("poll-status");
   node.dataset.status = String(result.status);

@@ -79,6 +79,15 @@ on("register-form", "submit", async () => {
 
 on("login-form", "submit", async () => {
   const mode = selectedMode();
+  if (mode === "cookie" && !window.isSecureContext) {
+    views.renderAuthStatus(
+      "signed out: cookie mode needs https:// or localhost, because the cookies are Secure; use bearer mode here",
+      "signed-out",
+    );
+    return;
+  }
+  // A refresh still running for an earlier session must not land after this sign-in.
+  await api.settled();
   const email = byId("login-email").value;
   const password = byId("login-password").value;
   const result = await api.request("POST", "/v1/login", {
