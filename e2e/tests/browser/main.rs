@@ -10,3 +10,4 @@ mod bearer_mode;
 mod browser;
 mod cookie_mode;
 mod cross_site;
+mod keys;
