@@ -217,6 +217,33 @@ for service in "${SERVICES[@]}"; do
 done
 end
 
+begin "the page image (Kubernetes), built and probed read-only as user 101"
+docker build -q -f deploy/gateway/page.Dockerfile --build-arg NGINX_IMAGE=local/nginx:bookworm \
+  -t "jwt-demo/page:$IMAGE_TAG" . >"$WORK/page-build.log" 2>&1 || { cat "$WORK/page-build.log" >&2; exit 1; }
+# As page.yaml runs it: read-only root, one writable /tmp, no capabilities, uid 101.
+page=$(docker run -d --read-only --tmpfs /tmp --cap-drop ALL --user 101:101 -p 127.0.0.1::8080 "jwt-demo/page:$IMAGE_TAG")
+page_url="http://127.0.0.1:$(docker port "$page" 8080/tcp | head -1 | sed 's/.*://')"
+page_probe() { # expected-status method path [grep pattern over the headers]
+  local headers
+  headers=$(curl -sS -o /dev/null -D - -X "$2" "$page_url$3" | tr -d '\r')
+  if ! grep -q "^HTTP/1.1 $1" <<<"$headers" || { [ -n "${4:-}" ] && ! grep -qi "$4" <<<"$headers"; }; then
+    echo "page image: $2 $3 should answer $1 ${4:+with $4}; it answered:" >&2
+    echo "$headers" >&2
+    docker logs "$page" >&2 || true
+    docker rm -f "$page" >/dev/null
+    exit 1
+  fi
+}
+for _ in $(seq 50); do curl -fsS -o /dev/null "$page_url/readyz" 2>/dev/null && break; sleep 0.2; done
+page_probe 200 GET / "^content-security-policy: default-src 'self'"
+page_probe 200 GET /assets/app.js "^content-type: text/javascript"
+page_probe 404 GET /assets/missing.js "^content-type: application/json"
+page_probe 404 GET /README.md "^content-type: application/json"
+page_probe 405 POST / "^allow: GET, HEAD"
+docker rm -f "$page" >/dev/null
+echo "jwt-demo/page:$IMAGE_TAG serves the page read-only as user 101: /, its modules, JSON 404 and 405"
+end
+
 begin "stack up (docker-compose up -d)"
 # A run that was interrupted may have left its stack behind.
 if [ -n "$(project_containers)" ]; then teardown; fi

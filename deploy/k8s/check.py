@@ -16,23 +16,17 @@ the documents fit together and follow the workspace's rules:
   ingress-nginx it would catch every path no other rule names);
 - every ConfigMap stays under 256 KiB: client-side `kubectl apply` keeps a copy of the object
   in an annotation, and annotations are limited to 256 KiB (the API's own limit is 1 MiB);
-- with --files NAME=DIR, the ConfigMap generated as NAME holds exactly the files of DIR, byte
-  for byte (the browser page: the copy kustomize reads must not lag behind the source);
 - every container that verifies tokens (sets AUTH_JWKS_URL) also subscribes to the
   revocation feed (sets AUTH_EVENTS_URL, and not AUTH_REVOCATION_FEED=off): a verifier that
   missed it would accept ended sessions until their tokens expire;
 - no container sets DEV_MODE unless the rendering is a development one (--allow-dev-mode):
   DEV_MODE lets the services start on public development secrets.
 
-Usage: check.py RENDERED.yaml [--external Secret/auth-secrets ...] [--autoscaled NAME ...]
-                [--files page=deploy/gateway/www ...] [--allow-dev-mode]
+Usage: check.py RENDERED.yaml [--external Secret/auth-secrets ...] [--autoscaled NAME ...] [--allow-dev-mode]
 Exit status 1 with one line per problem.
 """
 
 import argparse
-import base64
-import os
-import re
 import sys
 
 import yaml
@@ -47,13 +41,6 @@ def pod_spec(doc):
 APPLY_ANNOTATION_LIMIT = 256 * 1024
 
 
-def config_map_contents(doc):
-    """Key -> bytes of a ConfigMap (data as UTF-8, binaryData decoded)."""
-    contents = {k: v.encode("utf-8") for k, v in (doc.get("data") or {}).items()}
-    contents.update({k: base64.b64decode(v) for k, v in (doc.get("binaryData") or {}).items()})
-    return contents
-
-
 def matches(selector, labels):
     wanted = selector.get("matchLabels", {})
     return bool(wanted) and all(labels.get(k) == v for k, v in wanted.items())
@@ -64,8 +51,6 @@ def main():
     parser.add_argument("rendered")
     parser.add_argument("--external", action="append", default=[], help="Kind/name provided outside the render")
     parser.add_argument("--autoscaled", action="append", default=[], help="Deployment that must have an HPA")
-    parser.add_argument("--files", action="append", default=[], metavar="NAME=DIR",
-                        help="the ConfigMap generated as NAME holds exactly the files of DIR")
     parser.add_argument("--allow-dev-mode", action="store_true", help="a development rendering: DEV_MODE may be set")
     args = parser.parse_args()
 
@@ -184,29 +169,6 @@ def main():
         if size > APPLY_ANNOTATION_LIMIT:
             problems.append(f"ConfigMap {config_map['metadata']['name']}: {size} bytes, more than kubectl apply's "
                             f"{APPLY_ANNOTATION_LIMIT}-byte annotation holds")
-
-    for spec in args.files:
-        generated, _, directory = spec.partition("=")
-        # Generated names carry kustomize's 10-character content hash.
-        pattern = re.compile(re.escape(generated) + r"(-[a-z0-9]{10})?")
-        found = [d for n, d in by_kind.get("ConfigMap", {}).items() if pattern.fullmatch(n)]
-        if len(found) != 1:
-            problems.append(f"ConfigMap {generated}: {len(found)} rendered, expected 1 (to compare with {directory})")
-            continue
-        contents = config_map_contents(found[0])
-        files = {}
-        for entry in sorted(os.listdir(directory)):
-            if os.path.isfile(os.path.join(directory, entry)):
-                with open(os.path.join(directory, entry), "rb") as handle:
-                    files[entry] = handle.read()
-        where = f"ConfigMap {generated} (from {directory}; run deploy/k8s/sync-page.sh)"
-        for key in sorted(files.keys() - contents.keys()):
-            problems.append(f"{where}: has no key {key}")
-        for key in sorted(contents.keys() - files.keys()):
-            problems.append(f"{where}: key {key} is not a file there")
-        for key in sorted(files.keys() & contents.keys()):
-            if files[key] != contents[key]:
-                problems.append(f"{where}: key {key} differs from the file")
 
     for problem in problems:
         print(f"problem: {problem}")

