@@ -24,6 +24,8 @@
 //! - [`keys`]: [`VerifyingKey`], [`KeySet`] and JWKS ingest rules.
 //! - [`metadata`]: where an issuer's metadata lives (RFC 8414, then OpenID) and which to trust.
 //! - [`origin`]: [`Origin`], the web origins the cookie's CSRF guard compares.
+//! - [`dpop`]: DPoP proofs (RFC 9449): the proof checks, the key thumbprint, server nonces
+//!   and the replay cache; not yet wired into the extractors.
 //! - [`store`]: the [`KeyStore`] trait and [`StaticKeyStore`].
 //! - [`jwks`]: [`JwksCache`], the HTTP-backed store (refresh, single flight, cooldown,
 //!   stale serving).
@@ -82,6 +84,7 @@
 pub mod claims;
 pub mod clock;
 pub mod config;
+pub mod dpop;
 pub mod error;
 #[cfg(feature = "axum")]
 pub mod extract;
