@@ -22,6 +22,38 @@ use crate::{
 };
 pub use local::LocalStack;
 
+/// Runs test `name` against its own stack.
+///
+/// A fresh local stack configured by `configure`, or the black-box system at `E2E_BASE_URL`.
+/// Prints `e2e[<name>]: passed in …`; on failure prints the replicas' logs, keeps the stack's
+/// directory and panics with the error.
+///
+/// # Panics
+/// When the stack cannot start or `body` fails: the test fails.
+pub async fn scenario(
+    name: &str,
+    configure: impl FnOnce(StackOptions) -> StackOptions,
+    body: impl AsyncFnOnce(&Stack) -> anyhow::Result<()>,
+) {
+    let started = std::time::Instant::now();
+    let stack = match Stack::for_test(name, configure).await {
+        Ok(stack) => stack,
+        Err(error) => panic!("{name}: cannot start the stack: {error:#}"),
+    };
+    match body(&stack).await {
+        Ok(()) => {
+            stack.shutdown().await;
+            eprintln!("e2e[{name}]: passed in {:.1}s", started.elapsed().as_secs_f64());
+        }
+        Err(error) => {
+            if let Some(local) = stack.local() {
+                local.report_failure();
+            }
+            panic!("{name}: {error:#}");
+        }
+    }
+}
+
 /// How to start a local stack. [`StackOptions::from_env`] gives the defaults; scenarios adjust
 /// fields (extra environment, the database proxy) before starting.
 #[derive(Debug, Clone)]

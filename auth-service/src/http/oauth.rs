@@ -193,16 +193,13 @@ async fn issue_token(State(state): State<AppState>, headers: HeaderMap, form: OA
             // them in the body and no cookie. A client that sends the form and also holds
             // the cookie (a login without `token_delivery`) gets both, or its cookie would
             // keep the spent token and its next cookie refresh would look like reuse.
-            let has_cookie = cookie(&headers, REFRESH_COOKIE).is_some();
-            let (presented, delivery) = match form.get("refresh_token") {
-                Some(token) if has_cookie => (token, TokenDelivery::Both),
-                Some(token) => (token, TokenDelivery::Body),
-                None => (
-                    cookie(&headers, REFRESH_COOKIE).ok_or_else(|| {
-                        ApiError::invalid_request("`refresh_token` is required (form parameter or cookie)")
-                    })?,
-                    TokenDelivery::Cookie,
-                ),
+            let (presented, delivery) = match (form.get("refresh_token"), cookie(&headers, REFRESH_COOKIE)) {
+                (Some(token), Some(_)) => (token, TokenDelivery::Both),
+                (Some(token), None) => (token, TokenDelivery::Body),
+                (None, Some(token)) => (token, TokenDelivery::Cookie),
+                (None, None) => {
+                    return Err(ApiError::invalid_request("`refresh_token` is required (form parameter or cookie)"));
+                }
             };
             let tokens = issuer::refresh(&state, presented, form.get("client_id")).await?;
             Ok(token_response(&state, &tokens, delivery))

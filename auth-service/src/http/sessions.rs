@@ -302,9 +302,9 @@ struct SessionList {
 }
 
 impl SessionView {
-    fn new(row: SessionRow, current_id: &str) -> Self {
+    fn new(row: SessionRow, current: bool) -> Self {
         Self {
-            current: row.id == current_id,
+            current,
             created_at: rfc3339(row.created_at),
             last_seen_at: rfc3339(row.last_seen_at),
             expires_at: rfc3339(row.expires_at),
@@ -364,9 +364,8 @@ async fn current(
         sid: caller.session_id.as_deref(),
         role: caller.role.as_deref(),
     };
-    let id = session.id.clone();
     let mut response =
-        AppJson(CurrentView { credential, session: SessionView::new(session, &id), token }).into_response();
+        AppJson(CurrentView { credential, session: SessionView::new(session, true), token }).into_response();
     no_store(response.headers_mut());
     Ok(response)
 }
@@ -379,7 +378,13 @@ async fn list_sessions(
 ) -> Result<AppJson<SessionList>> {
     let current = current_session(&state, &caller).await?;
     let rows = db::active_sessions(&state.db, &caller.subject, now_millis()).await?;
-    let sessions = rows.into_iter().map(|row| SessionView::new(row, &current.id)).collect();
+    let sessions = rows
+        .into_iter()
+        .map(|row| {
+            let is_current = row.id == current.id;
+            SessionView::new(row, is_current)
+        })
+        .collect();
     Ok(AppJson(SessionList { sessions }))
 }
 

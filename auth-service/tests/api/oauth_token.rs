@@ -124,26 +124,6 @@ async fn concurrent_uses_rotate_exactly_once() {
 }
 
 #[tokio::test]
-async fn the_refresh_token_can_come_from_the_cookie() {
-    let app = spawn_app().await;
-    let tokens = app.login_new_user("ann@example.com").await;
-
-    let response = app
-        .client
-        .post(app.url("/oauth/token"))
-        .header("cookie", format!("__Secure-refresh_token={}", tokens.refresh_token))
-        .form(&[("grant_type", "refresh_token")])
-        .send()
-        .await
-        .unwrap();
-
-    assert_eq!(response.status(), StatusCode::OK);
-    let cookie =
-        response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect::<Vec<_>>();
-    assert!(cookie.iter().any(|c| c.starts_with("__Secure-refresh_token=")), "the rotated token is set again");
-}
-
-#[tokio::test]
 async fn unknown_and_malformed_refresh_tokens_get_invalid_grant() {
     let app = spawn_app().await;
     for token in ["A".repeat(43), "short".to_owned(), "a.b.c".to_owned()] {

@@ -264,27 +264,11 @@ pub fn unique_email() -> String {
     format!("browser-{}@example.com", uuid::Uuid::new_v4().simple())
 }
 
-/// Runs `body` for browser test `name` against a fresh stack (or the system at
-/// `E2E_BASE_URL`); skips when no browser is installed.
+/// Runs `body` for browser test `name` against its stack ([`e2e::stack::scenario`]); skips
+/// when no browser is installed.
 pub async fn browser_test(name: &'static str, body: impl AsyncFnOnce(&mut Browser, &Stack) -> anyhow::Result<()>) {
     let Some(mut browser) = Browser::start(name).await else { return };
-    let stack = match Stack::for_test(name, |options| options).await {
-        Ok(stack) => stack,
-        Err(error) => panic!("browser[{name}]: cannot start the stack: {error:#}"),
-    };
-    let started = Instant::now();
-    let outcome = body(&mut browser, &stack).await;
+    e2e::stack::scenario(name, |options| options, async |stack| body(&mut browser, stack).await).await;
+    // On a failure chromedriver goes with the panic (`kill_on_drop`).
     browser.stop().await;
-    match outcome {
-        Ok(()) => {
-            stack.shutdown().await;
-            eprintln!("browser[{name}]: passed in {:.1}s", started.elapsed().as_secs_f64());
-        }
-        Err(error) => {
-            if let Some(local) = stack.local() {
-                local.report_failure();
-            }
-            panic!("browser[{name}]: {error:#}");
-        }
-    }
 }

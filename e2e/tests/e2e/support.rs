@@ -18,7 +18,7 @@ use e2e::{
     api::{Api, Reply, Tokens},
     control::ControlError,
     service::Service,
-    stack::{Stack, StackOptions},
+    stack::Stack,
     tokens,
 };
 use http::StatusCode;
@@ -27,32 +27,8 @@ use tokio::{task::JoinHandle, time::Instant};
 /// Password of every user the scenarios create (valid under auth-service's rules).
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// Runs `body` against the stack for scenario `name`: a fresh local stack configured by
-/// `configure`, or the black-box system at `E2E_BASE_URL`. On failure the replicas' logs are
-/// printed and the stack's directory kept.
-pub async fn scenario(
-    name: &str,
-    configure: impl FnOnce(StackOptions) -> StackOptions,
-    body: impl AsyncFnOnce(&Stack) -> anyhow::Result<()>,
-) {
-    let started = std::time::Instant::now();
-    let stack = match Stack::for_test(name, configure).await {
-        Ok(stack) => stack,
-        Err(error) => panic!("{name}: cannot start the stack: {error:#}"),
-    };
-    match body(&stack).await {
-        Ok(()) => {
-            stack.shutdown().await;
-            eprintln!("e2e[{name}]: passed in {:.1}s", started.elapsed().as_secs_f64());
-        }
-        Err(error) => {
-            if let Some(local) = stack.local() {
-                local.report_failure();
-            }
-            panic!("{name}: {error:#}");
-        }
-    }
-}
+/// Runs a scenario on its own stack (see [`e2e::stack::scenario`]).
+pub use e2e::stack::scenario;
 
 /// Prints that part of a scenario did not run, and why (it never fails silently).
 pub fn skipped(scenario: &str, part: &str, reason: &str) {
