@@ -29,7 +29,7 @@ export CARGO_TERM_COLOR=never
 # issuer outage and when an auth replica dies mid-long-poll; the administrator case needs an
 # administrator from `auth-service create-admin`, which only the local harness provisions,
 # and prints SKIPPED here).
-E2E_COMPOSE_TESTS=${E2E_COMPOSE_TESTS:-login_and_order tokens_everywhere replica_loss issuer_outage revocation}
+E2E_COMPOSE_TESTS=${E2E_COMPOSE_TESTS:-login_and_order tokens_everywhere replica_loss issuer_outage revocation dpop}
 SERVICES=(auth-service orders-service notifications-service)
 declare -A REPLICAS=([auth-service]=2 [orders-service]=3 [notifications-service]=2)
 EXPECTED_CONTAINERS=9 # postgres + 2 + 3 + 2 + gateway, besides the `secrets` one-shot

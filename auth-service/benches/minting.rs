@@ -127,6 +127,7 @@ fn main() {
         session_id: Some("9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d"),
         role: Some("user"),
         ttl: Duration::from_secs(600),
+        dpop_jkt: None,
     };
     let sample = mint_access_token(&key, &spec, now_secs()).expect("mint");
     let signing_input = sample.rsplit_once('.').expect("compact JWS").0.as_bytes().to_vec();

@@ -13,6 +13,30 @@ use service_kit::config::{parse_list, parse_name};
 /// `notifications:write` on notifications-service (orders-service has the same default).
 pub const DEV_CLIENTS: &str = "orders-service|orders-dev-secret|notifications:write|notifications-service";
 
+/// Whether a client's tokens must be bound to its DPoP key (RFC 9449).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DpopPolicy {
+    /// Bound when the request carries a proof, bearer otherwise.
+    #[default]
+    Optional,
+    /// Refused without a proof.
+    Required,
+}
+
+impl DpopPolicy {
+    /// `optional` or `required`.
+    ///
+    /// # Errors
+    /// A message for anything else.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "optional" => Ok(Self::Optional),
+            "required" => Ok(Self::Required),
+            _ => Err("expected optional or required".to_owned()),
+        }
+    }
+}
+
 /// A confidential client that authenticates at the token endpoint with HTTP Basic
 /// (`client_credentials` grant), limited to its scopes and audiences.
 pub struct ServiceClient {
@@ -24,6 +48,8 @@ pub struct ServiceClient {
     pub scopes: Vec<String>,
     /// Audiences its tokens may name.
     pub audiences: Vec<String>,
+    /// Whether its tokens must be DPoP-bound.
+    pub dpop: DpopPolicy,
 }
 
 impl std::fmt::Debug for ServiceClient {
@@ -32,6 +58,7 @@ impl std::fmt::Debug for ServiceClient {
             .field("id", &self.id)
             .field("scopes", &self.scopes)
             .field("audiences", &self.audiences)
+            .field("dpop", &self.dpop)
             .finish_non_exhaustive()
     }
 }
@@ -40,7 +67,8 @@ impl ServiceClient {
     /// A registration; `secret` is hashed at once.
     #[must_use]
     pub fn new(id: String, secret: &SecretString, scopes: Vec<String>, audiences: Vec<String>) -> Self {
-        Self { id, secret_digest: Sha256::digest(secret.expose_secret().as_bytes()).into(), scopes, audiences }
+        let secret_digest = Sha256::digest(secret.expose_secret().as_bytes()).into();
+        Self { id, secret_digest, scopes, audiences, dpop: DpopPolicy::Optional }
     }
 
     /// Compares a presented secret in constant time. Hashing first makes the comparison
@@ -58,7 +86,8 @@ pub struct ClientRegistry(Vec<ServiceClient>);
 
 impl ClientRegistry {
     /// Parses `AUTH_CLIENTS`: entries separated by `;` or new lines, each
-    /// `client_id|client_secret|scope scope…|audience audience…`.
+    /// `client_id|client_secret|scope scope…|audience audience…`, optionally followed by
+    /// `|dpop=required` (or `|dpop=optional`, the default).
     ///
     /// # Errors
     /// A malformed entry, named by its client id or position (never by its secret).
@@ -66,11 +95,16 @@ impl ClientRegistry {
         let mut clients: Vec<ServiceClient> = Vec::new();
         for (index, entry) in raw.split([';', '\n']).map(str::trim).filter(|e| !e.is_empty()).enumerate() {
             let fields: Vec<&str> = entry.split('|').map(str::trim).collect();
-            let [id, secret, scopes, audiences] = fields[..] else {
-                return Err(format!(
-                    "entry {} must have 4 `|`-separated fields: client_id|client_secret|scopes|audiences",
-                    index + 1
-                ));
+            let (id, secret, scopes, audiences, dpop) = match fields[..] {
+                [id, secret, scopes, audiences] => (id, secret, scopes, audiences, None),
+                [id, secret, scopes, audiences, dpop] => (id, secret, scopes, audiences, Some(dpop)),
+                _ => {
+                    return Err(format!(
+                        "entry {} must have 4 or 5 `|`-separated fields: \
+                         client_id|client_secret|scopes|audiences[|dpop=required]",
+                        index + 1
+                    ));
+                }
             };
             parse_name(id).map_err(|m| format!("entry {}: client id: {m}", index + 1))?;
             if secret.is_empty() {
@@ -85,7 +119,17 @@ impl ClientRegistry {
             if clients.iter().any(|c| c.id == id) {
                 return Err(format!("client `{id}` is listed twice"));
             }
-            clients.push(ServiceClient::new(id.to_owned(), &SecretString::from(secret.to_owned()), scopes, audiences));
+            let dpop = match dpop {
+                None => DpopPolicy::Optional,
+                Some(field) => field
+                    .strip_prefix("dpop=")
+                    .ok_or_else(|| "expected dpop=required or dpop=optional".to_owned())
+                    .and_then(DpopPolicy::parse)
+                    .map_err(|m| format!("client `{id}`: fifth field: {m}"))?,
+            };
+            let mut client = ServiceClient::new(id.to_owned(), &SecretString::from(secret.to_owned()), scopes, audiences);
+            client.dpop = dpop;
+            clients.push(client);
         }
         Ok(Self(clients))
     }
@@ -173,6 +217,12 @@ mod tests {
         assert!(ClientRegistry::parse("a|b|c|").is_err(), "no audience");
         assert!(ClientRegistry::parse("a||c|d").is_err(), "empty secret");
         assert!(ClientRegistry::parse("a|b|c|d;a|b|c|d").is_err(), "duplicate");
+        assert_eq!(billing.dpop, DpopPolicy::Optional);
+        let bound = ClientRegistry::parse("a|b|c|d|dpop=required").unwrap();
+        assert_eq!(bound.get("a").unwrap().dpop, DpopPolicy::Required);
+        assert!(ClientRegistry::parse("a|b|c|d|required").is_err(), "the field names itself");
+        assert!(ClientRegistry::parse("a|b|c|d|dpop=always").is_err());
+        assert!(ClientRegistry::parse("a|b|c|d|dpop=required|x").is_err());
         assert!(format!("{:?}", clients.get("orders-service").unwrap()).find("s3cret").is_none());
     }
 

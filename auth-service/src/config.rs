@@ -18,7 +18,7 @@ use std::{collections::BTreeSet, net::SocketAddr, time::Duration};
 use secrecy::SecretBox;
 use service_kit::config::{CommonSettings, ConfigError, Env};
 
-use crate::clients::ClientRegistry;
+use crate::clients::{ClientRegistry, DpopPolicy};
 use crate::{
     domain::is_scope_token, events::EventSettings, keys::KeySettings, passwords::LoginSettings, tokens::TokenSettings,
 };
@@ -55,6 +55,9 @@ pub struct Settings {
     pub login: LoginSettings,
     /// The security event feed.
     pub events: EventSettings,
+    /// How DPoP proofs are checked at the token endpoints and by this service's own
+    /// verifier (`AUTH_DPOP_TRUST_FORWARDED`, `AUTH_DPOP_NONCE_SECRET`).
+    pub dpop: service_kit::config::verifier::DpopSettings,
     /// Variables on development-only defaults: empty unless `DEV_MODE=true` allowed them
     /// (then logged at start).
     pub dev_defaults: Vec<String>,
@@ -94,6 +97,7 @@ impl Settings {
         let keys = read_keys(&mut env);
         let login = read_login(&mut env);
         let events = read_events(&mut env);
+        let dpop = service_kit::config::verifier::dpop_settings(&mut env);
 
         if !tokens.user_audiences.contains(&audience) {
             env.problem(
@@ -113,6 +117,7 @@ impl Settings {
             keys,
             login,
             events,
+            dpop,
             dev_defaults,
         })
     }
@@ -258,6 +263,7 @@ fn read_tokens(env: &mut Env) -> TokenSettings {
     if refresh_reuse_grace > Duration::from_secs(60) {
         env.problem("AUTH_REFRESH_REUSE_GRACE", "must be at most 60s: within it a replay raises no alarm");
     }
+    let user_dpop = env.parse_with("AUTH_USER_DPOP", DpopPolicy::Optional, DpopPolicy::parse);
     TokenSettings {
         access_token_ttl,
         refresh_token_ttl,
@@ -267,6 +273,7 @@ fn read_tokens(env: &mut Env) -> TokenSettings {
         user_scopes,
         admin_scopes,
         refresh_reuse_grace,
+        user_dpop,
     }
 }
 

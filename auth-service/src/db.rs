@@ -117,6 +117,9 @@ pub struct SessionRow {
     pub user_agent: Option<String>,
     /// Unix ms when it was ended, if it was.
     pub ended_at: Option<i64>,
+    /// The RFC 7638 thumbprint of the DPoP key the session was opened with: its refresh
+    /// tokens are spent only with a proof by that key.
+    pub dpop_jkt: Option<String>,
 }
 
 impl SessionRow {
@@ -127,7 +130,8 @@ impl SessionRow {
     }
 }
 
-const SESSION_COLUMNS: &str = "id, user_id, client_id, created_at, last_seen_at, expires_at, user_agent, ended_at";
+const SESSION_COLUMNS: &str =
+    "id, user_id, client_id, created_at, last_seen_at, expires_at, user_agent, ended_at, dpop_jkt";
 
 /// Opens a session together with its first refresh token (one transaction).
 ///
@@ -141,8 +145,8 @@ pub async fn create_session(
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, client_id, created_at, last_seen_at, expires_at, user_agent) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO sessions (id, user_id, client_id, created_at, last_seen_at, expires_at, user_agent, dpop_jkt) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&session.id)
     .bind(&session.user_id)
@@ -151,6 +155,7 @@ pub async fn create_session(
     .bind(session.last_seen_at)
     .bind(session.expires_at)
     .bind(session.user_agent.as_deref())
+    .bind(session.dpop_jkt.as_deref())
     .execute(&mut *tx)
     .await?;
     insert_refresh_token(&mut tx, refresh_hash, &session.id, session.created_at, refresh_expires_at).await?;
@@ -259,6 +264,10 @@ pub enum RefreshRotation {
     Unknown,
     /// Issued to another client than the one presenting it; nothing was spent.
     ForeignClient,
+    /// Its session is bound to a DPoP key and the request proved another key, or none;
+    /// nothing was spent, and a spent token does not end the session: without the key it
+    /// is useless, so whoever holds a copy gains nothing and may not end the session either.
+    WrongDpopKey,
     /// Past its own expiry; nothing was spent.
     Expired,
     /// Its session ended or expired.
@@ -277,6 +286,8 @@ pub enum RefreshRotation {
 pub struct Successor<'a> {
     /// SHA-256 of the new token.
     pub hash: &'a str,
+    /// The thumbprint of the DPoP key the request proved, if any.
+    pub dpop_jkt: Option<&'a str>,
     /// Its lifetime in ms (capped by the session's own expiry).
     pub ttl_ms: i64,
 }
@@ -306,17 +317,19 @@ pub async fn rotate_refresh_token(
         "UPDATE refresh_tokens SET used_at = $1 \
          WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 \
            AND session_id IN (SELECT id FROM sessions \
-                              WHERE ended_at IS NULL AND expires_at > $1 AND client_id = COALESCE($3, client_id)) \
+                              WHERE ended_at IS NULL AND expires_at > $1 AND client_id = COALESCE($3, client_id) \
+                                AND (dpop_jkt IS NULL OR dpop_jkt = $4)) \
          RETURNING session_id",
     )
     .bind(now)
     .bind(presented)
     .bind(client_id)
+    .bind(successor.dpop_jkt)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(session_id) = spent else {
         tx.rollback().await?;
-        return classify_refusal(pool, presented, client_id, now, grace_ms).await;
+        return classify_refusal(pool, presented, client_id, successor.dpop_jkt, now, grace_ms).await;
     };
     let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
     let session: SessionRow = sqlx::query_as(&sql).bind(&session_id).fetch_one(&mut *tx).await?;
@@ -332,8 +345,8 @@ pub async fn rotate_refresh_token(
 }
 
 /// A refresh token and its session: `session_id`, `expires_at`, `used_at`, the session's
-/// `client_id`, `expires_at` and `ended_at`.
-type RefreshTokenState = (String, i64, Option<i64>, String, i64, Option<i64>);
+/// `client_id`, `expires_at`, `ended_at` and `dpop_jkt`.
+type RefreshTokenState = (String, i64, Option<i64>, String, i64, Option<i64>, Option<String>);
 
 /// Why a refresh token was not spent. Read after the failed `UPDATE`: every condition only
 /// moves one way (spent once, ended once, time forward), so the answer cannot be stale in a
@@ -342,21 +355,24 @@ async fn classify_refusal(
     pool: &Pool,
     presented: &str,
     client_id: Option<&str>,
+    dpop_jkt: Option<&str>,
     now: i64,
     grace_ms: i64,
 ) -> Result<RefreshRotation, sqlx::Error> {
     let row: Option<RefreshTokenState> = sqlx::query_as(
-        "SELECT t.session_id, t.expires_at, t.used_at, s.client_id, s.expires_at, s.ended_at \
+        "SELECT t.session_id, t.expires_at, t.used_at, s.client_id, s.expires_at, s.ended_at, s.dpop_jkt \
          FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id WHERE t.token_hash = $1",
     )
     .bind(presented)
     .fetch_optional(pool)
     .await?;
-    let Some((session_id, expires_at, used_at, session_client, session_expires, ended_at)) = row else {
+    let Some((session_id, expires_at, used_at, session_client, session_expires, ended_at, bound_to)) = row else {
         return Ok(RefreshRotation::Unknown);
     };
     Ok(if client_id.is_some_and(|id| id != session_client) {
         RefreshRotation::ForeignClient
+    } else if bound_to.is_some_and(|bound| Some(bound.as_str()) != dpop_jkt) {
+        RefreshRotation::WrongDpopKey
     } else if let Some(used_at) = used_at {
         if now.saturating_sub(used_at) <= grace_ms {
             RefreshRotation::JustUsed

@@ -14,6 +14,7 @@
 //! - [`error`]: the one error type, `ApiError`.
 
 pub mod admin;
+pub mod dpop;
 pub mod error;
 pub mod jwks;
 pub mod oauth;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use service_kit::db::now_millis;
 
 use crate::{
-    clients::ServiceClient,
+    clients::{DpopPolicy, ServiceClient},
     db::{self, RefreshRotation, SessionRow, UserRow},
     domain::SessionId,
     events::SessionEnd,
@@ -42,6 +42,13 @@ pub enum IssueError {
     /// The refresh token was issued to another client.
     #[error("the refresh token was not issued to this client")]
     ForeignRefreshToken,
+    /// The refresh token's session is bound to a DPoP key and the request proved another
+    /// key, or none.
+    #[error("the refresh token is bound to a DPoP key: send a DPoP proof signed with that key")]
+    WrongDpopKey,
+    /// The client must bind its tokens (DPoP required) and sent no proof.
+    #[error("client `{0}` must send a DPoP proof")]
+    DpopRequired(String),
     /// A requested scope is outside the client's registration.
     #[error("scope `{scope}` is not allowed for client `{client}`")]
     ScopeNotAllowed {
@@ -71,7 +78,7 @@ pub enum IssueError {
 pub struct TokenResponse {
     /// The RFC 9068 JWT.
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `DPoP` for a token bound to the client's key (RFC 9449 §5), else `Bearer`.
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: u64,
@@ -127,7 +134,7 @@ fn issue(
     metrics::counter!("auth_tokens_issued_total", "grant_type" => grant.label()).increment(1);
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: if spec.dpop_jkt.is_some() { "DPoP" } else { "Bearer" },
         expires_in: spec.ttl.as_secs(),
         refresh_token,
         scope: spec.scope.to_owned(),
@@ -144,6 +151,7 @@ fn user_tokens(
     session_id: &str,
     refresh_token: String,
     grant: Grant,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, IssueError> {
     let settings = &state.settings;
     let (role, scope) = role_and_scope(state, user);
@@ -156,11 +164,14 @@ fn user_tokens(
         session_id: Some(session_id),
         role: Some(role),
         ttl: settings.tokens.access_token_ttl,
+        dpop_jkt,
     };
     issue(state, &spec, grant, Some(refresh_token))
 }
 
-/// Opens a session for `user` (after a successful login) and issues its first tokens.
+/// Opens a session for `user` (after a successful login) and issues its first tokens; with
+/// `dpop_jkt` (the login carried a valid DPoP proof) the access token and every refresh
+/// token of the session are bound to that key.
 ///
 /// # Errors
 /// Database failures, or no signing key.
@@ -168,6 +179,7 @@ pub async fn open_session(
     state: &AppState,
     user: &UserRow,
     user_agent: Option<String>,
+    dpop_jkt: Option<String>,
 ) -> Result<TokenResponse, IssueError> {
     // Fail before writing anything when this replica cannot sign.
     state.keys.signer().ok_or(IssueError::NoSigningKey)?;
@@ -182,12 +194,13 @@ pub async fn open_session(
         expires_at: now.saturating_add(ms(tokens_settings.session_ttl)),
         user_agent,
         ended_at: None,
+        dpop_jkt,
     };
     let (refresh_token, refresh_hash) = tokens::new_refresh_token();
     let refresh_expires = now.saturating_add(ms(tokens_settings.refresh_token_ttl)).min(session.expires_at);
     db::create_session(&state.db, &session, &refresh_hash, refresh_expires).await?;
     tracing::info!(user.id = %user.id, session.id = %session.id, "session opened");
-    user_tokens(state, user, &session.id, refresh_token, Grant::Login)
+    user_tokens(state, user, &session.id, refresh_token, Grant::Login, session.dpop_jkt.as_deref())
 }
 
 /// `grant_type=refresh_token`: spends `presented` and issues a new refresh and access token.
@@ -200,9 +213,18 @@ pub async fn open_session(
 /// first use it is refused without that alarm: two tabs sharing one cookie refresh together,
 /// and the loser finds the winner's successor in the cookie jar.
 ///
+/// A session bound to a DPoP key spends its refresh token only when `dpop_jkt`, the key the
+/// request proved, is that key; a request with a proof gets an access token bound to it.
+///
 /// # Errors
-/// Unknown, expired, reused or foreign refresh tokens and ended sessions; database failures.
-pub async fn refresh(state: &AppState, presented: &str, client_id: Option<&str>) -> Result<TokenResponse, IssueError> {
+/// Unknown, expired, reused or foreign refresh tokens, the wrong DPoP key, and ended
+/// sessions; database failures.
+pub async fn refresh(
+    state: &AppState,
+    presented: &str,
+    client_id: Option<&str>,
+    dpop_jkt: Option<&str>,
+) -> Result<TokenResponse, IssueError> {
     if !tokens::looks_like_refresh_token(presented) {
         return Err(IssueError::UnknownRefreshToken);
     }
@@ -210,7 +232,7 @@ pub async fn refresh(state: &AppState, presented: &str, client_id: Option<&str>)
     state.keys.signer().ok_or(IssueError::NoSigningKey)?;
     let settings = &state.settings.tokens;
     let (refresh_token, refresh_hash) = tokens::new_refresh_token();
-    let successor = db::Successor { hash: &refresh_hash, ttl_ms: ms(settings.refresh_token_ttl) };
+    let successor = db::Successor { hash: &refresh_hash, dpop_jkt, ttl_ms: ms(settings.refresh_token_ttl) };
     let presented_hash = tokens::hash_refresh_token(presented);
     let grace_ms = ms(settings.refresh_reuse_grace);
     let session = match db::rotate_refresh_token(
@@ -226,6 +248,7 @@ pub async fn refresh(state: &AppState, presented: &str, client_id: Option<&str>)
         RefreshRotation::Rotated { session } => session,
         RefreshRotation::Unknown => return Err(IssueError::UnknownRefreshToken),
         RefreshRotation::ForeignClient => return Err(IssueError::ForeignRefreshToken),
+        RefreshRotation::WrongDpopKey => return Err(IssueError::WrongDpopKey),
         RefreshRotation::Expired => return Err(IssueError::RefreshTokenExpired),
         RefreshRotation::SessionEnded => return Err(IssueError::SessionEnded),
         RefreshRotation::JustUsed => return Err(IssueError::RefreshTokenJustUsed),
@@ -237,21 +260,27 @@ pub async fn refresh(state: &AppState, presented: &str, client_id: Option<&str>)
         }
     };
     let user = db::find_user(&state.db, &session.user_id).await?.ok_or(IssueError::SessionEnded)?;
-    user_tokens(state, &user, &session.id, refresh_token, Grant::RefreshToken)
+    user_tokens(state, &user, &session.id, refresh_token, Grant::RefreshToken, dpop_jkt)
 }
 
 /// `grant_type=client_credentials` for an authenticated `client`: scope and audience are the
-/// requested subsets of its registration (all of it when not requested).
+/// requested subsets of its registration (all of it when not requested); the token is bound
+/// to `dpop_jkt` when the request proved a DPoP key.
 ///
 /// # Errors
 /// [`IssueError::ScopeNotAllowed`] / [`IssueError::AudienceNotAllowed`] for anything outside
-/// the registration; no signing key.
+/// the registration, [`IssueError::DpopRequired`] for a client that must bind its tokens and
+/// sent no proof; no signing key.
 pub fn client_credentials(
     state: &AppState,
     client: &ServiceClient,
     requested_scope: Option<&str>,
     requested_audience: Option<&str>,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, IssueError> {
+    if dpop_jkt.is_none() && client.dpop == DpopPolicy::Required {
+        return Err(IssueError::DpopRequired(client.id.clone()));
+    }
     let scopes = subset(requested_scope, &client.scopes)
         .map_err(|scope| IssueError::ScopeNotAllowed { scope, client: client.id.clone() })?;
     let audience = subset(requested_audience, &client.audiences)
@@ -267,6 +296,7 @@ pub fn client_credentials(
         session_id: None,
         role: None,
         ttl: settings.tokens.access_token_ttl,
+        dpop_jkt,
     };
     issue(state, &spec, Grant::ClientCredentials, None)
 }

@@ -7,7 +7,7 @@ use std::{
 };
 
 use axum::extract::FromRef;
-use jwt_verifier::{KeyStore, Verifier, VerifierConfig};
+use jwt_verifier::{KeyStore, ProofSettings, ProofVerifier, Verifier, VerifierConfig};
 use service_kit::db::Pool;
 
 use crate::{config::Settings, events::EventFeed, keys::KeyManager, passwords::PasswordHasher};
@@ -33,6 +33,8 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     /// The security event feed of this replica.
     pub events: EventFeed,
+    /// Checks the DPoP proofs of `/oauth/token` and `/v1/login` (RFC 9449 §5).
+    pub proofs: Arc<ProofVerifier>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -51,6 +53,8 @@ impl AppState {
             let mut config = VerifierConfig::new(settings.issuer.clone(), audience);
             config.leeway = settings.keys.clock_leeway;
             config.max_token_lifetime = settings.tokens.access_token_ttl + settings.keys.clock_leeway;
+            config.dpop_trust_forwarded = settings.dpop.trust_forwarded;
+            config.dpop_nonces.clone_from(&settings.dpop.nonces);
             Verifier::with_key_store(config, Arc::clone(&store))
         };
         let verifier = verifier_for(&settings.audience);
@@ -63,6 +67,11 @@ impl AppState {
             .collect();
         let any_audience = audiences.into_iter().map(|a| (a.clone(), verifier_for(a))).collect();
         let events = EventFeed::new(db.clone(), keys.clone(), &settings.issuer, settings.events.clone());
+        let proof_settings = ProofSettings::default();
+        let proofs = Arc::new(match &settings.dpop.nonces {
+            Some(key) => ProofVerifier::with_nonces(proof_settings, key.clone()),
+            None => ProofVerifier::new(proof_settings),
+        });
         Self {
             db,
             keys,
@@ -71,6 +80,7 @@ impl AppState {
             any_audience: Arc::new(any_audience),
             passwords,
             events,
+            proofs,
             settings,
         }
     }

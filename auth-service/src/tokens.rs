@@ -36,6 +36,9 @@ pub struct TokenSettings {
     /// token this soon after the first is a concurrent refresh (two tabs sharing one cookie),
     /// refused without ending the session; later, it is a replay and ends the session.
     pub refresh_reuse_grace: Duration,
+    /// `AUTH_USER_DPOP` (`optional`, the default, or `required`): whether a login must carry
+    /// a DPoP proof, so that every user token is sender-constrained.
+    pub user_dpop: crate::clients::DpopPolicy,
 }
 
 /// What an access token says, apart from the dates and ids minting fills in.
@@ -57,6 +60,13 @@ pub struct AccessTokenSpec<'a> {
     pub role: Option<&'a str>,
     /// Lifetime (`exp - iat`).
     pub ttl: Duration,
+    /// `cnf.jkt`: the thumbprint of the client's DPoP key, for a sender-constrained token.
+    pub dpop_jkt: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Confirmation<'a> {
+    jkt: &'a str,
 }
 
 #[derive(Serialize)]
@@ -71,6 +81,8 @@ struct Claims<'a> {
     scope: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     sid: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Confirmation<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<&'a str>,
 }
@@ -92,6 +104,7 @@ pub fn mint_access_token(key: &SigningKey, spec: &AccessTokenSpec<'_>, now: i64)
         scope: spec.scope,
         sid: spec.session_id,
         role: spec.role,
+        cnf: spec.dpop_jkt.map(|jkt| Confirmation { jkt }),
     };
     key.sign_claims(&serde_json::to_vec(&claims)?)
 }
@@ -154,6 +167,7 @@ mod tests {
             session_id: Some("s-1"),
             role: Some("user"),
             ttl: Duration::from_secs(600),
+            dpop_jkt: None,
         };
         let token = mint_access_token(&key, &spec, 1_000).unwrap();
         let payload = token.split('.').nth(1).unwrap();
@@ -169,5 +183,11 @@ mod tests {
         let payload = token.split('.').nth(1).unwrap();
         let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
         assert!(claims.get("sid").is_none() && claims.get("role").is_none());
+        assert!(claims.get("cnf").is_none(), "unbound without a DPoP key");
+        let bound = AccessTokenSpec { dpop_jkt: Some("0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"), ..service };
+        let token = mint_access_token(&key, &bound, 1_000).unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(claims["cnf"], serde_json::json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}));
     }
 }

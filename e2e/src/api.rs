@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use http::{HeaderMap, StatusCode};
+use jwt_verifier::{DPOP_HEADER, DpopKey, clock::system_now_unix};
 use reqwest::Method;
 use serde_json::{Value, json};
 use url::Url;
@@ -195,6 +196,33 @@ impl Api {
     /// Transport failures.
     pub async fn login(&self, email: &str, password: &str) -> Result<Reply, reqwest::Error> {
         self.send(self.request(Method::POST, "/v1/login").json(&json!({"email": email, "password": password}))).await
+    }
+
+    /// `POST /v1/login` with a DPoP proof by `key` for this base URL (the answer's tokens are
+    /// bound to it).
+    ///
+    /// # Errors
+    /// Transport failures.
+    pub async fn login_dpop(&self, email: &str, password: &str, key: &DpopKey) -> Result<Reply, reqwest::Error> {
+        let request = self.request(Method::POST, "/v1/login").json(&json!({"email": email, "password": password}));
+        self.send(request.header(DPOP_HEADER, self.proof(key, Method::POST, "/v1/login", None))).await
+    }
+
+    /// `GET path` with a DPoP-bound `token` and `proof` (see [`Api::proof`]).
+    ///
+    /// # Errors
+    /// Transport failures.
+    pub async fn get_dpop(&self, path: &str, token: &str, proof: &str) -> Result<Reply, reqwest::Error> {
+        let request = self.request(Method::GET, path).header(http::header::AUTHORIZATION, format!("DPoP {token}"));
+        self.send(request.header(DPOP_HEADER, proof)).await
+    }
+
+    /// A fresh proof by `key` for `method path` on this base URL, with `token`'s hash.
+    #[must_use]
+    pub fn proof(&self, key: &DpopKey, method: Method, path: &str, token: Option<&str>) -> String {
+        let mut url = self.base.join(path).unwrap_or_else(|_| self.base.clone());
+        url.set_query(None);
+        key.proof(method.as_str(), url.as_str(), token, None, system_now_unix())
     }
 
     /// `POST /oauth/token` with `grant_type=refresh_token`.

@@ -110,7 +110,8 @@ impl Settings {
     }
 }
 
-/// `AUTH_TOKEN_URL`, `ORDERS_CLIENT_ID` and `ORDERS_CLIENT_SECRET`, with the issuer and the
+/// `AUTH_TOKEN_URL`, `ORDERS_CLIENT_ID`, `ORDERS_CLIENT_SECRET` and
+/// `ORDERS_SERVICE_TOKEN_DPOP`, with the issuer and the
 /// plain-http opt-in the verifier's configuration has already read (and checked).
 fn read_client(env: &mut Env, verifier: &VerifierConfig) -> ClientSettings {
     let issuer = parse_http_url(&verifier.issuer)
@@ -140,7 +141,15 @@ fn read_client(env: &mut Env, verifier: &VerifierConfig) -> ClientSettings {
             SecretString::from(DEV_CLIENT_SECRET)
         }
     };
-    ClientSettings { issuer, token_url, client_id, client_secret, allow_insecure_http: verifier.allow_insecure_http }
+    let dpop = env.bool("ORDERS_SERVICE_TOKEN_DPOP", true);
+    ClientSettings {
+        issuer,
+        token_url,
+        client_id,
+        client_secret,
+        allow_insecure_http: verifier.allow_insecure_http,
+        dpop,
+    }
 }
 
 /// `NOTIFICATIONS_URL`, `NOTIFICATIONS_TIMEOUT` and the `OUTBOX_*` variables.

@@ -224,7 +224,7 @@ impl Dispatcher {
     }
 
     async fn attempt(&self, token: &Arc<ServiceToken>, record: &ClaimedRecord) -> Attempt {
-        match self.notifications.deliver(&record.payload, &record.context, token.secret()).await {
+        match self.notifications.deliver(&record.payload, &record.context, token).await {
             Ok(outcome) => {
                 let result = match outcome {
                     Delivered::Created => "created",

@@ -34,6 +34,8 @@ pub enum OAuthCode {
     InvalidScope,
     /// A requested audience is not allowed for the client (RFC 8707).
     InvalidTarget,
+    /// The DPoP proof is missing, invalid, or by the wrong key (RFC 9449 §5).
+    InvalidDpopProof,
 }
 
 impl OAuthCode {
@@ -48,6 +50,7 @@ impl OAuthCode {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
             Self::InvalidTarget => "invalid_target",
+            Self::InvalidDpopProof => "invalid_dpop_proof",
         }
     }
 }
@@ -94,6 +97,13 @@ pub enum ApiError {
         /// What was wrong, for the `error_description`.
         description: String,
     },
+    /// The DPoP proof needs a server nonce (RFC 9449 §8): 400 `use_dpop_nonce` with this
+    /// nonce in `DPoP-Nonce`.
+    #[error("a DPoP nonce is required")]
+    UseDpopNonce {
+        /// The nonce the client retries with.
+        nonce: String,
+    },
     /// No active signing key yet (503).
     #[error("no active signing key")]
     NoSigningKey,
@@ -133,6 +143,7 @@ impl From<IssueError> for ApiError {
             | IssueError::RefreshTokenExpired
             | IssueError::SessionEnded
             | IssueError::ForeignRefreshToken => OAuthCode::InvalidGrant,
+            IssueError::WrongDpopKey | IssueError::DpopRequired(_) => OAuthCode::InvalidDpopProof,
             IssueError::ScopeNotAllowed { .. } => OAuthCode::InvalidScope,
             IssueError::AudienceNotAllowed { .. } => OAuthCode::InvalidTarget,
         };
@@ -258,6 +269,14 @@ impl IntoResponse for ApiError {
                     challenge(&mut response, &format!(r#"Basic realm="{SERVICE_NAME}", charset="UTF-8""#));
                 }
                 response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+                response
+            }
+            Self::UseDpopNonce { nonce } => {
+                let mut response = ErrorBody::new("use_dpop_nonce", "a DPoP nonce is required: retry with the one in DPoP-Nonce")
+                    .into_response_with(StatusCode::BAD_REQUEST);
+                if let Ok(value) = HeaderValue::from_str(&nonce) {
+                    response.headers_mut().insert("dpop-nonce", value);
+                }
                 response
             }
             Self::NoSigningKey => {

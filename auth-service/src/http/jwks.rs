@@ -17,6 +17,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
+use jwt_verifier::ProofAlgorithm;
 use serde::Serialize;
 use serde_json::json;
 use service_kit::db::now_millis;
@@ -103,6 +104,8 @@ async fn get_metadata(State(state): State<AppState>) -> Response {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
         "scopes_supported": state.settings.scopes_supported(),
+        // RFC 9449 §5.1: the proof algorithms the token endpoint (and every verifier) takes.
+        "dpop_signing_alg_values_supported": ProofAlgorithm::ALL.map(ProofAlgorithm::name),
         // REQUIRED by RFC 8414; empty because there is no authorization endpoint (users log in
         // through /v1/login, services use client_credentials).
         "response_types_supported": [],

@@ -24,7 +24,7 @@ use service_kit::{
 };
 
 use super::{
-    REFRESH_COOKIE, cookie,
+    REFRESH_COOKIE, cookie, dpop,
     error::{ApiError, OAuthCode, Result},
     no_store,
     sessions::{TokenDelivery, token_response},
@@ -38,10 +38,13 @@ use crate::{
     tokens,
 };
 
+/// The token endpoint's path: DPoP proofs name it in `htu`.
+const TOKEN_PATH: &str = "/oauth/token";
+
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/oauth/token", post(issue_token))
+        .route(TOKEN_PATH, post(issue_token))
         .route("/oauth/revoke", post(revoke_token))
         .route("/oauth/introspect", post(introspect_token))
 }
@@ -201,14 +204,22 @@ async fn issue_token(State(state): State<AppState>, headers: HeaderMap, form: OA
                     return Err(ApiError::invalid_request("`refresh_token` is required (form parameter or cookie)"));
                 }
             };
-            let tokens = issuer::refresh(&state, presented, form.get("client_id")).await?;
+            let dpop_jkt = dpop::proven_key(&state, &headers, TOKEN_PATH)?;
+            let tokens = issuer::refresh(&state, presented, form.get("client_id"), dpop_jkt.as_deref()).await?;
             Ok(token_response(&state, &tokens, delivery))
         }
         "client_credentials" => {
             let client = client
                 .ok_or_else(|| invalid_client("client_credentials requires client authentication (HTTP Basic)"))?;
-            let tokens = issuer::client_credentials(&state, client, form.get("scope"), form.get("audience"))?;
-            tracing::info!(client.id = %client.id, scope = %tokens.scope, "service token issued");
+            let dpop_jkt = dpop::proven_key(&state, &headers, TOKEN_PATH)?;
+            let tokens = issuer::client_credentials(
+                &state,
+                client,
+                form.get("scope"),
+                form.get("audience"),
+                dpop_jkt.as_deref(),
+            )?;
+            tracing::info!(client.id = %client.id, scope = %tokens.scope, token_type = tokens.token_type, "service token issued");
             Ok(token_response(&state, &tokens, TokenDelivery::Body))
         }
         other => Err(ApiError::oauth(
@@ -279,8 +290,11 @@ async fn introspect_token(State(state): State<AppState>, headers: HeaderMap, for
                 "exp": caller.expires_at,
                 "iat": caller.issued_at,
                 "jti": caller.token_id,
-                "token_type": "Bearer",
+                "token_type": if caller.dpop_jkt.is_some() { "DPoP" } else { "Bearer" },
             });
+            if let Some(jkt) = &caller.dpop_jkt {
+                answer["cnf"] = json!({ "jkt": jkt });
+            }
             if let Some(sid) = &caller.session_id {
                 answer["sid"] = json!(sid);
             }

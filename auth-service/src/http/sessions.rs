@@ -35,11 +35,12 @@ use service_kit::{
 use sha2::{Digest, Sha256};
 
 use super::{
-    ClientAddr, clear_session_cookies,
-    error::{ApiError, Result},
+    ClientAddr, clear_session_cookies, dpop,
+    error::{ApiError, OAuthCode, Result},
     no_store, rfc3339, session_cookies,
 };
 use crate::{
+    clients::DpopPolicy,
     db::{self, DelayPolicy, Reservation, SessionRow},
     domain::SessionId,
     events::{self, SessionEnd},
@@ -188,6 +189,10 @@ impl LoginAttempt {
 /// Checks the password and opens a session: 200 with tokens (and the `__Host-` cookies),
 /// 401 for any wrong credential, 429 past the throttle limits, 503 when password hashing is
 /// at capacity.
+///
+/// With a valid `DPoP` proof the session is bound to the proof's key (RFC 9449 §5): its
+/// tokens come in the body only, since a cookie travels without a proof and a bound token
+/// in it would be refused everywhere; asking for cookie delivery is a 422.
 async fn login(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
@@ -203,6 +208,18 @@ async fn login(
     }
     if !missing.is_empty() {
         return Err(ApiError::validation(missing));
+    }
+    // The proof is checked before the password: a refused proof costs no hash and no attempt.
+    let dpop_jkt = dpop::proven_key(&state, &headers, "/v1/login")?;
+    let delivery = match (&dpop_jkt, body.token_delivery) {
+        (Some(_), TokenDelivery::Cookie) => {
+            return Err(ApiError::field("token_delivery", "a DPoP-bound session delivers its tokens in the body"));
+        }
+        (Some(_), _) => TokenDelivery::Body,
+        (None, delivery) => delivery,
+    };
+    if dpop_jkt.is_none() && state.settings.tokens.user_dpop == DpopPolicy::Required {
+        return Err(ApiError::oauth(OAuthCode::InvalidDpopProof, "a DPoP proof is required to sign in"));
     }
     // Normalised like registration, but not validated: a malformed address simply matches no
     // account and gets the same 401 as any other.
@@ -235,8 +252,8 @@ async fn login(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>());
-    let tokens = issuer::open_session(&state, &user, user_agent).await?;
-    Ok(token_response(&state, &tokens, body.token_delivery))
+    let tokens = issuer::open_session(&state, &user, user_agent, dpop_jkt).await?;
+    Ok(token_response(&state, &tokens, delivery))
 }
 
 /// The body of a token response delivered only in cookies.

@@ -20,7 +20,7 @@ use aes_gcm::{
 use anyhow::{Context, bail};
 use base64::{
     Engine,
-    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+    engine::general_purpose::STANDARD,
 };
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox};
@@ -218,18 +218,7 @@ pub fn is_public_development_key(key: &SecretBox<[u8; 32]>) -> bool {
 /// # Errors
 /// Any other encoding or length; the message never contains the value.
 pub fn parse_master_key(raw: &str) -> Result<SecretBox<[u8; 32]>, String> {
-    let raw = raw.trim();
-    let bytes = if raw.len() == 64 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
-        (0..32).map(|i| u8::from_str_radix(&raw[2 * i..2 * i + 2], 16)).collect::<Result<Vec<u8>, _>>().ok()
-    } else {
-        STANDARD.decode(raw).ok().or_else(|| URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')).ok())
-    };
-    let bytes = bytes
-        .ok_or_else(|| "expected 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -base64 32`)".to_owned())?;
-    let key: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
-        format!("expected 32 bytes, got {} (generate one with `openssl rand -base64 32`)", b.len())
-    })?;
-    Ok(SecretBox::new(Box::new(key)))
+    service_kit::config::parse_secret_32(raw).map(|key| SecretBox::new(Box::new(key)))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 mod admin;
 mod delivery;
+mod dpop;
 mod health;
 mod helpers;
 mod jwks;

@@ -18,6 +18,8 @@ pub(super) const HOT_TARGET: f64 = 0.95;
 pub(super) const PEER_HOT_TARGET: f64 = 2.5;
 /// vs jwt-authorizer, cold tokens.
 pub(super) const PEER_COLD_TARGET: f64 = 1.1;
+/// A DPoP-bound cold request, in-process CPU, over a cold bearer verification (at most).
+pub(super) const DPOP_COLD_TARGET: f64 = 2.0;
 /// Minting, `client_credentials`: raw signing's CPU per signature / the grant's CPU per token.
 pub(super) const MINTING_TARGET: f64 = 0.9;
 /// Stateless vs stateful: revocation lag with the feed, p99 at most this many seconds.
@@ -107,6 +109,23 @@ pub(super) fn section(out: &mut String, r: &Results) {
                 v.in_process.verify_cold_ns / 1000.0,
                 v.in_process.aws_lc_verify_ns / 1000.0,
                 v.in_process.ring_verify_ns / 1000.0
+            );
+        }
+    }
+    if let Some(v) = &r.verifier {
+        let ip = &v.in_process;
+        let dpop = ip.dpop_cold_ns / ip.verify_cold_ns;
+        if !(dpop <= DPOP_COLD_TARGET) {
+            missed = true;
+            let _ = writeln!(
+                out,
+                "- **DPoP, cold: target ≤ {DPOP_COLD_TARGET:.1}× a cold bearer verification missed** ({dpop:.2}×: \
+                 {:.1} µs against {:.1} µs). A proof adds one ES256 verification by a key parsed from its JWK, \
+                 the SHA-256 of the access token (`ath`) and of the key (the thumbprint), the URL comparison and \
+                 one replay-cache insert; parsing the proof's JWK on every request is the part a cache of \
+                 recent keys would save.",
+                ip.dpop_cold_ns / 1000.0,
+                ip.verify_cold_ns / 1000.0
             );
         }
     }

@@ -61,6 +61,8 @@ fn fixture(plan: Plan) -> Results {
             sha256_ns: 570.0,
             ring_verify_ns: 40_000.0,
             aws_lc_verify_ns: 30_000.0,
+            dpop_hot_ns: 30_000.0,
+            dpop_cold_ns: 75_000.0,
         },
         cpu_hot_vs_plain: Some(spread(0.74)),
         cpu_cold_vs_plain: Some(spread(0.18)),

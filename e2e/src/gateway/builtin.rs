@@ -218,6 +218,10 @@ async fn proxy(
         headers.insert("x-request-id", value);
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    // As nginx does: the host the client addressed, which DPoP proofs name in `htu`.
+    if let Some(host) = parts.headers.get(header::HOST) {
+        headers.insert("x-forwarded-host", host.clone());
+    }
     let idempotent =
         matches!(parts.method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS);
     let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();

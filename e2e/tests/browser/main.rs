@@ -10,4 +10,5 @@ mod bearer_mode;
 mod browser;
 mod cookie_mode;
 mod cross_site;
+mod dpop_mode;
 mod keys;

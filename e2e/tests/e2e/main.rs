@@ -2,6 +2,7 @@
 //! gateway. One file per claim; `support` holds the shared helpers. See `e2e/README.md`.
 
 mod database_outage;
+mod dpop;
 mod hostile_tokens;
 mod issuer_outage;
 mod jwks_fetches;

@@ -1,16 +1,24 @@
 //! Delivery of one notification to notifications-service (`POST /v1/notifications`).
 //!
-//! The request carries the dispatcher's own bearer token and the request id and `traceparent`
-//! of the request that placed the order (stored in the outbox), so one request id covers the
+//! The request carries the dispatcher's own token and the request id and `traceparent` of
+//! the request that placed the order (stored in the outbox), so one request id covers the
 //! order and its notification in both services' logs even though delivery happens later.
 //! Answers are classified so the dispatcher knows whether to retry.
+//!
+//! A DPoP-bound token goes as `Authorization: DPoP` with a fresh proof for this request
+//! (RFC 9449 §7). When notifications-service requires nonces it answers `use_dpop_nonce` with
+//! one: the request is sent once more with it, and the nonce is kept for the next requests
+//! (every replica of the service accepts it while it lives).
+
+use std::sync::Arc;
 
 use http::{HeaderValue, StatusCode, header};
-use secrecy::{ExposeSecret, SecretString};
+use jwt_verifier::{DPOP_HEADER, clock::system_now_unix};
+use secrecy::ExposeSecret;
 use service_kit::http::context::RequestContext;
 use url::Url;
 
-use super::excerpt;
+use super::{excerpt, token::ServiceToken};
 
 /// What a successful delivery did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +61,8 @@ pub enum DeliveryError {
 pub struct NotificationsClient {
     http: reqwest::Client,
     endpoint: Url,
+    /// The last `DPoP-Nonce` notifications-service gave.
+    nonce: Arc<parking_lot::Mutex<Option<String>>>,
 }
 
 impl NotificationsClient {
@@ -68,7 +78,7 @@ impl NotificationsClient {
             base.set_path(&path);
         }
         let endpoint = base.join("v1/notifications")?;
-        Ok(Self { http, endpoint })
+        Ok(Self { http, endpoint, nonce: Arc::default() })
     }
 
     /// The URL notifications are posted to.
@@ -85,21 +95,17 @@ impl NotificationsClient {
         &self,
         payload: &str,
         context: &RequestContext,
-        token: &SecretString,
+        token: &ServiceToken,
     ) -> Result<Delivered, DeliveryError> {
-        let mut bearer = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
-            .map_err(|_| DeliveryError::TokenRejected("the token is not a valid header value".to_owned()))?;
-        bearer.set_sensitive(true);
-        let response = self
-            .http
-            .post(self.endpoint.clone())
-            .headers(context.outgoing_headers())
-            .header(header::AUTHORIZATION, bearer)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(payload.to_owned())
-            .send()
-            .await
-            .map_err(|e| DeliveryError::Unreachable(e.to_string()))?;
+        let nonce = self.nonce.lock().clone();
+        let response = self.send(payload, context, token, nonce.as_deref()).await?;
+        let response = match self.fresh_nonce(&response) {
+            // A nonce is asked for only by a 401; the request did nothing, so send it again.
+            Some(nonce) if response.status() == StatusCode::UNAUTHORIZED && token.dpop_key().is_some() => {
+                self.send(payload, context, token, Some(&nonce)).await?
+            }
+            _ => response,
+        };
         let status = response.status();
         match status {
             StatusCode::CREATED => Ok(Delivered::Created),
@@ -116,6 +122,38 @@ impl NotificationsClient {
                 })
             }
         }
+    }
+
+    async fn send(
+        &self,
+        payload: &str,
+        context: &RequestContext,
+        token: &ServiceToken,
+        nonce: Option<&str>,
+    ) -> Result<reqwest::Response, DeliveryError> {
+        let secret = token.secret().expose_secret();
+        let scheme = if token.dpop_key().is_some() { "DPoP" } else { "Bearer" };
+        let mut authorization = HeaderValue::from_str(&format!("{scheme} {secret}"))
+            .map_err(|_| DeliveryError::TokenRejected("the token is not a valid header value".to_owned()))?;
+        authorization.set_sensitive(true);
+        let mut request = self
+            .http
+            .post(self.endpoint.clone())
+            .headers(context.outgoing_headers())
+            .header(header::AUTHORIZATION, authorization)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(key) = token.dpop_key() {
+            let proof = key.proof("POST", self.endpoint.as_str(), Some(secret), nonce, system_now_unix());
+            request = request.header(DPOP_HEADER, proof);
+        }
+        request.body(payload.to_owned()).send().await.map_err(|e| DeliveryError::Unreachable(e.to_string()))
+    }
+
+    /// Keeps a `DPoP-Nonce` the answer carries, and returns it.
+    fn fresh_nonce(&self, response: &reqwest::Response) -> Option<String> {
+        let nonce = response.headers().get("dpop-nonce")?.to_str().ok()?.to_owned();
+        *self.nonce.lock() = Some(nonce.clone());
+        Some(nonce)
     }
 }
 

@@ -12,9 +12,14 @@
 //! fetch instead of starting their own. If a refresh fails while the old token is still valid,
 //! the old token is used. A token the resource server rejects (401) is dropped with
 //! [`TokenClient::invalidate`].
+//!
+//! The token is DPoP-bound (RFC 9449) unless `ORDERS_SERVICE_TOKEN_DPOP=false`: the key pair
+//! is generated when the client is built and lives in this process only, so a copy of the
+//! token (from a log, a proxy, a heap dump of notifications-service) is refused without it.
 
 use std::{sync::Arc, time::Duration};
 
+use jwt_verifier::{DpopKey, ProofAlgorithm};
 use secrecy::SecretString;
 use tokio::{sync::OnceCell, time::Instant};
 use url::Url;
@@ -36,6 +41,8 @@ pub struct ClientSettings {
     /// `AUTH_ALLOW_INSECURE_HTTP`: plain `http` to non-loopback hosts is refused unless set,
     /// because the client secret and bearer tokens travel on these connections.
     pub allow_insecure_http: bool,
+    /// `ORDERS_SERVICE_TOKEN_DPOP` (default true): bind the token to a key of this process.
+    pub dpop: bool,
 }
 
 /// A cached access token.
@@ -45,13 +52,21 @@ pub struct ServiceToken {
     refresh_at: Instant,
     /// Past this, the token is no longer used at all.
     expires_at: Instant,
+    /// The key it is bound to; `None` for a bearer token.
+    dpop: Option<Arc<DpopKey>>,
 }
 
 impl ServiceToken {
-    /// The bearer value.
+    /// The token itself.
     #[must_use]
     pub fn secret(&self) -> &SecretString {
         &self.value
+    }
+
+    /// The key the token is bound to, if it is DPoP-bound: every request carries a proof.
+    #[must_use]
+    pub fn dpop_key(&self) -> Option<&DpopKey> {
+        self.dpop.as_deref()
     }
 }
 
@@ -86,6 +101,13 @@ impl TokenClient {
     /// A client for `settings` asking for `scope` on `audience`.
     #[must_use]
     pub fn new(http: reqwest::Client, settings: &ClientSettings, scope: &str, audience: &str) -> Self {
+        let dpop = settings.dpop.then(|| DpopKey::generate(ProofAlgorithm::Es256)).and_then(|key| match key {
+            Ok(key) => Some(Arc::new(key)),
+            Err(error) => {
+                tracing::error!(%error, "no DPoP key: the service token will be a bearer token");
+                None
+            }
+        });
         let endpoint = TokenEndpoint {
             http,
             issuer: settings.issuer.clone(),
@@ -96,6 +118,7 @@ impl TokenClient {
             scope: scope.to_owned(),
             audience: audience.to_owned(),
             allow_insecure_http: settings.allow_insecure_http,
+            dpop,
         };
         Self { endpoint, current: parking_lot::Mutex::new(None), refresh: tokio::sync::Mutex::new(()) }
     }
@@ -155,6 +178,7 @@ impl TokenClient {
             value: issued.access_token,
             refresh_at: issued.requested_at + lifetime - margin,
             expires_at: issued.requested_at + lifetime,
+            dpop: issued.dpop,
         })
     }
 }
@@ -227,6 +251,7 @@ mod tests {
             client_id: "orders-service".to_owned(),
             client_secret: SecretString::from(secret),
             allow_insecure_http: false,
+            dpop: false,
         };
         let http = crate::clients::http_client(Duration::from_secs(5)).unwrap();
         TokenClient::new(http, &settings, "notifications:write", "notifications-service")
@@ -241,7 +266,7 @@ mod tests {
     fn age(client: &TokenClient, token: &ServiceToken, valid_for: Duration) {
         let now = Instant::now();
         *client.current.lock() =
-            Some(Arc::new(ServiceToken { value: token.value.clone(), refresh_at: now, expires_at: now + valid_for }));
+            Some(Arc::new(ServiceToken { value: token.value.clone(), refresh_at: now, expires_at: now + valid_for, dpop: None }));
     }
 
     #[tokio::test]

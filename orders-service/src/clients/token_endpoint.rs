@@ -8,12 +8,17 @@
 //!
 //! The endpoint is `AUTH_TOKEN_URL` when set, else the `token_endpoint` of the issuer's
 //! metadata (RFC 8414, then OpenID discovery), else `<issuer>/oauth/token`.
+//!
+//! With a DPoP key the request carries a proof (RFC 9449 §5), and the token comes back bound
+//! to the key (`token_type: DPoP`); an issuer that asks for a nonce (`use_dpop_nonce`) is
+//! asked once more with it. An issuer that does not do DPoP answers `Bearer`, and the token
+//! is used as one.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use http::{HeaderValue, header};
-use jwt_verifier::config::check_fetch_url;
+use jwt_verifier::{DPOP_HEADER, DpopKey, clock::system_now_unix, config::check_fetch_url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::{sync::OnceCell, time::Instant};
@@ -68,6 +73,22 @@ pub(super) struct Issued {
     pub expires_in: Duration,
     /// When the request was sent: the lifetime counts from here.
     pub requested_at: Instant,
+    /// The key the token is bound to (`token_type: DPoP`); `None` for a bearer token.
+    pub dpop: Option<Arc<DpopKey>>,
+}
+
+/// One try at the endpoint.
+enum Attempt {
+    /// It answered `use_dpop_nonce` with this nonce.
+    NonceWanted(String),
+    /// Any other outcome but a token.
+    Failed(TokenError),
+}
+
+impl From<TokenError> for Attempt {
+    fn from(error: TokenError) -> Self {
+        Self::Failed(error)
+    }
 }
 
 /// One client's grant at one issuer's token endpoint.
@@ -83,31 +104,56 @@ pub(super) struct TokenEndpoint {
     /// The service the token is for; the issuer limits the token's `aud` to it.
     pub audience: String,
     pub allow_insecure_http: bool,
+    /// The key the token is asked to be bound to.
+    pub dpop: Option<Arc<DpopKey>>,
 }
 
 impl TokenEndpoint {
-    /// Asks for a token (finding the endpoint first, the first time).
+    /// Asks for a token (finding the endpoint first, the first time), once more with the
+    /// issuer's DPoP nonce if it wants one.
     pub(super) async fn request(&self) -> Result<Issued, TokenError> {
         let endpoint = self.endpoint().await?;
+        match self.request_at(&endpoint, None).await {
+            Err(Attempt::NonceWanted(nonce)) => self.request_at(&endpoint, Some(&nonce)).await,
+            other => other,
+        }
+        .map_err(|attempt| match attempt {
+            Attempt::Failed(error) => error,
+            Attempt::NonceWanted(_) => {
+                TokenError::Refused { status: 400, message: "use_dpop_nonce, even with the nonce it gave".to_owned() }
+            }
+        })
+    }
+
+    async fn request_at(&self, endpoint: &Url, nonce: Option<&str>) -> Result<Issued, Attempt> {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", "client_credentials")
             .append_pair("scope", &self.scope)
             .append_pair("audience", &self.audience)
             .finish();
         let requested_at = Instant::now();
-        let response = self
+        let mut request = self
             .http
             .post(endpoint.clone())
             .header(header::AUTHORIZATION, self.basic_credentials()?)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::ACCEPT, "application/json")
+            .header(header::ACCEPT, "application/json");
+        if let Some(key) = &self.dpop {
+            request = request.header(DPOP_HEADER, key.proof("POST", endpoint.as_str(), None, nonce, system_now_unix()));
+        }
+        let response = request
             .body(body)
             .send()
             .await
             .map_err(|e| TokenError::Unreachable(format!("{endpoint}: {e}")))?;
         let status = response.status();
+        let offered_nonce = response.headers().get("dpop-nonce").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = response.text().await.map_err(|e| TokenError::Unreachable(e.to_string()))?;
         if !status.is_success() {
+            let wants_nonce = serde_json::from_str::<OAuthError>(&text).is_ok_and(|e| e.error == "use_dpop_nonce");
+            if let (true, Some(nonce), None) = (wants_nonce, offered_nonce, nonce) {
+                return Err(Attempt::NonceWanted(nonce));
+            }
             let message = match serde_json::from_str::<OAuthError>(&text) {
                 Ok(error) => match error.error_description {
                     Some(description) => format!("{}: {description}", error.error),
@@ -115,20 +161,26 @@ impl TokenEndpoint {
                 },
                 Err(_) => excerpt(&text, 200),
             };
-            return Err(TokenError::Refused { status: status.as_u16(), message });
+            return Err(TokenError::Refused { status: status.as_u16(), message }.into());
         }
         let token: TokenResponse =
             serde_json::from_str(&text).map_err(|e| TokenError::InvalidResponse(e.to_string()))?;
-        if !token.token_type.eq_ignore_ascii_case("bearer") {
-            return Err(TokenError::InvalidResponse(format!("token_type is {}, expected Bearer", token.token_type)));
-        }
+        let dpop = match (&self.dpop, token.token_type.to_ascii_lowercase().as_str()) {
+            (_, "bearer") => None,
+            (Some(key), "dpop") => Some(Arc::clone(key)),
+            (_, other) => {
+                let expected = if self.dpop.is_some() { "DPoP or Bearer" } else { "Bearer" };
+                return Err(TokenError::InvalidResponse(format!("token_type is {other}, expected {expected}")).into());
+            }
+        };
         if token.expires_in == 0 || token.access_token.is_empty() {
-            return Err(TokenError::InvalidResponse("empty token or zero lifetime".to_owned()));
+            return Err(TokenError::InvalidResponse("empty token or zero lifetime".to_owned()).into());
         }
         Ok(Issued {
             access_token: SecretString::from(token.access_token),
             expires_in: Duration::from_secs(token.expires_in),
             requested_at,
+            dpop,
         })
     }
 

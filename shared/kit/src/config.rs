@@ -223,6 +223,29 @@ pub fn parse_list(raw: &str, what: &str, valid: impl Fn(&str) -> bool) -> Result
     Ok(items)
 }
 
+/// Parses 32 secret bytes given as 64 hex digits or base64 (standard or URL-safe, padding
+/// optional). The message never repeats the value: it is a secret.
+///
+/// # Errors
+/// A message saying what shape is expected.
+pub fn parse_secret_32(raw: &str) -> Result<[u8; 32], String> {
+    use base64::{
+        Engine,
+        engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+    };
+    let raw = raw.trim();
+    let bytes = if raw.len() == 64 && raw.bytes().all(|b| b.is_ascii_hexdigit()) {
+        (0..32).map(|i| u8::from_str_radix(&raw[2 * i..2 * i + 2], 16)).collect::<Result<Vec<u8>, _>>().ok()
+    } else {
+        STANDARD.decode(raw).ok().or_else(|| URL_SAFE_NO_PAD.decode(raw.trim_end_matches('=')).ok())
+    };
+    let bytes = bytes
+        .ok_or_else(|| "expected 32 bytes as 64 hex digits or base64 (e.g. `openssl rand -base64 32`)".to_owned())?;
+    bytes.try_into().map_err(|b: Vec<u8>| {
+        format!("expected 32 bytes, got {} (generate one with `openssl rand -base64 32`)", b.len())
+    })
+}
+
 /// Parses a connection-pool size: 1–1000 connections.
 ///
 /// # Errors

@@ -141,6 +141,9 @@ pub struct Caller {
     pub audience: Vec<String>,
     /// The `kid` of the key that verified the token.
     pub key_id: String,
+    /// `cnf.jkt` (RFC 9449 §6.1): the RFC 7638 thumbprint of the key the token is bound to.
+    /// A bound token is accepted only with the `DPoP` scheme and a proof by that key.
+    pub dpop_jkt: Option<String>,
 }
 
 impl Caller {
@@ -189,6 +192,7 @@ pub(crate) struct Claims {
     pub scope: Option<Arc<str>>,
     pub role: Option<String>,
     pub session_id: Option<String>,
+    pub dpop_jkt: Option<String>,
 }
 
 impl Claims {
@@ -210,6 +214,7 @@ impl Claims {
                 "scope" => &mut slots.scope,
                 "role" => &mut slots.role,
                 "sid" => &mut slots.sid,
+                "cnf" => &mut slots.cnf,
                 _ => continue,
             };
             *slot = Some(value);
@@ -240,6 +245,7 @@ impl Claims {
         };
         let role = optional_string(slots.role, "role")?;
         let session_id = optional_string(slots.sid, "sid")?;
+        let dpop_jkt = confirmation(slots.cnf)?;
         Ok(Self {
             issuer,
             audience,
@@ -252,6 +258,7 @@ impl Claims {
             scope,
             role,
             session_id,
+            dpop_jkt,
         })
     }
 
@@ -306,6 +313,7 @@ impl Claims {
             expires_at: self.expires_at,
             audience: self.audience,
             key_id: key_id.to_owned(),
+            dpop_jkt: self.dpop_jkt,
         })
     }
 }
@@ -324,6 +332,30 @@ struct Slots<'a> {
     scope: Option<Member<'a>>,
     role: Option<Member<'a>>,
     sid: Option<Member<'a>>,
+    cnf: Option<Member<'a>>,
+}
+
+/// Length of a base64url SHA-256 thumbprint.
+const JKT_CHARS: usize = 43;
+
+/// The `cnf` claim (RFC 7800): absent, or an object whose `jkt` is a SHA-256 thumbprint. A
+/// confirmation method we do not know (`x5t#S256`, `jwk`…) is refused rather than ignored:
+/// the token is bound to something this verifier cannot check.
+fn confirmation(member: Option<Member<'_>>) -> Result<Option<String>, AuthError> {
+    let Some(member) = member else { return Ok(None) };
+    let Member::Object(mut cnf) = member else { return Err(AuthError::InvalidClaim("cnf")) };
+    let jkt = match cnf.take("jkt") {
+        Some(Member::Str(jkt)) if jkt.len() == JKT_CHARS && jkt.bytes().all(is_b64url_byte) => jkt.into_owned(),
+        _ => return Err(AuthError::InvalidClaim("cnf")),
+    };
+    if cnf.into_iter().next().is_some() {
+        return Err(AuthError::InvalidClaim("cnf"));
+    }
+    Ok(Some(jkt))
+}
+
+fn is_b64url_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
 fn required_string(member: Option<Member<'_>>, name: &'static str) -> Result<String, AuthError> {
@@ -394,9 +426,35 @@ mod tests {
             scope: Some(Arc::from((0..scopes).map(|i| format!("s{i}")).collect::<Vec<_>>().join(" "))),
             role: None,
             session_id: None,
+            dpop_jkt: None,
         };
         assert_eq!(claims(MAX_SCOPES).into_caller("k").unwrap().scopes.len(), MAX_SCOPES);
         assert_eq!(claims(MAX_SCOPES + 1).into_caller("k").unwrap_err(), AuthError::InvalidClaim("scope"));
+    }
+
+    #[test]
+    fn cnf_is_a_jkt_thumbprint_or_refused() {
+        let cnf = |json: &str| {
+            let text = format!(r#"{{"cnf":{json}}}"#);
+            let mut members = crate::json::parse_members(text.as_bytes()).unwrap();
+            confirmation(members.take("cnf"))
+        };
+        let jkt = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+        assert_eq!(cnf(&format!(r#"{{"jkt":"{jkt}"}}"#)), Ok(Some(jkt.to_owned())));
+        for bad in [
+            r#""x""#,
+            "{}",
+            r#"{"jkt":""}"#,
+            r#"{"jkt":"short"}"#,
+            &format!(r#"{{"jkt":"{jkt}=="}}"#),
+            &format!(r#"{{"jkt":"{}"}}"#, jkt.replace('-', "+")),
+            &format!(r#"{{"jkt":"{jkt}","x5t#S256":"abc"}}"#),
+            r#"{"x5t#S256":"abc"}"#,
+            r#"{"jkt":["a"]}"#,
+        ] {
+            assert_eq!(cnf(bad), Err(AuthError::InvalidClaim("cnf")), "{bad}");
+        }
+        assert_eq!(confirmation(None), Ok(None));
     }
 
     #[test]

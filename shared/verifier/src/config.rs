@@ -12,6 +12,7 @@ use url::Url;
 
 use super::{
     clock::{Clock, SystemClock},
+    dpop::{ProofSettings, nonce::NonceKey},
     jose::DEFAULT_MAX_TOKEN_BYTES,
     keys::JwksLimits,
     origin::Origin,
@@ -135,6 +136,21 @@ pub struct VerifierConfig {
     /// At the cap new revocations are not forgotten: the verifier refuses every token issued
     /// up to the newest one it could not hold, until those could no longer matter.
     pub revocation_max_entries: usize,
+
+    /// DPoP proof limits (RFC 9449): the `iat` window, the size of the `jti` replay cache,
+    /// the lifetime of a server nonce. Used only for DPoP-bound tokens.
+    pub dpop: ProofSettings,
+    /// Require a server nonce, sealed with this key, in every DPoP proof. Give every replica
+    /// of one service the same key: then a nonce one replica issued is good at all of them,
+    /// and a captured proof can be replayed at another replica only while its nonce lives.
+    /// Default `None`: no nonce, and each replica's own `jti` cache is the only replay guard.
+    pub dpop_nonces: Option<NonceKey>,
+    /// Rebuild the URI a DPoP proof must name (`htu`) with the scheme of `X-Forwarded-Proto`
+    /// and the host of `X-Forwarded-Host`, as the gateway received the request. Default
+    /// `false`: `http://` plus the `Host` header, what a service reached directly sees. Turn
+    /// it on only when every request reaches the service through a proxy that sets both
+    /// headers itself, or anyone could name the URI their proof was made for.
+    pub dpop_trust_forwarded: bool,
 }
 
 impl fmt::Debug for VerifierConfig {
@@ -153,6 +169,9 @@ impl fmt::Debug for VerifierConfig {
             .field("max_stale", &self.max_stale)
             .field("revocation_feed", &self.revocation_feed)
             .field("revocation_max_entries", &self.revocation_max_entries)
+            .field("dpop", &self.dpop)
+            .field("dpop_nonces", &self.dpop_nonces.is_some())
+            .field("dpop_trust_forwarded", &self.dpop_trust_forwarded)
             .finish_non_exhaustive()
     }
 }
@@ -189,6 +208,9 @@ impl VerifierConfig {
             revocation_backoff_min: Duration::from_millis(250),
             revocation_backoff_max: Duration::from_secs(1),
             revocation_max_entries: 100_000,
+            dpop: ProofSettings::default(),
+            dpop_nonces: None,
+            dpop_trust_forwarded: false,
         }
     }
 

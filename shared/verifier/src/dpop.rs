@@ -25,6 +25,7 @@
 //! bounds that window to the nonce's lifetime and ties it to a nonce the attacker must also
 //! have captured with the proof.
 
+pub mod client;
 pub mod jwk;
 pub mod nonce;
 pub mod replay;
@@ -58,6 +59,15 @@ pub const MAX_JTI_CHARS: usize = 256;
 /// (RFC 9449 §7.1, §8).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {
+    /// The token is bound to a key and the request carries no `DPoP` header.
+    #[error("a DPoP proof is required")]
+    Missing,
+    /// More than one `DPoP` header (RFC 9449 §4.3: exactly one).
+    #[error("exactly one DPoP proof is allowed")]
+    Multiple,
+    /// The proof is valid but signed by a key the access token is not bound to.
+    #[error("the DPoP proof is signed by a key the token is not bound to")]
+    KeyMismatch,
     /// Not a compact JWS of valid base64url and strict JSON, or over the size limit.
     #[error("the DPoP proof is not a well-formed JWT")]
     Malformed,
@@ -194,6 +204,12 @@ impl ProofVerifier {
     #[must_use]
     pub fn with_nonces(settings: ProofSettings, key: NonceKey) -> Self {
         Self { nonces: Some(key), ..Self::new(settings) }
+    }
+
+    /// Whether proofs must carry a server nonce.
+    #[must_use]
+    pub fn requires_nonce(&self) -> bool {
+        self.nonces.is_some()
     }
 
     /// A fresh nonce for `DPoP-Nonce`, when nonces are required.

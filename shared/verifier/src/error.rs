@@ -12,6 +12,12 @@
 //! | missing scope / service token required | 403 | `Bearer realm=…, error="insufficient_scope", scope=…` |
 //! | cookie token on a cross-site unsafe request | 403 | none |
 //! | issuer keys unavailable | 503 + `Retry-After` | none |
+//! | bound token without DPoP, DPoP with an unbound token | 401 | `DPoP algs=…, error="invalid_token", …` |
+//! | DPoP proof missing or refused | 401 | `DPoP algs=…, error="invalid_dpop_proof", …` |
+//! | DPoP nonce required or expired | 401 + `DPoP-Nonce` | `DPoP algs=…, error="use_dpop_nonce", …` |
+//!
+//! A 401 for a missing token carries a second challenge, `DPoP algs="ES256 EdDSA"`, so a
+//! client learns that both schemes are accepted (RFC 9449 §7.1).
 //!
 //! The body is the RFC 6749 §5.2 error object (`{"error": …, "error_description": …}`), the
 //! same shape OAuth endpoints use, so a client needs one error parser. Descriptions are short,
@@ -26,6 +32,7 @@ use http::StatusCode;
 use http::{HeaderValue, header};
 
 pub use self::rejection::AuthRejection;
+use crate::dpop::{ProofError, jwk::ProofAlgorithm};
 
 /// Which part of a compact JWS a problem was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -152,6 +159,24 @@ pub enum AuthError {
     #[error("service token required")]
     ServiceTokenRequired,
 
+    /// A token bound to a key (`cnf.jkt`) was presented as `Bearer` or in the cookie: only
+    /// the `DPoP` scheme with a proof by that key may use it (RFC 9449 §7.1).
+    #[error("DPoP-bound token presented without DPoP")]
+    DpopRequired,
+    /// The `DPoP` scheme with a token that is not bound to any key.
+    #[error("token presented with DPoP is not DPoP-bound")]
+    DpopNotBound,
+    /// The `DPoP` proof is missing, more than one, or failed a check.
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(ProofError),
+    /// The proof needs a server nonce (none, or an expired one): the client retries with
+    /// this one, sent as `DPoP-Nonce`.
+    #[error("DPoP nonce required")]
+    UseDpopNonce {
+        /// The nonce to put in the next proof.
+        nonce: String,
+    },
+
     /// The issuer's keys cannot be used right now (never loaded, or older than `max_stale`,
     /// or the issuer is being asked and did not answer within the wait budget).
     #[error("signing keys unavailable")]
@@ -183,6 +208,8 @@ impl AuthError {
             Self::CrossSiteRequest => "cross_site_request",
             Self::InsufficientScope(_) | Self::ServiceTokenRequired => "insufficient_scope",
             Self::KeysUnavailable { .. } => "temporarily_unavailable",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::UseDpopNonce { .. } => "use_dpop_nonce",
             _ => "invalid_token",
         }
     }
@@ -221,6 +248,10 @@ impl AuthError {
             Self::RevocationOverflow => "revocation_overflow",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::ServiceTokenRequired => "service_token_required",
+            Self::DpopRequired => "dpop_required",
+            Self::DpopNotBound => "dpop_not_bound",
+            Self::InvalidDpopProof(_) => "bad_dpop_proof",
+            Self::UseDpopNonce { .. } => "dpop_nonce_required",
             Self::KeysUnavailable { .. } => "keys_unavailable",
         }
     }
@@ -262,6 +293,11 @@ impl AuthError {
             }
             Self::InsufficientScope(scope) => format!("the token lacks the scope {scope}"),
             Self::ServiceTokenRequired => "this endpoint accepts service tokens only".to_owned(),
+            Self::DpopRequired => "the token is DPoP-bound: send it with the DPoP scheme and a proof".to_owned(),
+            Self::DpopNotBound => "the token is not DPoP-bound: send it with the Bearer scheme".to_owned(),
+            // Fixed texts of our own: ProofError never carries client input.
+            Self::InvalidDpopProof(problem) => problem.to_string(),
+            Self::UseDpopNonce { .. } => "a DPoP nonce is required: retry with the one in DPoP-Nonce".to_owned(),
             Self::KeysUnavailable { .. } => "the token issuer keys are temporarily unavailable".to_owned(),
         }
     }
@@ -290,6 +326,13 @@ impl AuthError {
                 Some(bearer(realm, &[("error", "insufficient_scope"), ("error_description", &description)]))
             }
             Self::CrossSiteRequest | Self::KeysUnavailable { .. } => None,
+            Self::DpopRequired | Self::DpopNotBound | Self::InvalidDpopProof(_) | Self::UseDpopNonce { .. } => {
+                Some(scheme_challenge("DPoP", realm, &[
+                    ("algs", &dpop_algs()),
+                    ("error", self.code()),
+                    ("error_description", &description),
+                ]))
+            }
             _ => Some(bearer(realm, &[("error", "invalid_token"), ("error_description", &description)])),
         }
     }
@@ -306,6 +349,17 @@ impl AuthError {
         if let Some(value) = self.challenge(realm).and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
         }
+        if matches!(self, Self::MissingToken) {
+            let offer = scheme_challenge("DPoP", realm, &[("algs", &dpop_algs())]);
+            if let Ok(value) = HeaderValue::from_str(&offer) {
+                response.headers_mut().append(header::WWW_AUTHENTICATE, value);
+            }
+        }
+        if let Self::UseDpopNonce { nonce } = self
+            && let Ok(value) = HeaderValue::from_str(nonce)
+        {
+            response.headers_mut().insert("dpop-nonce", value);
+        }
         if let Self::KeysUnavailable { retry_after_secs } = self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from((*retry_after_secs).max(1)));
         }
@@ -313,10 +367,19 @@ impl AuthError {
     }
 }
 
-/// `Bearer realm="…", k="v", …` with every value quoted; values are our own fixed strings,
-/// and the realm is sanitised so a configured audience cannot break the header.
+/// `ES256 EdDSA`: the proof algorithms the verifier accepts.
+fn dpop_algs() -> String {
+    ProofAlgorithm::ALL.map(ProofAlgorithm::name).join(" ")
+}
+
 fn bearer(realm: Option<&str>, params: &[(&str, &str)]) -> String {
-    let mut out = String::from("Bearer");
+    scheme_challenge("Bearer", realm, params)
+}
+
+/// `<scheme> realm="…", k="v", …` with every value quoted; values are our own fixed strings,
+/// and the realm is sanitised so a configured audience cannot break the header.
+fn scheme_challenge(scheme: &str, realm: Option<&str>, params: &[(&str, &str)]) -> String {
+    let mut out = String::from(scheme);
     let mut first = true;
     let mut push = |out: &mut String, key: &str, value: &str| {
         out.push_str(if first { " " } else { ", " });
@@ -366,6 +429,10 @@ mod tests {
             AuthError::KeysUnavailable { retry_after_secs: 3 },
             AuthError::Revoked,
             AuthError::RevocationOverflow,
+            AuthError::DpopRequired,
+            AuthError::InvalidDpopProof(ProofError::ForbiddenHeader("x5t#S256")),
+            AuthError::InvalidDpopProof(ProofError::InvalidKey("a coordinate is missing")),
+            AuthError::UseDpopNonce { nonce: "n".to_owned() },
         ];
         for error in all {
             let text = error.description();

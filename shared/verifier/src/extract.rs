@@ -16,7 +16,12 @@
 //! browsers label `same-site`) or `https://` plus the request's own host. The header always
 //! wins over the cookie.
 //!
+//! A token bound to a key (`cnf.jkt`, RFC 9449) is accepted only as `Authorization: DPoP …`
+//! with one `DPoP` proof by that key ([`binding`]); `DPoP` with an unbound token is refused.
+//!
 //! The verifier comes from the state: `Verifier: FromRef<S>`.
+
+pub mod binding;
 
 use std::{
     marker::PhantomData,
@@ -95,6 +100,8 @@ pub enum TokenSource {
     Header,
     /// The access-token cookie.
     Cookie,
+    /// `Authorization: DPoP`, with its proof in the `DPoP` header.
+    Dpop,
 }
 
 /// The caller a request's token proved, for the layers around the handler.
@@ -130,7 +137,7 @@ impl CallerSlot {
 ///
 /// # Errors
 /// [`AuthError::MalformedAuthorization`] for more than one `Authorization` header, a
-/// `Bearer` credential with no token or characters outside RFC 6750's `b64token`, or
+/// `Bearer` or `DPoP` credential with no token or characters outside RFC 6750's `b64token`, or
 /// [`AuthError::CrossSiteRequest`] when the cookie is used by an unsafe cross-site request.
 pub fn token_from_request<'a>(
     method: &Method,
@@ -164,6 +171,9 @@ fn credential_from_request<'a>(
         };
         if scheme.eq_ignore_ascii_case(b"bearer") {
             return Ok(Some((&rest[count_leading(rest, b' ')..], TokenSource::Header)));
+        }
+        if scheme.eq_ignore_ascii_case(b"dpop") {
+            return Ok(Some((&rest[count_leading(rest, b' ')..], TokenSource::Dpop)));
         }
         // Another scheme (Basic…): no bearer token was offered; the challenge says which
         // scheme to use. Its value must still be a valid header text.
@@ -271,6 +281,7 @@ async fn authenticate(parts: &Parts, verifier: &Verifier) -> Result<Option<Arc<C
         None => verifier.verify_uncached(as_b64token(raw).map_err(reject)?).await,
     }
     .map_err(reject)?;
+    binding::check(parts, verifier, &caller, raw, source).map_err(reject)?;
     tracing::Span::current().record("user.id", caller.subject.as_str());
     if let Some(slot) = parts.extensions.get::<CallerSlot>() {
         slot.fill(&caller, source);
@@ -394,6 +405,11 @@ mod tests {
             Err(AuthError::MalformedAuthorization)
         );
         assert_eq!(token(Method::GET, &[("authorization", "Basic dXNlcjpwYXNz")]), Ok(None));
+        assert_eq!(
+            token(Method::GET, &[("authorization", "DPoP abc.def.ghi")]).unwrap().unwrap(),
+            ("abc.def.ghi".to_owned(), TokenSource::Dpop)
+        );
+        assert_eq!(token(Method::GET, &[("authorization", "DPoP")]), Err(AuthError::MalformedAuthorization));
         assert_eq!(token(Method::GET, &[]), Ok(None));
     }
 

@@ -149,8 +149,8 @@ impl StrictSeed {
 
 /// One member value of a JOSE header or claims object, kept as cheaply as possible.
 ///
-/// Strings borrow from the input unless they contain escapes; objects (and booleans, null)
-/// are walked for duplicates and depth, then dropped, since no claim we read is an object.
+/// Strings borrow from the input unless they contain escapes; booleans and null are walked
+/// and dropped, since no claim we read is one.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Member<'a> {
     /// A string.
@@ -161,7 +161,9 @@ pub enum Member<'a> {
     Float(f64),
     /// An array.
     Array(Vec<Member<'a>>),
-    /// An object, boolean or null.
+    /// An object (the `cnf` claim, RFC 7800), with the same limits as the top level.
+    Object(Members<'a>),
+    /// A boolean or null.
     Other,
 }
 
@@ -177,7 +179,7 @@ impl Member<'_> {
 }
 
 /// The top-level members of one JSON object, in document order, duplicates refused.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Members<'a>(Vec<(Cow<'a, str>, Member<'a>)>);
 
 impl<'a> Members<'a> {
@@ -216,12 +218,15 @@ impl<'a> IntoIterator for Members<'a> {
 /// [`JsonProblem`] saying what was wrong.
 pub fn parse_members(bytes: &[u8]) -> Result<Members<'_>, JsonProblem> {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let members = deserializer.deserialize_map(MembersVisitor).map_err(|error| classify(&error))?;
+    let members = deserializer.deserialize_map(MembersVisitor { depth: 0 }).map_err(|error| classify(&error))?;
     deserializer.end().map_err(|_| JsonProblem::Invalid)?;
     Ok(members)
 }
 
-struct MembersVisitor;
+/// The members of an object found at `depth` (0: the top level).
+struct MembersVisitor {
+    depth: usize,
+}
 
 impl<'de> Visitor<'de> for MembersVisitor {
     type Value = Members<'de>;
@@ -243,7 +248,7 @@ impl<'de> Visitor<'de> for MembersVisitor {
             if fingerprints.iter().zip(&members).any(|(seen_print, (seen, _))| *seen_print == print && *seen == key) {
                 return Err(de::Error::custom(DUPLICATE));
             }
-            let value = map.next_value_seed(MemberSeed { depth: 1 })?;
+            let value = map.next_value_seed(MemberSeed { depth: self.depth + 1 })?;
             fingerprints.push(print);
             members.push((key, value));
         }
@@ -350,7 +355,8 @@ impl<'de> Visitor<'de> for MemberSeed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Member<'de>, A::Error> {
-        StrictSeed { depth: self.depth }.visit_map(map).map(|_| Member::Other)
+        let depth = StrictSeed { depth: self.depth }.deeper::<A::Error>()?.depth;
+        MembersVisitor { depth }.visit_map(map).map(Member::Object)
     }
 }
 
@@ -384,7 +390,7 @@ mod tests {
         assert_eq!(members.get("n"), Some(&Member::Int(7)));
         assert_eq!(members.get("f"), Some(&Member::Float(1.5)));
         assert_eq!(members.get("a"), Some(&Member::Array(vec![Member::Str("x".into()), Member::Int(1)])));
-        assert_eq!(members.get("o"), Some(&Member::Other));
+        assert!(matches!(members.get("o"), Some(Member::Object(inner)) if inner.get("k") == Some(&Member::Int(1))));
         assert_eq!(members.get("e").and_then(Member::as_str), Some("A"));
         assert_eq!(parse_members(br#"{"a":1,"a":1}"#).unwrap_err(), JsonProblem::DuplicateMember);
         assert_eq!(parse_members(br#"{"a":1,"\u0061":1}"#).unwrap_err(), JsonProblem::DuplicateMember);

@@ -103,11 +103,12 @@ pub mod verifier;
 #[cfg(feature = "axum")]
 pub use self::extract::{
     ACCESS_TOKEN_COOKIE, Authenticated, CallerSlot, MaybeAuthenticated, RequireScope, Scope, ServiceWithScope,
-    TokenSource,
+    TokenSource, binding::DPOP_HEADER,
 };
 pub use self::{
     claims::{Caller, MAX_SCOPES, ScopeSet},
     clock::{Clock, SystemClock, TokioClock},
+    dpop::{ProofError, ProofSettings, ProofVerifier, client::DpopKey, jwk::ProofAlgorithm, nonce::NonceKey},
     config::{RevocationFeed, StartupMode, VerifierConfig},
     error::{AuthError, AuthRejection, TokenPart},
     jose::verify_jws,

@@ -39,6 +39,7 @@ pub use self::{start::VerifierStartError, stats::VerifierStats};
 use super::{
     claims::{Caller, Claims, ClaimsPolicy},
     config::VerifierConfig,
+    dpop::ProofVerifier,
     error::{AuthError, TokenPart},
     jose,
     keys::{JwsAlgorithm, VerifyingKey, is_sane_kid},
@@ -81,6 +82,8 @@ struct Inner {
     revocations: Option<Arc<RevocationList>>,
     /// The feed's subscriber; dropping the last verifier clone stops it.
     subscription: Option<Subscription>,
+    /// Checks the proofs of DPoP-bound tokens and remembers their `jti`s.
+    proofs: ProofVerifier,
 }
 
 /// Verifies access tokens. Cheap to clone (one `Arc`); put it in your axum state and
@@ -134,6 +137,10 @@ impl Verifier {
         let capacity = config.token_cache_capacity;
         let cache = (capacity > 0).then(|| (TokenCache::new(capacity), Admission::new(capacity)));
         let realm = Arc::from(config.audience.as_str());
+        let proofs = match &config.dpop_nonces {
+            Some(key) => ProofVerifier::with_nonces(config.dpop.clone(), key.clone()),
+            None => ProofVerifier::new(config.dpop.clone()),
+        };
         Self {
             inner: Arc::new(Inner {
                 metrics: std::sync::OnceLock::new(),
@@ -146,6 +153,7 @@ impl Verifier {
                 counters: Counters::default(),
                 revocations,
                 subscription,
+                proofs,
             }),
         }
     }
@@ -380,6 +388,12 @@ impl Verifier {
     #[must_use]
     pub fn realm(&self) -> &Arc<str> {
         &self.inner.realm
+    }
+
+    /// The DPoP proof checks of this verifier (the extractors use them for bound tokens).
+    #[must_use]
+    pub fn proofs(&self) -> &ProofVerifier {
+        &self.inner.proofs
     }
 
     /// The key store behind this verifier.

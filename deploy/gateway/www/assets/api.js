@@ -3,13 +3,15 @@
 // (X-Served-By), the key that verified the token (X-Verified-Kid), the RFC 6750 challenge
 // (WWW-Authenticate) and the parsed error envelope.
 //
-// Bearer tokens live in the module variable below and nowhere else: not in localStorage,
-// sessionStorage or a cookie, so they are gone when the tab closes or the user signs out.
+// Bearer and DPoP tokens live in the module variable below and nowhere else: not in
+// localStorage, sessionStorage or a cookie, so they are gone when the tab closes or the user
+// signs out. In DPoP mode each request also carries a proof signed by the page's key.
 
+import * as dpop from "./dpop.js";
 import { isExpired } from "./jwt.js";
 
-let mode = null; // "cookie" | "bearer" | null (signed out)
-let tokens = null; // { access, refresh } in bearer mode only
+let mode = null; // "cookie" | "bearer" | "dpop" | null (signed out)
+let tokens = null; // { access, refresh, type } in bearer and DPoP mode only
 let refreshing = null; // the one refresh in flight, shared by every request that needs it
 // Bumped on every sign-in and sign-out: a refresh that ends after one belongs to a session
 // that is gone, and must not install its tokens over the new one's.
@@ -26,7 +28,7 @@ export function configure(callbacks) {
 export function signedInAs(newMode, newTokens = null) {
   generation += 1;
   mode = newMode;
-  tokens = newMode === "bearer" ? newTokens : null;
+  tokens = newMode === "bearer" || newMode === "dpop" ? newTokens : null;
   refreshing = null;
 }
 
@@ -52,6 +54,21 @@ export function currentMode() {
 
 export function accessToken() {
   return tokens ? tokens.access : null;
+}
+
+/** token_type of the last sign-in or refresh answer ("Bearer", "DPoP"), or null. */
+export function tokenType() {
+  return tokens ? tokens.type : null;
+}
+
+// What a request carries in Authorization: the page's own token (options.auth), or one the
+// caller names (options.credential: { scheme, token, key }, the replay demo). `key` signs
+// the DPoP proof; null sends none.
+function credentialFor(options) {
+  if (options.credential) return options.credential;
+  if (!options.auth || !tokens || (mode !== "bearer" && mode !== "dpop")) return null;
+  if (mode === "bearer") return { scheme: "Bearer", token: tokens.access, key: null };
+  return { scheme: "DPoP", token: tokens.access, key: dpop.key() };
 }
 
 function header(response, name) {
@@ -85,8 +102,11 @@ async function send(method, path, options) {
   } else if (options.form !== undefined) {
     body = new URLSearchParams(options.form);
   }
-  const sentToken = options.auth && mode === "bearer" && tokens ? tokens.access : null;
-  if (sentToken) headers.set("Authorization", `Bearer ${sentToken}`);
+  const credential = credentialFor(options);
+  const sentToken = credential ? credential.token : null;
+  if (sentToken) headers.set("Authorization", `${credential.scheme} ${sentToken}`);
+  // options.dpop: a proof without a token, for the token endpoints (login, refresh).
+  const signer = credential ? credential.key : options.dpop ? dpop.key() : null;
 
   const result = {
     method,
@@ -100,9 +120,20 @@ async function send(method, path, options) {
     headers: null,
     body: null,
     sentToken,
+    scheme: credential ? credential.scheme : null,
+    proof: Boolean(signer),
+    nonce: null,
     auth: Boolean(options.auth),
     at: new Date(),
   };
+  if (signer) {
+    try {
+      headers.set("DPoP", await dpop.proof(await signer, method, path, sentToken));
+    } catch (error) {
+      result.body = { error: "dpop_unavailable", error_description: String((error && error.message) || error) };
+      return result;
+    }
+  }
   let response;
   try {
     // same-origin credentials: in cookie mode the browser attaches the HttpOnly cookies
@@ -126,6 +157,9 @@ async function send(method, path, options) {
   result.kid = header(response, "X-Verified-Kid");
   result.challenge = header(response, "WWW-Authenticate");
   result.retryAfter = header(response, "Retry-After");
+  // Any answer may hand out the server's next nonce, a refusal or not.
+  result.nonce = header(response, "DPoP-Nonce");
+  dpop.rememberNonce(path, result.nonce);
   try {
     result.body = await readBody(response);
   } catch (error) {
@@ -133,6 +167,16 @@ async function send(method, path, options) {
     result.ok = false;
   }
   return result;
+}
+
+// A server that wants a nonce refuses the first proof and sends one: sign a new proof with
+// it, once. A second demand means something else is wrong, and is shown as it is.
+async function exchange(method, path, options) {
+  const result = await send(method, path, options);
+  if (!result.proof || !dpop.asksForNonce(result)) return result;
+  const retried = await send(method, path, options);
+  retried.nonceRetried = true;
+  return retried;
 }
 
 // "expired", or "must be renewed": a token older than the revocation list's horizon, which
@@ -147,7 +191,7 @@ function saysExpired(result) {
 function worthRefreshing(result) {
   if (result.status !== 401 || mode === null) return false;
   const code = result.body && result.body.error;
-  if (mode === "bearer") {
+  if (mode === "bearer" || mode === "dpop") {
     return tokens !== null && code === "invalid_token" && (saysExpired(result) || isExpired(result.sentToken));
   }
   // In cookie mode the browser drops the access cookie when its Max-Age ends, so the
@@ -159,10 +203,11 @@ async function doRefresh() {
   const startedIn = mode;
   const started = generation;
   const form =
-    startedIn === "bearer"
-      ? { grant_type: "refresh_token", refresh_token: tokens.refresh }
-      : { grant_type: "refresh_token" };
-  const result = await send("POST", "/oauth/token", { form });
+    startedIn === "cookie"
+      ? { grant_type: "refresh_token" }
+      : { grant_type: "refresh_token", refresh_token: tokens.refresh };
+  // A DPoP-bound refresh token is redeemed only with a proof of the same key.
+  const result = await exchange("POST", "/oauth/token", { form, dpop: startedIn === "dpop" });
   hooks.answer(result);
   if (generation !== started) return false; // signed out or in again while it ran
   if (!result.ok) {
@@ -173,10 +218,14 @@ async function doRefresh() {
     lastRefreshFailure = result;
     return false;
   }
-  if (startedIn === "bearer") {
+  if (startedIn !== "cookie") {
     // Refresh tokens rotate: the old one is now spent, and sending it again would look
     // like theft and end the session.
-    tokens = { access: result.body.access_token, refresh: result.body.refresh_token || tokens.refresh };
+    tokens = {
+      access: result.body.access_token,
+      refresh: result.body.refresh_token || tokens.refresh,
+      type: result.body.token_type || tokens.type,
+    };
   }
   hooks.tokens();
   return true;
@@ -193,7 +242,7 @@ export function takeRefreshFailure() {
 
 function renew(sentToken) {
   // Another request already renewed the token this one was sent with: just retry.
-  if (mode === "bearer" && tokens && sentToken && tokens.access !== sentToken) return Promise.resolve(true);
+  if (tokens && sentToken && tokens.access !== sentToken) return Promise.resolve(true);
   if (!refreshing) {
     // One refresh at a time: two with the same refresh token would trip reuse detection.
     refreshing = doRefresh().finally(() => {
@@ -205,13 +254,15 @@ function renew(sentToken) {
 
 /**
  * Sends one request. Options: json (a body to send as JSON), form (an object sent as
- * application/x-www-form-urlencoded), headers, auth (send the bearer token in bearer mode,
- * and renew an expired token once), quiet (do not report a failure), cache.
+ * application/x-www-form-urlencoded), headers, auth (send the page's token in bearer or DPoP
+ * mode, and renew an expired token once), dpop (sign a proof with the page's key, for the
+ * token endpoints), credential (send this { scheme, token, key } instead), quiet (do not
+ * report a failure), cache. Either way a demand for a DPoP nonce is met once.
  */
 export async function request(method, path, options = {}) {
-  let result = await send(method, path, options);
+  let result = await exchange(method, path, options);
   if (options.auth && worthRefreshing(result) && (await renew(result.sentToken))) {
-    result = await send(method, path, options);
+    result = await exchange(method, path, options);
   }
   hooks.answer(result);
   if (!result.ok && !options.quiet) hooks.failure(result);

@@ -2,6 +2,7 @@
 // panel shows what one side (browser, auth-service, a verifier) holds or decides.
 
 import * as api from "./api.js";
+import * as dpop from "./dpop.js";
 import { byId, pretty } from "./dom.js";
 import { explain, statusLine } from "./explain.js";
 import * as lists from "./lists.js";
@@ -51,10 +52,6 @@ function on(id, type, action) {
   node.addEventListener(type, guarded(node, action));
 }
 
-function selectedMode() {
-  return byId("mode-bearer").checked ? "bearer" : "cookie";
-}
-
 async function loadKeys() {
   const [keys, jwks] = await Promise.all([
     api.request("GET", "/v1/keys"),
@@ -78,10 +75,17 @@ on("register-form", "submit", async () => {
 });
 
 on("login-form", "submit", async () => {
-  const mode = selectedMode();
+  const mode = session.selectedMode();
   if (mode === "cookie" && !window.isSecureContext) {
     views.renderAuthStatus(
       "signed out: cookie mode needs https:// or localhost, because the cookies are Secure; use bearer mode here",
+      "signed-out",
+    );
+    return;
+  }
+  if (mode === "dpop" && !dpop.available()) {
+    views.renderAuthStatus(
+      "signed out: DPoP mode needs https:// or localhost, where WebCrypto can make the key; use bearer mode here",
       "signed-out",
     );
     return;
@@ -93,6 +97,8 @@ on("login-form", "submit", async () => {
   const result = await api.request("POST", "/v1/login", {
     // "cookie": tokens only in HttpOnly cookies, none in the body; "body": no cookies.
     json: { email, password, token_delivery: mode === "cookie" ? "cookie" : "body" },
+    // The proof asks auth-service to bind the tokens to the page's key.
+    dpop: mode === "dpop",
   });
   if (!result.ok) {
     if (!session.current()) {
@@ -101,7 +107,15 @@ on("login-form", "submit", async () => {
     return;
   }
   const body = result.body || {};
-  session.signIn(mode, email, mode === "bearer" ? { access: body.access_token, refresh: body.refresh_token } : null);
+  if (mode === "dpop" && !/^dpop$/i.test(body.token_type || "")) {
+    // Sending an unbound token as DPoP would only be refused later, and more obscurely.
+    if (!session.current()) {
+      views.renderAuthStatus(`signed out: asked for a DPoP-bound token, got token_type ${body.token_type}`, "refused");
+    }
+    return;
+  }
+  const tokens = { access: body.access_token, refresh: body.refresh_token, type: body.token_type };
+  session.signIn(mode, email, mode === "cookie" ? null : tokens);
 });
 
 on("logout", "click", async () => {
@@ -161,6 +175,40 @@ on("order-form", "submit", async () => {
   if (result.ok && !result.stale) await session.loadOrders();
 });
 
+// The point of DPoP: the same token, sent the two ways a thief could, next to the page's own
+// request. The thief may fetch a server nonce like anyone; only the key is out of reach.
+on("dpop-replay", "click", async () => {
+  if (api.currentMode() !== "dpop") {
+    lists.renderReplay([], "unavailable", "Sign in in DPoP mode first: only a DPoP-bound token shows the difference.");
+    return;
+  }
+  const path = "/v1/orders?limit=1";
+  const started = session.current();
+  const owner = await session.authed("GET", path, { quiet: true });
+  if (owner.stale || owner.refused) return;
+  const token = api.accessToken();
+  const bearer = await api.request("GET", path, { credential: { scheme: "Bearer", token, key: null }, quiet: true });
+  const thief = await dpop.newKey();
+  const otherKey = await api.request("GET", path, { credential: { scheme: "DPoP", token, key: thief }, quiet: true });
+  if (session.current() !== started) return; // signed out, or in again, meanwhile
+  const replays = [bearer, otherKey];
+  const refused = owner.ok && replays.every((r) => r.status === 401);
+  const accepted = replays.some((r) => r.ok);
+  lists.renderReplay(
+    [
+      { kind: "owner", result: owner },
+      { kind: "bearer", result: bearer },
+      { kind: "other-key", result: otherKey },
+    ],
+    refused ? "refused" : accepted ? "accepted" : "failed",
+    refused
+      ? "Both replays refused, the page's own request accepted: without the key, the token is worth nothing."
+      : accepted
+        ? "A replay was accepted: this token is not bound to a key."
+        : "Not the expected picture: see each answer below.",
+  );
+});
+
 on("list-orders", "click", () => session.loadOrders());
 on("refresh-sessions", "click", () => session.loadSessions());
 on("refresh-keys", "click", loadKeys);
@@ -174,7 +222,7 @@ on("rotate-keys", "click", async () => {
   await loadKeys();
 });
 
-for (const id of ["mode-cookie", "mode-bearer"]) byId(id).addEventListener("change", session.renderHolds);
+for (const id of ["mode-cookie", "mode-bearer", "mode-dpop"]) byId(id).addEventListener("change", session.renderHolds);
 
 // Chromium announces cookie changes; other browsers still get a refresh after each answer.
 if (window.cookieStore && typeof window.cookieStore.addEventListener === "function") {

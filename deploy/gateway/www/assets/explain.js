@@ -54,7 +54,16 @@ export function explain(result) {
   const wait = retrySeconds(result);
   const status = result.status;
 
+  if (status === 0 && code === "dpop_unavailable") {
+    return `No DPoP proof could be signed, so nothing was sent: ${description || "WebCrypto is unavailable"}.`;
+  }
   if (status === 0) return `The request never got an answer: ${description || "the network failed"}.`;
+  if ((status === 400 || status === 401) && code === "invalid_dpop_proof") {
+    return `The DPoP proof was refused: ${description || "it is not valid"}. A bound token counts only with a fresh proof from its key.`;
+  }
+  if (code === "use_dpop_nonce") {
+    return "The server still wants a fresh DPoP nonce after the page retried with the one it sent.";
+  }
   if (status === 401 && code === "invalid_token") {
     const why = meansSessionEnded(result)
       ? " Its session was ended, and every verifier learned of that from auth-service's revocation feed."
@@ -75,7 +84,8 @@ export function explain(result) {
     return `Some values were not accepted: ${detailsText(body) || description}.`;
   }
   if (status === 400 && code === "invalid_grant") {
-    return "The refresh token was refused (expired, already used, or its session ended): sign in again.";
+    const key = result.proof ? ", or the proof was signed by another key than the one it is bound to" : "";
+    return `The refresh token was refused (expired, already used, or its session ended${key}): sign in again.`;
   }
   if (status === 400) return `The request was malformed: ${description || code}.`;
   if (status === 404) return `Not found: ${description || "nothing is there"}.`;
@@ -84,4 +94,20 @@ export function explain(result) {
   }
   if (status >= 500) return `The server failed: ${description || "no details"}.`;
   return `The request failed: ${description || code || statusLine(status)}.`;
+}
+
+/** What one attempt of the stolen-token replay shows. kind: "owner" | "bearer" | "other-key". */
+export function explainReplay(kind, result) {
+  if (kind === "owner") {
+    return result.ok
+      ? "The page itself: the token with a fresh proof signed by its own key. Accepted."
+      : `The page itself was refused too: ${explain(result)}`;
+  }
+  if (result.ok) {
+    return "Accepted: this token is not bound to a key, so anyone who holds it can use it, just like a bearer token.";
+  }
+  if (result.status !== 401) return `Not a refusal of the token: ${explain(result)}`;
+  return kind === "bearer"
+    ? "As a plain bearer token, with no proof: refused. A DPoP-bound token is not a bearer token."
+    : "With a valid proof signed by a fresh key of the thief's own: refused, because that key is not the one the token's cnf.jkt names.";
 }

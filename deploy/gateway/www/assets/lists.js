@@ -1,8 +1,8 @@
-// Renders the lists that come from the services: order answers, orders, notifications,
-// sessions and signing keys. Every network value goes in as text.
+// Renders the lists that come from the services: order answers, the stolen-token replay,
+// orders, notifications, sessions and signing keys. Every network value goes in as text.
 
-import { byId, el, timeEl } from "./dom.js";
-import { statusLine } from "./explain.js";
+import { byId, el, entry, timeEl } from "./dom.js";
+import { explainReplay, statusLine } from "./explain.js";
 
 const MAX_LOG = 25;
 
@@ -32,6 +32,55 @@ export function renderOrderAnswer(result) {
   );
   log.prepend(li);
   while (log.children.length > MAX_LOG) log.lastElementChild.remove();
+}
+
+const REPLAY_ROWS = {
+  owner: "The page, with its key",
+  bearer: "The thief, as Bearer, no proof",
+  "other-key": "The thief, as DPoP, proof signed by another key",
+};
+
+/** attempts: [{ kind, result }] of the stolen-token replay; outcome for the test and styling. */
+export function renderReplay(attempts, outcome, summary) {
+  const list = byId("dpop-replay-result");
+  list.dataset.outcome = outcome;
+  list.replaceChildren(
+    ...attempts.map(({ kind, result }) => {
+      const body = result.body || {};
+      return el(
+        "li",
+        {
+          "data-attempt": kind,
+          "data-status": result.status,
+          "data-challenge": result.challenge || "",
+          class: (kind === "owner" ? result.ok : result.status === 401) ? "good" : "bad",
+        },
+        el("strong", {}, `${REPLAY_ROWS[kind]}: ${statusLine(result.status)}`),
+        el("p", { class: "plain" }, explainReplay(kind, result)),
+        el(
+          "dl",
+          { class: "wire" },
+          ...entry("Sent", el("code", {}, `${result.method} ${result.path}`), ` with Authorization: ${result.scheme}`),
+          ...entry("WWW-Authenticate", el("code", {}, result.challenge || "(none)")),
+          ...entry("error", el("code", {}, body.error || "(none)")),
+          ...entry("error_description", body.error_description || "(none)"),
+          ...entry("Served by", result.servedBy || "(no X-Served-By)"),
+        ),
+      );
+    }),
+  );
+  const line = byId("dpop-replay-summary");
+  line.textContent = summary;
+  line.dataset.outcome = outcome === "refused" ? "ok" : "failed";
+}
+
+export function clearReplay() {
+  const list = byId("dpop-replay-result");
+  delete list.dataset.outcome;
+  list.replaceChildren();
+  const line = byId("dpop-replay-summary");
+  delete line.dataset.outcome;
+  line.textContent = "";
 }
 
 export function clearOrders() {

@@ -2,6 +2,7 @@
 // polling notifications, and forgetting it all when the session ends, here or elsewhere.
 
 import * as api from "./api.js";
+import * as dpop from "./dpop.js";
 import { meansSessionEnded } from "./explain.js";
 import { byId } from "./dom.js";
 import * as lists from "./lists.js";
@@ -38,8 +39,10 @@ export function current() {
   return session;
 }
 
-function selectedMode() {
-  return byId("mode-bearer").checked ? "bearer" : "cookie";
+/** The mode the radios pick for the next sign-in: "cookie", "bearer" or "dpop". */
+export function selectedMode() {
+  const checked = document.querySelector("input[name='mode']:checked");
+  return checked ? checked.value : "cookie";
 }
 
 export function tokenKid() {
@@ -47,8 +50,21 @@ export function tokenKid() {
 }
 
 export function renderHolds() {
+  const mode = session && session.mode;
   views.renderCookie();
-  views.renderToken(session && session.mode, selectedMode(), api.accessToken(), session && session.email);
+  views.renderToken(mode, selectedMode(), api.accessToken(), session && session.email, api.tokenType());
+  if (!showsKey()) return views.renderDpopKey(null);
+  // The key is created on first use: render once it exists, as things stand by then.
+  dpop.key().then(
+    (key) => views.renderDpopKey(showsKey() ? key : null, api.currentMode() === "dpop" ? api.accessToken() : null),
+    () => views.renderDpopKey(null),
+  );
+}
+
+// The DPoP key is shown while signed in in DPoP mode, or signed out with DPoP selected.
+function showsKey() {
+  const mode = session && session.mode;
+  return dpop.available() && (mode === "dpop" || (!mode && selectedMode() === "dpop"));
 }
 
 /**
@@ -72,6 +88,7 @@ export async function authed(method, path, options = {}) {
 /** Clears what the previous session's actions left on the page. */
 function clearOutcomes() {
   for (const id of ["order-log", "rotate-result", "sessions-result"]) byId(id).replaceChildren();
+  lists.clearReplay();
   views.clearError();
 }
 

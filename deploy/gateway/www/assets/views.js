@@ -20,12 +20,14 @@ export function renderCookie() {
 const COOKIE_SENTENCE =
   "The access token is in an HttpOnly cookie, which script on this page cannot read: there is nothing here to decode.";
 
-/** mode: the signed-in mode, or null; selected: the radio's mode; token: bearer token. */
-export function renderToken(mode, selected, token, email) {
+/** mode: the signed-in mode, or null; selected: the radio's mode; token: the bearer or DPoP
+ * token; tokenType: token_type of the answer that gave it. */
+export function renderToken(mode, selected, token, email, tokenType) {
   const header = byId("token-header");
   const payload = byId("token-payload");
   const note = byId("token-note");
-  if (mode === "bearer" && token) {
+  byId("token-type").textContent = token ? tokenType || "(none)" : "–";
+  if ((mode === "bearer" || mode === "dpop") && token) {
     try {
       const decoded = decodeJwt(token);
       header.textContent = pretty(decoded.header);
@@ -42,7 +44,7 @@ export function renderToken(mode, selected, token, email) {
   header.textContent = cookieSide ? COOKIE_SENTENCE : "Signed out: the page holds no token.";
   payload.textContent = cookieSide
     ? "Ask the server instead: the panel below shows what it read from the cookie."
-    : "Sign in in bearer mode to see the token decoded here.";
+    : "Sign in in bearer or DPoP mode to see the token decoded here.";
   note.textContent = "";
 }
 
@@ -61,6 +63,32 @@ function privacyNote(payload, email, signatureBytes) {
   );
 }
 
+// cnf.jkt, the thumbprint of the key a DPoP token is bound to (RFC 9449 §6).
+function boundKey(token) {
+  try {
+    const { cnf } = decodeJwt(token).payload;
+    return (cnf && cnf.jkt) || null;
+  } catch {
+    return null;
+  }
+}
+
+/** Shows the page's DPoP key (null hides it) and whether `token` is bound to it. */
+export function renderDpopKey(key, token) {
+  const panel = byId("dpop-key");
+  panel.hidden = !key;
+  if (!key) return;
+  byId("dpop-jwk").textContent = pretty(key.jwk);
+  byId("dpop-jkt").textContent = key.thumbprint;
+  const jkt = token ? boundKey(token) : null;
+  panel.dataset.bound = String(Boolean(jkt) && jkt === key.thumbprint);
+  byId("dpop-bound").textContent = !token
+    ? "Sign in in DPoP mode: auth-service then binds the token to this key."
+    : jkt === key.thumbprint
+      ? "The token's cnf.jkt is this thumbprint: the token is bound to this key, and is worth nothing without it."
+      : `The token is not bound to this key (cnf.jkt: ${jkt || "none"}).`;
+}
+
 /** result: the answer to GET /v1/sessions/current, or null when signed out. */
 export function renderWhoami(result) {
   const list = byId("whoami");
@@ -76,7 +104,12 @@ export function renderWhoami(result) {
   const how =
     credential === "cookie"
       ? "cookie: the browser sent the HttpOnly cookie, the page added nothing"
-      : "header: the page sent Authorization: Bearer";
+      : result.scheme === "DPoP"
+        ? `${credential}: the page sent Authorization: DPoP, with a proof signed by its own key`
+        : "header: the page sent Authorization: Bearer";
+  // A DPoP token names its key; a bearer token has no cnf.
+  const jkt = token.cnf && token.cnf.jkt;
+  const cnf = jkt ? entry("Bound to key (cnf.jkt)", el("span", { class: "mono" }, jkt)) : [];
   list.dataset.credential = credential;
   list.dataset.sessionId = session.id || token.sid || "";
   list.replaceChildren(
@@ -87,6 +120,7 @@ export function renderWhoami(result) {
     ...entry("Scope", Array.isArray(token.scope) ? token.scope.join(" ") : token.scope || "–"),
     ...entry("Audience (aud)", Array.isArray(token.aud) ? token.aud.join(", ") : String(token.aud || "–")),
     ...entry("Key id (kid)", token.kid || "–"),
+    ...cnf,
     ...entry("Token id (jti)", token.jti || "–"),
     ...entry("Issued (iat)", timeEl(token.iat)),
     ...entry("Expires (exp)", timeEl(token.exp), ` (${relative(token.exp)})`),

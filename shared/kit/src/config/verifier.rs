@@ -3,10 +3,10 @@
 //! `jwt-verifier` reads no environment itself (a library should not); this is the workspace's
 //! loader for it. The table of variables lives in `shared/verifier/README.md`.
 
-use jwt_verifier::{Origin, RevocationFeed, StartupMode, VerifierConfig, config::check_fetch_url};
+use jwt_verifier::{NonceKey, Origin, RevocationFeed, StartupMode, VerifierConfig, config::check_fetch_url};
 use url::Url;
 
-use super::{Env, parse_duration};
+use super::{Env, parse_duration, parse_secret_32};
 
 /// Issuer of local development: auth-service's default listen address. The one place this
 /// default is written; a service that falls back to it records a development default.
@@ -63,10 +63,40 @@ pub fn verifier_config(env: &mut Env, audience: &str) -> VerifierConfig {
     config.revocation_feed = revocation_feed(env, config.allow_insecure_http);
     config.revocation_wait = env.duration("AUTH_REVOCATION_WAIT", config.revocation_wait);
     config.revocation_max_entries = env.parse("AUTH_REVOCATION_MAX_ENTRIES", config.revocation_max_entries);
+    let dpop = dpop_settings(env);
+    config.dpop_trust_forwarded = dpop.trust_forwarded;
+    config.dpop_nonces = dpop.nonces;
+    config.dpop.max_age = env.duration("AUTH_DPOP_MAX_AGE", config.dpop.max_age);
+    config.dpop.replay_capacity = env.parse("AUTH_DPOP_REPLAY_CACHE_SIZE", config.dpop.replay_capacity);
     for (name, message) in config.problems() {
         env.problem(name, message);
     }
     config
+}
+
+/// How a service rebuilds and checks DPoP proofs: the same two variables for the resource
+/// servers and for auth-service's token endpoints.
+#[derive(Debug, Default)]
+pub struct DpopSettings {
+    /// `AUTH_DPOP_TRUST_FORWARDED` (default false): the proof's `htu` is checked against the
+    /// scheme and host of `X-Forwarded-Proto` / `X-Forwarded-Host`.
+    pub trust_forwarded: bool,
+    /// `AUTH_DPOP_NONCE_SECRET` (32 bytes, hex or base64; unset: no nonces): every proof
+    /// must carry a server nonce sealed with it. Give all replicas of a service the same one.
+    pub nonces: Option<NonceKey>,
+}
+
+/// Reads [`DpopSettings`].
+pub fn dpop_settings(env: &mut Env) -> DpopSettings {
+    let trust_forwarded = env.bool("AUTH_DPOP_TRUST_FORWARDED", false);
+    let nonces = env.raw("AUTH_DPOP_NONCE_SECRET").map(str::to_owned).and_then(|raw| match parse_secret_32(&raw) {
+        Ok(secret) => Some(NonceKey::new(&secret)),
+        Err(message) => {
+            env.problem("AUTH_DPOP_NONCE_SECRET", message);
+            None
+        }
+    });
+    DpopSettings { trust_forwarded, nonces }
 }
 
 /// `AUTH_ALLOWED_ORIGINS`: comma-separated origins, each parsed now so that a typo stops the

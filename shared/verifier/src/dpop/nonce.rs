@@ -22,6 +22,7 @@ pub enum NonceProblem {
 }
 
 /// The key nonces are sealed with.
+#[derive(Clone)]
 pub struct NonceKey(hmac::Key);
 
 impl std::fmt::Debug for NonceKey {

@@ -2,74 +2,46 @@
 
 use std::collections::BTreeMap;
 
-use aws_lc_rs::{
-    rand::SystemRandom,
-    signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair},
-};
 use serde_json::{Value, json};
 
-use super::*;
+use super::{client::DpopKey, *};
 use crate::jose::encode_b64url;
 
 const NOW: i64 = 1_800_000_000;
 const URI: &str = "https://api.example.com/v1/orders";
 const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln";
 
-enum Signer {
-    Es256(EcdsaKeyPair),
-    EdDsa(Ed25519KeyPair),
-}
+/// A client key, with the valid proof of these tests.
+struct Signer(DpopKey);
 
 impl Signer {
     fn es256() -> Self {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        Self::Es256(EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap())
+        Self(DpopKey::generate(ProofAlgorithm::Es256).unwrap())
     }
 
     fn ed25519() -> Self {
-        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
-        Self::EdDsa(Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap())
+        Self(DpopKey::generate(ProofAlgorithm::EdDsa).unwrap())
     }
 
     fn alg(&self) -> &'static str {
-        match self {
-            Self::Es256(_) => "ES256",
-            Self::EdDsa(_) => "EdDSA",
-        }
+        self.0.algorithm().name()
     }
 
     fn jwk(&self) -> Value {
-        match self {
-            Self::Es256(pair) => {
-                let point = pair.public_key().as_ref();
-                json!({"kty": "EC", "crv": "P-256", "x": encode_b64url(&point[1..33]), "y": encode_b64url(&point[33..65])})
-            }
-            Self::EdDsa(pair) => {
-                json!({"kty": "OKP", "crv": "Ed25519", "x": encode_b64url(pair.public_key().as_ref())})
-            }
-        }
+        self.0.public_jwk().clone()
     }
 
     fn sign(&self, message: &[u8]) -> Vec<u8> {
-        match self {
-            Self::Es256(pair) => pair.sign(&SystemRandom::new(), message).unwrap().as_ref().to_vec(),
-            Self::EdDsa(pair) => pair.sign(message).as_ref().to_vec(),
-        }
+        self.0.sign(message)
     }
 
     /// A compact JWS of `header` and `claims`, signed by this key.
     fn proof(&self, header: &Value, claims: &Value) -> String {
-        let input = format!(
-            "{}.{}",
-            encode_b64url(header.to_string().as_bytes()),
-            encode_b64url(claims.to_string().as_bytes())
-        );
-        format!("{input}.{}", encode_b64url(&self.sign(input.as_bytes())))
+        self.0.sign_jws(header, claims)
     }
 
     fn header(&self) -> Value {
-        json!({"typ": "dpop+jwt", "alg": self.alg(), "jwk": self.jwk()})
+        self.0.header()
     }
 
     /// A valid proof for GET `URI` with `TOKEN`.

@@ -1,6 +1,7 @@
 //! Integration tests of `jwt_verifier`: one test binary (one link) for all of them.
 
 mod cache_timing;
+mod dpop;
 mod extractors;
 mod helpers;
 mod ingest;
