@@ -127,7 +127,8 @@ impl ClientRegistry {
                     .and_then(DpopPolicy::parse)
                     .map_err(|m| format!("client `{id}`: fifth field: {m}"))?,
             };
-            let mut client = ServiceClient::new(id.to_owned(), &SecretString::from(secret.to_owned()), scopes, audiences);
+            let mut client =
+                ServiceClient::new(id.to_owned(), &SecretString::from(secret.to_owned()), scopes, audiences);
             client.dpop = dpop;
             clients.push(client);
         }

@@ -19,7 +19,10 @@ use crate::{state::AppState, tokens};
 pub fn proven_key(state: &AppState, headers: &HeaderMap, path: &str) -> Result<Option<String>> {
     let Some(proof) = proof_header(headers).map_err(refusal)? else { return Ok(None) };
     let Some(uri) = request_uri(headers, path, state.settings.dpop.trust_forwarded) else {
-        return Err(ApiError::oauth(OAuthCode::InvalidDpopProof, "the request has no usable Host to check htu against"));
+        return Err(ApiError::oauth(
+            OAuthCode::InvalidDpopProof,
+            "the request has no usable Host to check htu against",
+        ));
     };
     let request = ProofRequest { method: "POST", uri: &uri, access_token: None };
     let verified = check_proof(&state.proofs, proof, &request, tokens::now_secs()).map_err(refusal)?;

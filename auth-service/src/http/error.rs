@@ -272,8 +272,9 @@ impl IntoResponse for ApiError {
                 response
             }
             Self::UseDpopNonce { nonce } => {
-                let mut response = ErrorBody::new("use_dpop_nonce", "a DPoP nonce is required: retry with the one in DPoP-Nonce")
-                    .into_response_with(StatusCode::BAD_REQUEST);
+                let mut response =
+                    ErrorBody::new("use_dpop_nonce", "a DPoP nonce is required: retry with the one in DPoP-Nonce")
+                        .into_response_with(StatusCode::BAD_REQUEST);
                 if let Ok(value) = HeaderValue::from_str(&nonce) {
                     response.headers_mut().insert("dpop-nonce", value);
                 }

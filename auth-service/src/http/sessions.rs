@@ -345,11 +345,15 @@ struct TokenView<'a> {
     exp: i64,
     sid: Option<&'a str>,
     role: Option<&'a str>,
+    /// `{"jkt": …}` for a DPoP-bound token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<serde_json::Value>,
 }
 
 #[derive(Serialize)]
 struct CurrentView<'a> {
-    /// `header` (`Authorization: Bearer`) or `cookie` (`__Host-access_token`).
+    /// `header` (`Authorization: Bearer`), `cookie` (`__Host-access_token`) or `dpop`
+    /// (`Authorization: DPoP` with its proof).
     credential: &'static str,
     session: SessionView,
     token: TokenView<'a>,
@@ -367,6 +371,7 @@ async fn current(
     let session = current_session(&state, &caller).await?;
     let credential = match verified.source() {
         Some(TokenSource::Cookie) => "cookie",
+        Some(TokenSource::Dpop) => "dpop",
         _ => "header",
     };
     let token = TokenView {
@@ -380,6 +385,7 @@ async fn current(
         exp: caller.expires_at,
         sid: caller.session_id.as_deref(),
         role: caller.role.as_deref(),
+        cnf: caller.dpop_jkt.as_ref().map(|jkt| serde_json::json!({ "jkt": jkt })),
     };
     let mut response =
         AppJson(CurrentView { credential, session: SessionView::new(session, true), token }).into_response();

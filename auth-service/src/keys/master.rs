@@ -18,10 +18,7 @@ use aes_gcm::{
     aead::{Aead, Payload},
 };
 use anyhow::{Context, bail};
-use base64::{
-    Engine,
-    engine::general_purpose::STANDARD,
-};
+use base64::{Engine, engine::general_purpose::STANDARD};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox};
 use service_kit::db::Backend;

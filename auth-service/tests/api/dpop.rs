@@ -29,9 +29,7 @@ async fn bound_login(app: &TestApp, email: &str, key: &DpopKey) -> Value {
 }
 
 fn refresh_request(app: &TestApp, refresh_token: &str) -> RequestBuilder {
-    app.client
-        .post(app.url("/oauth/token"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
+    app.client.post(app.url("/oauth/token")).form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)])
 }
 
 #[tokio::test]
@@ -96,7 +94,10 @@ async fn proofs_that_fail_a_check_are_refused_before_the_password_is_tried() {
         ("another URI", holder.proof("POST", &app.url("/oauth/token"), None, None, now)),
         ("another method", holder.proof("GET", &app.url("/v1/login"), None, None, now)),
         ("stale", holder.proof("POST", &app.url("/v1/login"), None, None, now - 3600)),
-        ("an access token hash at the token endpoint", holder.proof("POST", &app.url("/v1/login"), Some("a.b.c"), None, now)),
+        (
+            "an access token hash at the token endpoint",
+            holder.proof("POST", &app.url("/v1/login"), Some("a.b.c"), None, now),
+        ),
         ("not a JWT", "not-a-proof".to_owned()),
     ] {
         let response = login_request(&app, "ann@example.com").header("dpop", proof).send().await.unwrap();
@@ -156,14 +157,7 @@ async fn with_nonces_required_the_issuer_hands_out_one_and_accepts_it() {
 #[tokio::test]
 async fn the_metadata_lists_the_proof_algorithms() {
     let app = spawn_app().await;
-    let metadata: Value = app
-        .client
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metadata: Value =
+        app.client.get(app.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
     assert_eq!(metadata["dpop_signing_alg_values_supported"], json!(["ES256", "EdDSA"]));
 }

@@ -17,7 +17,8 @@ async fn a_bound_token_works_only_with_proofs_by_its_key_on_every_replica() {
         |options| options,
         async |stack| {
             let api = Api::new(stack.gateway_url().clone());
-            let (holder, thief) = (DpopKey::generate(ProofAlgorithm::Es256)?, DpopKey::generate(ProofAlgorithm::Es256)?);
+            let (holder, thief) =
+                (DpopKey::generate(ProofAlgorithm::Es256)?, DpopKey::generate(ProofAlgorithm::Es256)?);
             let email = unique_email();
             api.register(&email, PASSWORD).await?.expect(StatusCode::CREATED, "POST /v1/users")?;
             let login = api.login_dpop(&email, PASSWORD, &holder).await?.expect(StatusCode::OK, "DPoP login")?;
@@ -31,7 +32,12 @@ async fn a_bound_token_works_only_with_proofs_by_its_key_on_every_replica() {
                     async move {
                         let proof = replica.proof(holder, Method::GET, path, Some(&token));
                         let first = replica.get_dpop(path, &token, &proof).await?;
-                        anyhow::ensure!(first.status == StatusCode::OK, "with its key: {} {}", first.status, first.text);
+                        anyhow::ensure!(
+                            first.status == StatusCode::OK,
+                            "with its key: {} {}",
+                            first.status,
+                            first.text
+                        );
                         let replayed = replica.get_dpop(path, &token, &proof).await?;
                         refused(&replayed, "invalid_dpop_proof", "a replayed proof")?;
                         let stolen = replica.proof(thief, Method::GET, path, Some(&token));
@@ -52,7 +58,11 @@ async fn a_bound_token_works_only_with_proofs_by_its_key_on_every_replica() {
                 let proof = api.proof(&holder, Method::GET, path, Some(&token));
                 api.get_dpop(path, &token, &proof).await?.expect(StatusCode::OK, &format!("{path} via the gateway"))?;
                 let stolen = api.proof(&thief, Method::GET, path, Some(&token));
-                refused(&api.get_dpop(path, &token, &stolen).await?, "invalid_dpop_proof", "another key, via the gateway")?;
+                refused(
+                    &api.get_dpop(path, &token, &stolen).await?,
+                    "invalid_dpop_proof",
+                    "another key, via the gateway",
+                )?;
             }
             eprintln!("e2e[{NAME}]: bound token accepted with its key and refused otherwise on {checked} replicas");
             Ok(())

@@ -265,8 +265,12 @@ mod tests {
     /// `valid_for`.
     fn age(client: &TokenClient, token: &ServiceToken, valid_for: Duration) {
         let now = Instant::now();
-        *client.current.lock() =
-            Some(Arc::new(ServiceToken { value: token.value.clone(), refresh_at: now, expires_at: now + valid_for, dpop: None }));
+        *client.current.lock() = Some(Arc::new(ServiceToken {
+            value: token.value.clone(),
+            refresh_at: now,
+            expires_at: now + valid_for,
+            dpop: None,
+        }));
     }
 
     #[tokio::test]

@@ -141,11 +141,8 @@ impl TokenEndpoint {
         if let Some(key) = &self.dpop {
             request = request.header(DPOP_HEADER, key.proof("POST", endpoint.as_str(), None, nonce, system_now_unix()));
         }
-        let response = request
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| TokenError::Unreachable(format!("{endpoint}: {e}")))?;
+        let response =
+            request.body(body).send().await.map_err(|e| TokenError::Unreachable(format!("{endpoint}: {e}")))?;
         let status = response.status();
         let offered_nonce = response.headers().get("dpop-nonce").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = response.text().await.map_err(|e| TokenError::Unreachable(e.to_string()))?;

@@ -80,9 +80,14 @@ pub const ORDERS_CLIENT_SECRET: &str = "orders-test-secret";
 /// Starts auth-service on `port` (its issuer URL must be known before it starts, so the port
 /// is chosen by the caller) with orders-service's client registered ([`ORDERS_CLIENT_SECRET`]).
 pub async fn start_auth(port: u16, database_url: &str) -> Running {
+    start_auth_with(port, database_url, &[]).await
+}
+
+/// [`start_auth`] with `overrides` of its variables.
+pub async fn start_auth_with(port: u16, database_url: &str, overrides: &[(&str, &str)]) -> Running {
     service_kit::telemetry::init_for_tests();
     let address = format!("http://127.0.0.1:{port}");
-    let env = Env::from_pairs([
+    let mut vars: Vec<(String, String)> = [
         ("LISTEN_ADDR", format!("127.0.0.1:{port}")),
         ("DATABASE_URL", database_url.to_owned()),
         ("AUTH_ISSUER", address.clone()),
@@ -91,8 +96,15 @@ pub async fn start_auth(port: u16, database_url: &str) -> Running {
         // Cheap password hashing: these tests are about orders, not about argon2.
         ("AUTH_ARGON2_MEMORY_KIB", "1024".to_owned()),
         ("AUTH_ARGON2_ITERATIONS", "1".to_owned()),
-    ]);
-    let settings = auth_service::config::Settings::from_env(env).expect("test settings are valid");
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect();
+    for (name, value) in overrides {
+        vars.retain(|(existing, _)| existing != name);
+        vars.push(((*name).to_owned(), (*value).to_owned()));
+    }
+    let settings = auth_service::config::Settings::from_env(Env::from_pairs(vars)).expect("test settings are valid");
     let application = auth_service::startup::Application::build(settings).await.expect("auth-service starts");
     let db = application.state().db.clone();
     Running { address, verifier: None, db, server: RunningServer::spawn(application) }

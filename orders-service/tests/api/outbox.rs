@@ -9,7 +9,7 @@ use sqlx::Row as _;
 
 use crate::helpers::{
     ORDERS_CLIENT_SECRET, Running, TestDatabase, client, count, eventually, free_port, order_body, register_and_login,
-    start_auth, start_notifications, start_orders,
+    start_auth, start_auth_with, start_notifications, start_orders,
 };
 
 /// An orders replica that delivers to `notifications_url`, retrying fast so tests are quick.
@@ -226,4 +226,40 @@ async fn a_notification_that_notifications_refuses_is_parked_not_retried() {
     })
     .await;
     assert_eq!(count(&notifications.db, "notifications").await, 1);
+}
+
+#[tokio::test]
+async fn the_service_token_is_dpop_bound_and_deliveries_go_through_nonces_at_both_ends() {
+    // Arrange: auth-service refuses orders-service a token without a DPoP proof and wants a
+    // nonce in every proof; notifications-service wants nonces too, sealed with its own key.
+    let auth_db = TestDatabase::create("auth").await;
+    let bound_client =
+        format!("orders-service|{ORDERS_CLIENT_SECRET}|notifications:write|notifications-service|dpop=required");
+    let auth_nonces = "1111111111111111111111111111111111111111111111111111111111111111";
+    let auth = start_auth_with(
+        free_port(),
+        &auth_db.url,
+        &[("AUTH_CLIENTS", &bound_client), ("AUTH_DPOP_NONCE_SECRET", auth_nonces)],
+    )
+    .await;
+    let notifications_db = TestDatabase::create("notifications").await;
+    let mut env = notifications_env(0, &notifications_db.url, &auth.address);
+    env.push(("AUTH_DPOP_NONCE_SECRET", "2222222222222222222222222222222222222222222222222222222222222222".to_owned()));
+    let notifications = start_notifications(env).await;
+    let orders_db = TestDatabase::create("orders").await;
+    let orders = start_orders(dispatching_env(&auth.address, &orders_db.url, &notifications.address)).await;
+    let token = register_and_login(&client(), &auth.address, "dora@example.com").await;
+
+    // Act
+    let order_ids = place_orders(&[&orders], &token, 3).await;
+
+    // Assert: delivered, so the token was bound (the issuer refuses it unbound) and each
+    // delivery carried a proof with a nonce notifications-service sealed.
+    eventually(Duration::from_secs(20), "every record delivered", || async {
+        outbox(&orders.db).await.iter().all(|(_, _, delivered)| *delivered).then_some(())
+    })
+    .await;
+    let notified: BTreeSet<String> =
+        notifications_of(&notifications, &token).await.into_iter().map(|(_, order)| order).collect();
+    assert_eq!(notified, order_ids);
 }

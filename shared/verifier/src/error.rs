@@ -327,11 +327,11 @@ impl AuthError {
             }
             Self::CrossSiteRequest | Self::KeysUnavailable { .. } => None,
             Self::DpopRequired | Self::DpopNotBound | Self::InvalidDpopProof(_) | Self::UseDpopNonce { .. } => {
-                Some(scheme_challenge("DPoP", realm, &[
-                    ("algs", &dpop_algs()),
-                    ("error", self.code()),
-                    ("error_description", &description),
-                ]))
+                Some(scheme_challenge(
+                    "DPoP",
+                    realm,
+                    &[("algs", &dpop_algs()), ("error", self.code()), ("error_description", &description)],
+                ))
             }
             _ => Some(bearer(realm, &[("error", "invalid_token"), ("error_description", &description)])),
         }

@@ -108,8 +108,8 @@ pub use self::extract::{
 pub use self::{
     claims::{Caller, MAX_SCOPES, ScopeSet},
     clock::{Clock, SystemClock, TokioClock},
-    dpop::{ProofError, ProofSettings, ProofVerifier, client::DpopKey, jwk::ProofAlgorithm, nonce::NonceKey},
     config::{RevocationFeed, StartupMode, VerifierConfig},
+    dpop::{ProofError, ProofSettings, ProofVerifier, client::DpopKey, jwk::ProofAlgorithm, nonce::NonceKey},
     error::{AuthError, AuthRejection, TokenPart},
     jose::verify_jws,
     jwks::{FetchOutcome, JwksCache, JwksCacheError},

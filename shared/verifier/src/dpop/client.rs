@@ -62,7 +62,9 @@ impl DpopKey {
                 let point = pair.public_key().as_ref();
                 json!({"kty": "EC", "crv": "P-256", "x": encode_b64url(&point[1..33]), "y": encode_b64url(&point[33..65])})
             }
-            Pair::EdDsa(pair) => json!({"kty": "OKP", "crv": "Ed25519", "x": encode_b64url(pair.public_key().as_ref())}),
+            Pair::EdDsa(pair) => {
+                json!({"kty": "OKP", "crv": "Ed25519", "x": encode_b64url(pair.public_key().as_ref())})
+            }
         };
         let thumbprint = super::jwk::ProofKey::from_jwk(jwk.as_object().ok_or(KeyGenerationError)?, algorithm)
             .map_err(|_| KeyGenerationError)?
@@ -116,8 +118,11 @@ impl DpopKey {
     /// proofs that must fail with it).
     #[must_use]
     pub fn sign_jws(&self, header: &Value, claims: &Value) -> String {
-        let input =
-            format!("{}.{}", encode_b64url(header.to_string().as_bytes()), encode_b64url(claims.to_string().as_bytes()));
+        let input = format!(
+            "{}.{}",
+            encode_b64url(header.to_string().as_bytes()),
+            encode_b64url(claims.to_string().as_bytes())
+        );
         format!("{input}.{}", encode_b64url(&self.sign(input.as_bytes())))
     }
 

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use axum::{Json, Router, body::Body, extract::FromRef, routing::get};
 use http::{Request, StatusCode, header};
 use jwt_verifier::{
-    Authenticated, DpopKey, NonceKey, ProofAlgorithm, StaticKeyStore, Verifier, VerifierConfig, clock::system_now_unix,
+    Authenticated, DpopKey, NonceKey, ProofAlgorithm, StaticKeyStore, Verifier, VerifierConfig,
+    clock::system_now_unix,
     testkit::{key_set, test_key},
 };
 use serde_json::{Value, json};
@@ -155,9 +156,12 @@ async fn a_token_bound_by_an_unknown_confirmation_method_is_refused() {
 #[tokio::test]
 async fn with_nonces_required_a_proof_without_one_gets_a_nonce_every_replica_accepts() {
     let secret = [7u8; 32];
-    let replicas = [app(|c| c.dpop_nonces = Some(NonceKey::new(&secret))), app(|c| {
-        c.dpop_nonces = Some(NonceKey::new(&secret));
-    })];
+    let replicas = [
+        app(|c| c.dpop_nonces = Some(NonceKey::new(&secret))),
+        app(|c| {
+            c.dpop_nonces = Some(NonceKey::new(&secret));
+        }),
+    ];
     let holder = key();
     let token = bound(&holder);
     let first = send(&replicas[0], "DPoP", &token, &[&proof(&holder, &token)]).await;
@@ -188,10 +192,8 @@ async fn behind_a_trusted_gateway_the_proof_names_the_public_uri() {
 #[tokio::test]
 async fn a_missing_token_is_answered_with_both_challenges() {
     let app = app(|_| {});
-    let response = app
-        .oneshot(Request::get("/v1/orders").header(header::HOST, HOST).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let response =
+        app.oneshot(Request::get("/v1/orders").header(header::HOST, HOST).body(Body::empty()).unwrap()).await.unwrap();
     let challenges: Vec<_> = response.headers().get_all(header::WWW_AUTHENTICATE).iter().collect();
     assert_eq!(challenges.len(), 2, "{challenges:?}");
     assert!(challenges[0].to_str().unwrap().starts_with("Bearer realm="));
