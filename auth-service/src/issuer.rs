@@ -169,9 +169,10 @@ fn user_tokens(
     issue(state, &spec, grant, Some(refresh_token))
 }
 
-/// Opens a session for `user` (after a successful login) and issues its first tokens; with
-/// `dpop_jkt` (the login carried a valid DPoP proof) the access token and every refresh
-/// token of the session are bound to that key.
+/// Opens a session for `user` (after a successful login) and issues its first tokens.
+///
+/// With `dpop_jkt` (the login carried a valid DPoP proof) the access token and every
+/// refresh token of the session are bound to that key.
 ///
 /// # Errors
 /// Database failures, or no signing key.
@@ -263,9 +264,10 @@ pub async fn refresh(
     user_tokens(state, &user, &session.id, refresh_token, Grant::RefreshToken, dpop_jkt)
 }
 
-/// `grant_type=client_credentials` for an authenticated `client`: scope and audience are the
-/// requested subsets of its registration (all of it when not requested); the token is bound
-/// to `dpop_jkt` when the request proved a DPoP key.
+/// `grant_type=client_credentials` for an authenticated `client`.
+///
+/// Scope and audience are the requested subsets of its registration (all of it when not
+/// requested); the token is bound to `dpop_jkt` when the request proved a DPoP key.
 ///
 /// # Errors
 /// [`IssueError::ScopeNotAllowed`] / [`IssueError::AudienceNotAllowed`] for anything outside

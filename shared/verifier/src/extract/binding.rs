@@ -1,6 +1,7 @@
-//! Sender-constrained tokens at the resource server (RFC 9449 §7): a token bound to a key
-//! (`cnf.jkt`) is accepted only with the `DPoP` scheme and exactly one proof, signed by that
-//! key, for this request and this token.
+//! Sender-constrained tokens at the resource server (RFC 9449 §7).
+//!
+//! A token bound to a key (`cnf.jkt`) is accepted only with the `DPoP` scheme and exactly
+//! one proof, signed by that key, for this request and this token.
 //!
 //! The URI the proof must name is the one the client addressed. A service reached directly
 //! sees it as `http://` plus `Host` plus the path. Behind a gateway that terminates TLS,
