@@ -331,6 +331,15 @@ pub async fn rotate_refresh_token(
         tx.rollback().await?;
         return classify_refusal(pool, presented, client_id, successor.dpop_jkt, now, grace_ms).await;
     };
+    if let Some(jkt) = successor.dpop_jkt {
+        // A public client that proves a key binds its session to it from now on (RFC 9449
+        // §5): the successor, and every later refresh token, needs that key.
+        sqlx::query("UPDATE sessions SET dpop_jkt = $1 WHERE id = $2 AND dpop_jkt IS NULL")
+            .bind(jkt)
+            .bind(&session_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = $1");
     let session: SessionRow = sqlx::query_as(&sql).bind(&session_id).fetch_one(&mut *tx).await?;
     sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
@@ -394,9 +403,12 @@ async fn classify_refusal(
 ///
 /// # Errors
 /// Database failures.
-pub async fn refresh_token_session(pool: &Pool, hash: &str) -> Result<Option<(String, String)>, sqlx::Error> {
+pub async fn refresh_token_session(
+    pool: &Pool,
+    hash: &str,
+) -> Result<Option<(String, String, Option<String>)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT t.session_id, s.client_id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+        "SELECT t.session_id, s.client_id, s.dpop_jkt FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
          WHERE t.token_hash = $1",
     )
     .bind(hash)

@@ -215,7 +215,9 @@ pub async fn open_session(
 /// and the loser finds the winner's successor in the cookie jar.
 ///
 /// A session bound to a DPoP key spends its refresh token only when `dpop_jkt`, the key the
-/// request proved, is that key; a request with a proof gets an access token bound to it.
+/// request proved, is that key; a proof on an unbound session binds the session to its key
+/// from then on, and the access token too. With `AUTH_USER_DPOP=required` a refresh without
+/// a proof is refused, so sessions opened before the switch become bound or end.
 ///
 /// # Errors
 /// Unknown, expired, reused or foreign refresh tokens, the wrong DPoP key, and ended
@@ -228,6 +230,9 @@ pub async fn refresh(
 ) -> Result<TokenResponse, IssueError> {
     if !tokens::looks_like_refresh_token(presented) {
         return Err(IssueError::UnknownRefreshToken);
+    }
+    if dpop_jkt.is_none() && state.settings.tokens.user_dpop == DpopPolicy::Required {
+        return Err(IssueError::DpopRequired(state.settings.tokens.user_client_id.clone()));
     }
     // Fail before spending anything when this replica cannot sign.
     state.keys.signer().ok_or(IssueError::NoSigningKey)?;

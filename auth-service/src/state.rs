@@ -7,7 +7,7 @@ use std::{
 };
 
 use axum::extract::FromRef;
-use jwt_verifier::{KeyStore, ProofSettings, ProofVerifier, Verifier, VerifierConfig};
+use jwt_verifier::{KeyStore, ProofVerifier, Verifier, VerifierConfig};
 use service_kit::db::Pool;
 
 use crate::{config::Settings, events::EventFeed, keys::KeyManager, passwords::PasswordHasher};
@@ -55,6 +55,7 @@ impl AppState {
             config.max_token_lifetime = settings.tokens.access_token_ttl + settings.keys.clock_leeway;
             config.dpop_trust_forwarded = settings.dpop.trust_forwarded;
             config.dpop_nonces.clone_from(&settings.dpop.nonces);
+            config.dpop.clone_from(&settings.dpop.proofs);
             Verifier::with_key_store(config, Arc::clone(&store))
         };
         let verifier = verifier_for(&settings.audience);
@@ -67,11 +68,7 @@ impl AppState {
             .collect();
         let any_audience = audiences.into_iter().map(|a| (a.clone(), verifier_for(a))).collect();
         let events = EventFeed::new(db.clone(), keys.clone(), &settings.issuer, settings.events.clone());
-        let proof_settings = ProofSettings::default();
-        let proofs = Arc::new(match &settings.dpop.nonces {
-            Some(key) => ProofVerifier::with_nonces(proof_settings, key.clone()),
-            None => ProofVerifier::new(proof_settings),
-        });
+        let proofs = Arc::new(ProofVerifier::configured(settings.dpop.proofs.clone(), settings.dpop.nonces.clone()));
         Self {
             db,
             keys,

@@ -24,7 +24,7 @@ pub fn proven_key(state: &AppState, headers: &HeaderMap, path: &str) -> Result<O
             "the request has no usable Host to check htu against",
         ));
     };
-    let request = ProofRequest { method: "POST", uri: &uri, access_token: None };
+    let request = ProofRequest { method: "POST", uri: &uri, access_token: None, bound_to: None };
     let verified = check_proof(&state.proofs, proof, &request, tokens::now_secs()).map_err(refusal)?;
     Ok(Some(verified.thumbprint))
 }
@@ -32,6 +32,7 @@ pub fn proven_key(state: &AppState, headers: &HeaderMap, path: &str) -> Result<O
 fn refusal(error: AuthError) -> ApiError {
     match error {
         AuthError::UseDpopNonce { nonce } => ApiError::UseDpopNonce { nonce },
+        AuthError::DpopReplayCacheFull => ApiError::Auth(error),
         other => ApiError::oauth(OAuthCode::InvalidDpopProof, other.description()),
     }
 }

@@ -259,7 +259,7 @@ impl IntoResponse for ApiError {
             }
             Self::AuthRejected(rejection) => {
                 log_if_server_error(&rejection.error, rejection.error.status());
-                rejection.error.to_response(Some(&rejection.realm))
+                rejection.error.to_response_for(Some(&rejection.realm), rejection.dpop_scheme)
             }
             Self::OAuth { code, description } => {
                 let status =
@@ -276,7 +276,7 @@ impl IntoResponse for ApiError {
                     ErrorBody::new("use_dpop_nonce", "a DPoP nonce is required: retry with the one in DPoP-Nonce")
                         .into_response_with(StatusCode::BAD_REQUEST);
                 if let Ok(value) = HeaderValue::from_str(&nonce) {
-                    response.headers_mut().insert("dpop-nonce", value);
+                    response.headers_mut().insert(jwt_verifier::dpop::DPOP_NONCE_HEADER, value);
                 }
                 response
             }

@@ -40,12 +40,14 @@ use crate::{
 
 /// The token endpoint's path: DPoP proofs name it in `htu`.
 const TOKEN_PATH: &str = "/oauth/token";
+/// The revocation endpoint's path, likewise.
+const REVOKE_PATH: &str = "/oauth/revoke";
 
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(TOKEN_PATH, post(issue_token))
-        .route("/oauth/revoke", post(revoke_token))
+        .route(REVOKE_PATH, post(revoke_token))
         .route("/oauth/introspect", post(introspect_token))
 }
 
@@ -236,15 +238,24 @@ async fn issue_token(State(state): State<AppState>, headers: HeaderMap, form: OA
 /// request carries no client authentication; a token of another client is left alone.
 /// Always 200 for well-formed requests, whether or not the token was known, valid or
 /// someone else's, so the endpoint cannot be used to probe tokens (§2.2).
+///
+/// A DPoP-bound token (a bound session's refresh token, a bound access token) is revoked
+/// only with a proof by its key: a copy without the key can neither be used nor be used to
+/// log its owner out.
 async fn revoke_token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Result<Response> {
     let requester = match authenticate_client(&state, &headers, &form)? {
         Some(client) => client.id.as_str(),
         None => state.settings.tokens.user_client_id.as_str(),
     };
     let token = form.require("token")?;
+    let proven = dpop::proven_key(&state, &headers, REVOKE_PATH)?;
+    let holds_key = |bound: Option<&str>| bound.is_none_or(|bound| proven.as_deref() == Some(bound));
     if tokens::looks_like_refresh_token(token) {
         match db::refresh_token_session(&state.db, &tokens::hash_refresh_token(token)).await? {
-            Some((session_id, client_id)) if client_id == requester => {
+            Some((_, client_id, bound)) if client_id == requester && !holds_key(bound.as_deref()) => {
+                tracing::info!(client.id = %requester, "revocation of a DPoP-bound refresh token without its key ignored");
+            }
+            Some((session_id, client_id, _)) if client_id == requester => {
                 let ended = revocation::end_session(&state, &session_id, None, SessionEnd::RefreshTokenRevoked).await?;
                 tracing::info!(session.id = %session_id, ended, "refresh token revoked");
             }
@@ -254,6 +265,8 @@ async fn revoke_token(State(state): State<AppState>, headers: HeaderMap, form: O
     } else if let Some(caller) = revocation::verify_own_access_token(&state, token).await {
         if caller.client_id != requester {
             tracing::info!(client.id = %requester, "revocation of another client's access token ignored");
+        } else if !holds_key(caller.dpop_jkt.as_deref()) {
+            tracing::info!(client.id = %requester, "revocation of a DPoP-bound access token without its key ignored");
         } else if revocation::revoke_access_token(&state, &caller).await? {
             tracing::info!(token.jti = %caller.token_id, client.id = %caller.client_id, "access token revoked");
         }

@@ -53,12 +53,15 @@ use crate::{
 /// Routes of this module.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/login", post(login))
+        .route(LOGIN_PATH, post(login))
         .route("/v1/sessions", get(list_sessions).delete(delete_all_sessions))
         .route("/v1/sessions/current", get(current))
         .route("/v1/sessions/{id}", delete(delete_session))
         .route("/v1/logout", post(logout))
 }
+
+/// The login path: DPoP proofs name it in `htu`.
+const LOGIN_PATH: &str = "/v1/login";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -192,7 +195,8 @@ impl LoginAttempt {
 ///
 /// With a valid `DPoP` proof the session is bound to the proof's key (RFC 9449 §5): its
 /// tokens come in the body only, since a cookie travels without a proof and a bound token
-/// in it would be refused everywhere; asking for cookie delivery is a 422.
+/// in it would be refused everywhere; asking for cookie delivery is a 422. A refused proof
+/// counts as a failed attempt.
 async fn login(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
@@ -209,8 +213,14 @@ async fn login(
     if !missing.is_empty() {
         return Err(ApiError::validation(missing));
     }
-    // The proof is checked before the password: a refused proof costs no hash and no attempt.
-    let dpop_jkt = dpop::proven_key(&state, &headers, "/v1/login")?;
+    // Normalised like registration, but not validated: a malformed address simply matches no
+    // account and gets the same 401 as any other.
+    let email = body.email.trim().to_ascii_lowercase();
+    let attempt = LoginAttempt::reserve(&state, &email, address).await?;
+    // The proof is checked inside the throttle (a flood of self-signed proofs is throttled
+    // like wrong passwords, so it cannot fill the replay cache) and before the password: a
+    // refused proof costs an attempt but no hash.
+    let dpop_jkt = dpop::proven_key(&state, &headers, LOGIN_PATH)?;
     let delivery = match (&dpop_jkt, body.token_delivery) {
         (Some(_), TokenDelivery::Cookie) => {
             return Err(ApiError::field("token_delivery", "a DPoP-bound session delivers its tokens in the body"));
@@ -221,10 +231,6 @@ async fn login(
     if dpop_jkt.is_none() && state.settings.tokens.user_dpop == DpopPolicy::Required {
         return Err(ApiError::oauth(OAuthCode::InvalidDpopProof, "a DPoP proof is required to sign in"));
     }
-    // Normalised like registration, but not validated: a malformed address simply matches no
-    // account and gets the same 401 as any other.
-    let email = body.email.trim().to_ascii_lowercase();
-    let attempt = LoginAttempt::reserve(&state, &email, address).await?;
 
     let user = db::find_user_by_email(&state.db, &email).await?;
     let stored_hash = user.as_ref().map(|u| u.password_hash.clone());

@@ -86,7 +86,8 @@ async fn a_bound_refresh_token_is_spent_only_with_a_proof_by_its_key() {
 
 #[tokio::test]
 async fn proofs_that_fail_a_check_are_refused_before_the_password_is_tried() {
-    let app = spawn_app().await;
+    // Each refused proof counts as a login attempt; this test makes several.
+    let app = spawn_app_with(&[("AUTH_LOGIN_MAX_FAILURES_PER_ACCOUNT", "100")]).await;
     let holder = key();
     assert_eq!(app.register("ann@example.com", PASSWORD).await.status(), StatusCode::CREATED);
     let now = system_now_unix();
@@ -113,6 +114,19 @@ async fn proofs_that_fail_a_check_are_refused_before_the_password_is_tried() {
         .await
         .unwrap();
     assert_eq!(cookies.status(), StatusCode::UNPROCESSABLE_ENTITY, "a bound token in a cookie is useless");
+}
+
+#[tokio::test]
+async fn a_flood_of_refused_proofs_is_throttled_like_wrong_passwords() {
+    let app = spawn_app().await;
+    assert_eq!(app.register("ann@example.com", PASSWORD).await.status(), StatusCode::CREATED);
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let response = login_request(&app, "ann@example.com").header("dpop", "not-a-proof").send().await.unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses[..5], [400; 5], "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "past the account's attempts: {statuses:?}");
 }
 
 #[tokio::test]
@@ -160,4 +174,54 @@ async fn the_metadata_lists_the_proof_algorithms() {
     let metadata: Value =
         app.client.get(app.url("/.well-known/oauth-authorization-server")).send().await.unwrap().json().await.unwrap();
     assert_eq!(metadata["dpop_signing_alg_values_supported"], json!(["ES256", "EdDSA"]));
+}
+
+#[tokio::test]
+async fn a_bound_token_is_revoked_only_with_a_proof_by_its_key() {
+    let app = spawn_app().await;
+    let holder = key();
+    let body = bound_login(&app, "ann@example.com", &holder).await;
+    let refresh_token = body["refresh_token"].as_str().unwrap();
+    let revoke = || app.client.post(app.url("/oauth/revoke")).form(&[("token", refresh_token)]);
+
+    // A copy of the refresh token without the key: 200 as always, and nothing happens.
+    assert_eq!(revoke().send().await.unwrap().status(), StatusCode::OK);
+    let still = refresh_request(&app, refresh_token).header("dpop", proof(&app, &holder, "/oauth/token"));
+    let still = still.send().await.unwrap();
+    assert_eq!(still.status(), StatusCode::OK, "the session survived a revocation without the key");
+    let next = still.json::<Value>().await.unwrap()["refresh_token"].as_str().unwrap().to_owned();
+
+    // With the key, the session ends.
+    let with_key = app
+        .client
+        .post(app.url("/oauth/revoke"))
+        .form(&[("token", next.as_str())])
+        .header("dpop", proof(&app, &holder, "/oauth/revoke"));
+    assert_eq!(with_key.send().await.unwrap().status(), StatusCode::OK);
+    let after = refresh_request(&app, &next).header("dpop", proof(&app, &holder, "/oauth/token"));
+    assert_error(after.send().await.unwrap(), StatusCode::BAD_REQUEST, "invalid_grant").await;
+}
+
+#[tokio::test]
+async fn a_proof_on_an_unbound_session_binds_it_from_then_on() {
+    let app = spawn_app().await;
+    let holder = key();
+    let tokens = app.login_new_user("ann@example.com").await;
+    let bound = refresh_request(&app, &tokens.refresh_token).header("dpop", proof(&app, &holder, "/oauth/token"));
+    let bound: Value = bound.send().await.unwrap().json().await.unwrap();
+    assert_eq!(bound["token_type"], "DPoP");
+    let next = bound["refresh_token"].as_str().unwrap();
+    let without = refresh_request(&app, next).send().await.unwrap();
+    assert_error(without, StatusCode::BAD_REQUEST, "invalid_dpop_proof").await;
+}
+
+#[tokio::test]
+async fn with_dpop_required_for_users_logins_and_refreshes_need_a_proof() {
+    let app = spawn_app_with(&[("AUTH_USER_DPOP", "required")]).await;
+    assert_eq!(app.register("ann@example.com", PASSWORD).await.status(), StatusCode::CREATED);
+    let plain = app.login("ann@example.com", PASSWORD).await;
+    assert_error(plain, StatusCode::BAD_REQUEST, "invalid_dpop_proof").await;
+    let holder = key();
+    let response = login_request(&app, "ann@example.com").header("dpop", proof(&app, &holder, "/v1/login"));
+    assert_eq!(response.send().await.unwrap().status(), StatusCode::OK);
 }

@@ -189,9 +189,9 @@ fn dpop_in_process(issuer: &str, key: &TestKey, count: usize, cache_capacity: us
         .collect();
     let bound_request = |token: &str, proof: &str| {
         let Ok(caller) = futures::executor::block_on(verifier.verify(token)) else { return false };
-        let request = ProofRequest { method: "GET", uri, access_token: Some(token) };
-        check_proof(verifier.proofs(), proof, &request, now)
-            .is_ok_and(|proof| caller.dpop_jkt.as_deref() == Some(proof.thumbprint.as_str()))
+        let jkt = caller.dpop_jkt.as_deref();
+        let request = ProofRequest { method: "GET", uri, access_token: Some(token), bound_to: jkt };
+        jkt.is_some() && check_proof(verifier.proofs(), proof, &request, now).is_ok()
     };
     let _ = futures::executor::block_on(verifier.verify(&hot));
     let hot_ns = cpu_ns_per(hot_proofs.len(), || {

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use http::{HeaderValue, StatusCode, header};
-use jwt_verifier::{DPOP_HEADER, clock::system_now_unix};
+use jwt_verifier::{DPOP_HEADER, DPOP_NONCE_HEADER, clock::system_now_unix};
 use secrecy::ExposeSecret;
 use service_kit::http::context::RequestContext;
 use url::Url;
@@ -100,9 +100,12 @@ impl NotificationsClient {
         let nonce = self.nonce.lock().clone();
         let response = self.send(payload, context, token, nonce.as_deref()).await?;
         let response = match self.fresh_nonce(&response) {
-            // A nonce is asked for only by a 401; the request did nothing, so send it again.
+            // A nonce comes with a 401 only as `use_dpop_nonce`, refused before the handler ran:
+            // the request did nothing, so it is sent again, once.
             Some(nonce) if response.status() == StatusCode::UNAUTHORIZED && token.dpop_key().is_some() => {
-                self.send(payload, context, token, Some(&nonce)).await?
+                let retried = self.send(payload, context, token, Some(&nonce)).await?;
+                self.fresh_nonce(&retried);
+                retried
             }
             _ => response,
         };
@@ -151,7 +154,7 @@ impl NotificationsClient {
 
     /// Keeps a `DPoP-Nonce` the answer carries, and returns it.
     fn fresh_nonce(&self, response: &reqwest::Response) -> Option<String> {
-        let nonce = response.headers().get("dpop-nonce")?.to_str().ok()?.to_owned();
+        let nonce = response.headers().get(DPOP_NONCE_HEADER)?.to_str().ok()?.to_owned();
         *self.nonce.lock() = Some(nonce.clone());
         Some(nonce)
     }

@@ -18,7 +18,7 @@ use std::{sync::Arc, time::Duration};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use http::{HeaderValue, header};
-use jwt_verifier::{DPOP_HEADER, DpopKey, clock::system_now_unix, config::check_fetch_url};
+use jwt_verifier::{DPOP_HEADER, DPOP_NONCE_HEADER, DpopKey, clock::system_now_unix, config::check_fetch_url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::{sync::OnceCell, time::Instant};
@@ -144,7 +144,7 @@ impl TokenEndpoint {
         let response =
             request.body(body).send().await.map_err(|e| TokenError::Unreachable(format!("{endpoint}: {e}")))?;
         let status = response.status();
-        let offered_nonce = response.headers().get("dpop-nonce").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let offered_nonce = response.headers().get(DPOP_NONCE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = response.text().await.map_err(|e| TokenError::Unreachable(e.to_string()))?;
         if !status.is_success() {
             let wants_nonce = serde_json::from_str::<OAuthError>(&text).is_ok_and(|e| e.error == "use_dpop_nonce");

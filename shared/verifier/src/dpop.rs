@@ -49,14 +49,17 @@ use crate::{
 /// and a handful of claims, well under 2 KiB.
 pub const MAX_PROOF_BYTES: usize = 4 * 1024;
 
+/// The response header that hands a client a server nonce.
+pub const DPOP_NONCE_HEADER: &str = "dpop-nonce";
+
 /// Longest `jti` accepted (RFC 9449 suggests 96 random bits; UUIDs are 36 characters).
 pub const MAX_JTI_CHARS: usize = 256;
 
 /// Why a proof was refused.
 ///
-/// Every one is `invalid_dpop_proof` on the wire, except [`ProofError::NonceRequired`] and
-/// [`ProofError::NonceExpired`], which are `use_dpop_nonce` with a fresh `DPoP-Nonce`
-/// (RFC 9449 §7.1, §8).
+/// Every one is `invalid_dpop_proof` on the wire, except the nonce problems, which are
+/// `use_dpop_nonce` with a fresh `DPoP-Nonce` (RFC 9449 §7.1, §8), and
+/// [`ProofError::ReplayCacheFull`], a 503 to retry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProofError {
     /// The token is bound to a key and the request carries no `DPoP` header.
@@ -125,10 +128,12 @@ pub enum ProofError {
 }
 
 impl ProofError {
-    /// Whether the answer is `use_dpop_nonce` (with a fresh nonce), not `invalid_dpop_proof`.
+    /// Whether the answer is `use_dpop_nonce` (with a fresh nonce), not `invalid_dpop_proof`:
+    /// a nonce that is missing, expired or not ours (§8: after the nonce key changed, a
+    /// client's stored nonce is simply replaced).
     #[must_use]
     pub fn wants_nonce(&self) -> bool {
-        matches!(self, Self::NonceRequired | Self::NonceExpired)
+        matches!(self, Self::NonceRequired | Self::NonceExpired | Self::NonceInvalid)
     }
 }
 
@@ -168,6 +173,9 @@ pub struct ProofRequest<'a> {
     /// The access token presented with the proof (resource requests); `None` at the token
     /// endpoint.
     pub access_token: Option<&'a str>,
+    /// The thumbprint the access token is bound to (`cnf.jkt`): a proof by another key is
+    /// refused before its `jti` is remembered, so throwaway keys cannot fill the cache.
+    pub bound_to: Option<&'a str>,
 }
 
 /// A proof that passed every check.
@@ -196,14 +204,20 @@ impl ProofVerifier {
     /// A verifier that requires no nonce.
     #[must_use]
     pub fn new(settings: ProofSettings) -> Self {
-        let replay = ReplayCache::new(settings.replay_capacity);
-        Self { settings, replay, nonces: None }
+        Self::configured(settings, None)
     }
 
     /// A verifier that requires a nonce sealed with `key` (share the key across replicas).
     #[must_use]
     pub fn with_nonces(settings: ProofSettings, key: NonceKey) -> Self {
-        Self { nonces: Some(key), ..Self::new(settings) }
+        Self::configured(settings, Some(key))
+    }
+
+    /// A verifier that requires nonces exactly when given a key.
+    #[must_use]
+    pub fn configured(settings: ProofSettings, nonces: Option<NonceKey>) -> Self {
+        let replay = ReplayCache::new(settings.replay_capacity);
+        Self { settings, replay, nonces }
     }
 
     /// Whether proofs must carry a server nonce.
@@ -266,6 +280,9 @@ impl ProofVerifier {
             })?;
         }
         let thumbprint = key.thumbprint();
+        if request.bound_to.is_some_and(|bound| bound != thumbprint) {
+            return Err(ProofError::KeyMismatch);
+        }
         // Remembered until it could no longer pass the `iat` check anyway.
         self.replay.insert(&thumbprint, jti, issued_at.saturating_add(max_age), now)?;
         Ok(VerifiedProof { thumbprint, algorithm, jti: jti.to_owned(), issued_at })

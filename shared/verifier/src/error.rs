@@ -32,6 +32,8 @@ use http::StatusCode;
 use http::{HeaderValue, header};
 
 pub use self::rejection::AuthRejection;
+#[cfg(feature = "axum")]
+use crate::dpop::DPOP_NONCE_HEADER;
 use crate::dpop::{ProofError, jwk::ProofAlgorithm};
 
 /// Which part of a compact JWS a problem was found in.
@@ -177,6 +179,11 @@ pub enum AuthError {
         nonce: String,
     },
 
+    /// The DPoP replay cache is full of unexpired proofs (a flood): refused, not forgotten,
+    /// and the client retries shortly (503 with `Retry-After`).
+    #[error("DPoP replay cache full")]
+    DpopReplayCacheFull,
+
     /// The issuer's keys cannot be used right now (never loaded, or older than `max_stale`,
     /// or the issuer is being asked and did not answer within the wait budget).
     #[error("signing keys unavailable")]
@@ -194,7 +201,7 @@ impl AuthError {
             Self::MissingToken => StatusCode::UNAUTHORIZED,
             Self::MalformedAuthorization => StatusCode::BAD_REQUEST,
             Self::CrossSiteRequest | Self::InsufficientScope(_) | Self::ServiceTokenRequired => StatusCode::FORBIDDEN,
-            Self::KeysUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::KeysUnavailable { .. } | Self::DpopReplayCacheFull => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -207,7 +214,7 @@ impl AuthError {
             Self::MalformedAuthorization => "invalid_request",
             Self::CrossSiteRequest => "cross_site_request",
             Self::InsufficientScope(_) | Self::ServiceTokenRequired => "insufficient_scope",
-            Self::KeysUnavailable { .. } => "temporarily_unavailable",
+            Self::KeysUnavailable { .. } | Self::DpopReplayCacheFull => "temporarily_unavailable",
             Self::InvalidDpopProof(_) => "invalid_dpop_proof",
             Self::UseDpopNonce { .. } => "use_dpop_nonce",
             _ => "invalid_token",
@@ -252,6 +259,7 @@ impl AuthError {
             Self::DpopNotBound => "dpop_not_bound",
             Self::InvalidDpopProof(_) => "bad_dpop_proof",
             Self::UseDpopNonce { .. } => "dpop_nonce_required",
+            Self::DpopReplayCacheFull => "dpop_replay_cache_full",
             Self::KeysUnavailable { .. } => "keys_unavailable",
         }
     }
@@ -262,7 +270,9 @@ impl AuthError {
     pub fn description(&self) -> String {
         match self {
             Self::MissingToken => "a bearer token is required".to_owned(),
-            Self::MalformedAuthorization => "the Authorization header is not a single Bearer credential".to_owned(),
+            Self::MalformedAuthorization => {
+                "the Authorization header is not a single Bearer or DPoP credential".to_owned()
+            }
             Self::CrossSiteRequest => "cookie-authenticated requests must come from the same origin".to_owned(),
             Self::TokenTooLarge => "the token is too large".to_owned(),
             Self::MalformedToken => "the token is not a compact JWS".to_owned(),
@@ -298,6 +308,7 @@ impl AuthError {
             // Fixed texts of our own: ProofError never carries client input.
             Self::InvalidDpopProof(problem) => problem.to_string(),
             Self::UseDpopNonce { .. } => "a DPoP nonce is required: retry with the one in DPoP-Nonce".to_owned(),
+            Self::DpopReplayCacheFull => "too many DPoP proofs in flight; retry shortly".to_owned(),
             Self::KeysUnavailable { .. } => "the token issuer keys are temporarily unavailable".to_owned(),
         }
     }
@@ -312,7 +323,21 @@ impl AuthError {
     /// RFC 6750 sends no challenge (a CSRF refusal, an issuer outage).
     #[must_use]
     pub fn challenge(&self, realm: Option<&str>) -> Option<String> {
+        self.challenge_for(realm, false)
+    }
+
+    /// [`AuthError::challenge`] for a request that used the `DPoP` scheme: a token error is
+    /// then answered in that scheme too (RFC 9449 §7.1).
+    #[must_use]
+    pub fn challenge_for(&self, realm: Option<&str>, dpop_scheme: bool) -> Option<String> {
         let description = self.description();
+        let dpop = |code: &str| {
+            scheme_challenge(
+                "DPoP",
+                realm,
+                &[("algs", &dpop_algs()), ("error", code), ("error_description", &description)],
+            )
+        };
         match self {
             Self::MissingToken => Some(bearer(realm, &[])),
             Self::MalformedAuthorization => {
@@ -325,14 +350,11 @@ impl AuthError {
             Self::ServiceTokenRequired => {
                 Some(bearer(realm, &[("error", "insufficient_scope"), ("error_description", &description)]))
             }
-            Self::CrossSiteRequest | Self::KeysUnavailable { .. } => None,
+            Self::CrossSiteRequest | Self::KeysUnavailable { .. } | Self::DpopReplayCacheFull => None,
             Self::DpopRequired | Self::DpopNotBound | Self::InvalidDpopProof(_) | Self::UseDpopNonce { .. } => {
-                Some(scheme_challenge(
-                    "DPoP",
-                    realm,
-                    &[("algs", &dpop_algs()), ("error", self.code()), ("error_description", &description)],
-                ))
+                Some(dpop(self.code()))
             }
+            _ if dpop_scheme => Some(dpop("invalid_token")),
             _ => Some(bearer(realm, &[("error", "invalid_token"), ("error_description", &description)])),
         }
     }
@@ -342,11 +364,18 @@ impl AuthError {
     #[cfg(feature = "axum")]
     #[must_use]
     pub fn to_response(&self, realm: Option<&str>) -> Response {
+        self.to_response_for(realm, false)
+    }
+
+    /// [`AuthError::to_response`] for a request that used the `DPoP` scheme.
+    #[cfg(feature = "axum")]
+    #[must_use]
+    pub fn to_response_for(&self, realm: Option<&str>, dpop_scheme: bool) -> Response {
         let body = serde_json::json!({ "error": self.code(), "error_description": self.description() });
         let mut response = (self.status(), axum::Json(body)).into_response();
         // Error bodies say things about the caller's credentials: never cache them.
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(value) = self.challenge(realm).and_then(|c| HeaderValue::from_str(&c).ok()) {
+        if let Some(value) = self.challenge_for(realm, dpop_scheme).and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
         }
         if matches!(self, Self::MissingToken) {
@@ -358,7 +387,10 @@ impl AuthError {
         if let Self::UseDpopNonce { nonce } = self
             && let Ok(value) = HeaderValue::from_str(nonce)
         {
-            response.headers_mut().insert("dpop-nonce", value);
+            response.headers_mut().insert(DPOP_NONCE_HEADER, value);
+        }
+        if matches!(self, Self::DpopReplayCacheFull) {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
         }
         if let Self::KeysUnavailable { retry_after_secs } = self {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from((*retry_after_secs).max(1)));

@@ -266,14 +266,15 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Extracts and verifies, recording `user.id` on the request span.
 async fn authenticate(parts: &Parts, verifier: &Verifier) -> Result<Option<Arc<Caller>>, AuthRejection> {
-    let reject = |error| AuthRejection { error, realm: verifier.realm().clone() };
+    let rejection = |error, dpop_scheme| AuthRejection { error, realm: verifier.realm().clone(), dpop_scheme };
     let config = verifier.config();
     let Some((raw, source)) =
         credential_from_request(&parts.method, &parts.headers, config.accept_cookie, &config.allowed_origins)
-            .map_err(reject)?
+            .map_err(|error| rejection(error, false))?
     else {
         return Ok(None);
     };
+    let reject = |error| rejection(error, source == TokenSource::Dpop);
     // A credential equal to a cached token is a token that verified, so well-formed: the
     // syntax check, a pass over every byte, runs only when the cache cannot answer.
     let caller = match verifier.verify_cached(raw) {
@@ -300,7 +301,7 @@ where
         let verifier = Verifier::from_ref(state);
         match authenticate(parts, &verifier).await? {
             Some(caller) => Ok(Self(caller)),
-            None => Err(AuthRejection { error: AuthError::MissingToken, realm: verifier.realm().clone() }),
+            None => Err(AuthRejection::new(AuthError::MissingToken, verifier.realm())),
         }
     }
 }
@@ -345,7 +346,7 @@ where
             Ok(Self(caller, PhantomData))
         } else {
             let verifier = Verifier::from_ref(state);
-            Err(AuthRejection { error: AuthError::InsufficientScope(Sc::NAME), realm: verifier.realm().clone() })
+            Err(AuthRejection::new(AuthError::InsufficientScope(Sc::NAME), verifier.realm()))
         }
     }
 }
@@ -362,13 +363,10 @@ where
         let Authenticated(caller) = <Authenticated as FromRequestParts<S>>::from_request_parts(parts, state).await?;
         let verifier = Verifier::from_ref(state);
         if !caller.is_service() {
-            return Err(AuthRejection { error: AuthError::ServiceTokenRequired, realm: verifier.realm().clone() });
+            return Err(AuthRejection::new(AuthError::ServiceTokenRequired, verifier.realm()));
         }
         if !caller.has_scope(Sc::NAME) {
-            return Err(AuthRejection {
-                error: AuthError::InsufficientScope(Sc::NAME),
-                realm: verifier.realm().clone(),
-            });
+            return Err(AuthRejection::new(AuthError::InsufficientScope(Sc::NAME), verifier.realm()));
         }
         Ok(Self(caller, PhantomData))
     }

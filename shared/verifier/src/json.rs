@@ -178,7 +178,8 @@ impl Member<'_> {
     }
 }
 
-/// The top-level members of one JSON object, in document order, duplicates refused.
+/// The members of one JSON object (the top level, or a nested one), in document order,
+/// duplicates refused.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Members<'a>(Vec<(Cow<'a, str>, Member<'a>)>);
 
@@ -355,8 +356,9 @@ impl<'de> Visitor<'de> for MemberSeed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Member<'de>, A::Error> {
-        let depth = StrictSeed { depth: self.depth }.deeper::<A::Error>()?.depth;
-        MembersVisitor { depth }.visit_map(map).map(Member::Object)
+        // The visitor puts its values one level down: the same count as `parse_object`'s.
+        StrictSeed { depth: self.depth }.deeper::<A::Error>()?;
+        MembersVisitor { depth: self.depth }.visit_map(map).map(Member::Object)
     }
 }
 

@@ -109,7 +109,10 @@ pub use self::{
     claims::{Caller, MAX_SCOPES, ScopeSet},
     clock::{Clock, SystemClock, TokioClock},
     config::{RevocationFeed, StartupMode, VerifierConfig},
-    dpop::{ProofError, ProofSettings, ProofVerifier, client::DpopKey, jwk::ProofAlgorithm, nonce::NonceKey},
+    dpop::{
+        DPOP_NONCE_HEADER, ProofError, ProofSettings, ProofVerifier, client::DpopKey, jwk::ProofAlgorithm,
+        nonce::NonceKey,
+    },
     error::{AuthError, AuthRejection, TokenPart},
     jose::verify_jws,
     jwks::{FetchOutcome, JwksCache, JwksCacheError},

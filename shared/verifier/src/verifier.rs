@@ -137,10 +137,7 @@ impl Verifier {
         let capacity = config.token_cache_capacity;
         let cache = (capacity > 0).then(|| (TokenCache::new(capacity), Admission::new(capacity)));
         let realm = Arc::from(config.audience.as_str());
-        let proofs = match &config.dpop_nonces {
-            Some(key) => ProofVerifier::with_nonces(config.dpop.clone(), key.clone()),
-            None => ProofVerifier::new(config.dpop.clone()),
-        };
+        let proofs = ProofVerifier::configured(config.dpop.clone(), config.dpop_nonces.clone());
         Self {
             inner: Arc::new(Inner {
                 metrics: std::sync::OnceLock::new(),

@@ -3,7 +3,11 @@
 //! `jwt-verifier` reads no environment itself (a library should not); this is the workspace's
 //! loader for it. The table of variables lives in `shared/verifier/README.md`.
 
-use jwt_verifier::{NonceKey, Origin, RevocationFeed, StartupMode, VerifierConfig, config::check_fetch_url};
+use std::time::Duration;
+
+use jwt_verifier::{
+    NonceKey, Origin, ProofSettings, RevocationFeed, StartupMode, VerifierConfig, config::check_fetch_url,
+};
 use url::Url;
 
 use super::{Env, parse_duration, parse_secret_32};
@@ -66,8 +70,7 @@ pub fn verifier_config(env: &mut Env, audience: &str) -> VerifierConfig {
     let dpop = dpop_settings(env);
     config.dpop_trust_forwarded = dpop.trust_forwarded;
     config.dpop_nonces = dpop.nonces;
-    config.dpop.max_age = env.duration("AUTH_DPOP_MAX_AGE", config.dpop.max_age);
-    config.dpop.replay_capacity = env.parse("AUTH_DPOP_REPLAY_CACHE_SIZE", config.dpop.replay_capacity);
+    config.dpop = dpop.proofs;
     for (name, message) in config.problems() {
         env.problem(name, message);
     }
@@ -84,6 +87,8 @@ pub struct DpopSettings {
     /// `AUTH_DPOP_NONCE_SECRET` (32 bytes, hex or base64; unset: no nonces): every proof
     /// must carry a server nonce sealed with it. Give all replicas of a service the same one.
     pub nonces: Option<NonceKey>,
+    /// `AUTH_DPOP_MAX_AGE` (1 s to 10 min) and `AUTH_DPOP_REPLAY_CACHE_SIZE` (at least 1).
+    pub proofs: ProofSettings,
 }
 
 /// Reads [`DpopSettings`].
@@ -96,7 +101,16 @@ pub fn dpop_settings(env: &mut Env) -> DpopSettings {
             None
         }
     });
-    DpopSettings { trust_forwarded, nonces }
+    let mut proofs = ProofSettings::default();
+    proofs.max_age = env.duration("AUTH_DPOP_MAX_AGE", proofs.max_age);
+    if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&proofs.max_age) {
+        env.problem("AUTH_DPOP_MAX_AGE", "must be between 1s and 10m: a proof is made for one request");
+    }
+    proofs.replay_capacity = env.parse("AUTH_DPOP_REPLAY_CACHE_SIZE", proofs.replay_capacity);
+    if proofs.replay_capacity == 0 {
+        env.problem("AUTH_DPOP_REPLAY_CACHE_SIZE", "must be at least 1: a full cache refuses every proof");
+    }
+    DpopSettings { trust_forwarded, nonces, proofs }
 }
 
 /// `AUTH_ALLOWED_ORIGINS`: comma-separated origins, each parsed now so that a typo stops the

@@ -64,7 +64,7 @@ impl Signer {
 }
 
 fn request() -> ProofRequest<'static> {
-    ProofRequest { method: "GET", uri: URI, access_token: Some(TOKEN) }
+    ProofRequest { method: "GET", uri: URI, access_token: Some(TOKEN), bound_to: None }
 }
 
 fn verifier() -> ProofVerifier {
@@ -258,6 +258,20 @@ fn nonces_are_ours_recent_and_not_from_the_future() {
     let forged = NonceKey::new(&[8; 32]).issue(NOW);
     assert_eq!(verifier.verify(&nonced(&forged), &request(), NOW).unwrap_err(), ProofError::NonceInvalid);
     assert_eq!(verifier.verify(&nonced("not-a-nonce"), &request(), NOW).unwrap_err(), ProofError::NonceInvalid);
+    assert!(ProofError::NonceInvalid.wants_nonce(), "a stale nonce from an old key is replaced, not fatal");
+}
+
+#[test]
+fn a_proof_by_another_key_than_the_bound_one_is_refused_before_its_jti_is_kept() {
+    let (holder, other) = (Signer::es256(), Signer::es256());
+    let verifier = verifier();
+    let jkt = holder.thumbprint();
+    let bound = ProofRequest { bound_to: Some(&jkt), ..request() };
+    for _ in 0..3 {
+        assert_eq!(verifier.verify(&other.valid(), &bound, NOW).unwrap_err(), ProofError::KeyMismatch);
+    }
+    assert!(verifier.replay.is_empty(), "nothing remembered for a key the token is not bound to");
+    assert!(verifier.verify(&holder.valid(), &bound, NOW).is_ok());
 }
 
 #[test]

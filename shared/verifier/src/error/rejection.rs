@@ -16,6 +16,16 @@ pub struct AuthRejection {
     pub error: AuthError,
     /// The protection space named in the challenge.
     pub realm: Arc<str>,
+    /// The request used the `DPoP` scheme: the challenge answers in it.
+    pub dpop_scheme: bool,
+}
+
+impl AuthRejection {
+    /// A rejection whose challenge uses the `Bearer` scheme.
+    #[must_use]
+    pub fn new(error: AuthError, realm: &Arc<str>) -> Self {
+        Self { error, realm: Arc::clone(realm), dpop_scheme: false }
+    }
 }
 
 impl fmt::Display for AuthRejection {
@@ -44,6 +54,6 @@ impl IntoResponse for AuthRejection {
             // would flood the log for the length of the outage.
             tracing::debug!(auth.reason = self.error.reason(), "rejecting request: issuer keys unavailable");
         }
-        self.error.to_response(Some(&self.realm))
+        self.error.to_response_for(Some(&self.realm), self.dpop_scheme)
     }
 }

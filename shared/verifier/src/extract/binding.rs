@@ -46,9 +46,9 @@ pub(super) fn check(
     let path = parts.extensions.get::<OriginalUri>().map_or(parts.uri.path(), |original| original.0.path());
     let uri = request_uri(&parts.headers, path, verifier.config().dpop_trust_forwarded)
         .ok_or(refused(ProofError::UriMismatch))?;
-    let request = ProofRequest { method: parts.method.as_str(), uri: &uri, access_token: Some(token) };
-    let verified = check_proof(verifier.proofs(), proof, &request, verifier.config().clock.now_unix())?;
-    if verified.thumbprint == jkt { Ok(()) } else { Err(refused(ProofError::KeyMismatch)) }
+    let request =
+        ProofRequest { method: parts.method.as_str(), uri: &uri, access_token: Some(token), bound_to: Some(jkt) };
+    check_proof(verifier.proofs(), proof, &request, verifier.config().clock.now_unix()).map(drop)
 }
 
 /// The request's one `DPoP` header, `None` without one.
@@ -64,20 +64,28 @@ pub fn proof_header(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
     proof.to_str().map(Some).map_err(|_| AuthError::InvalidDpopProof(ProofError::Malformed))
 }
 
-/// Verifies `proof` for `request` at `now`, a refusal as the error the client must see: a
-/// proof that lacks a (fresh) nonce gets [`AuthError::UseDpopNonce`] with a new one.
+/// Verifies `proof` for `request` at `now`, a refusal as the error the client must see.
+///
+/// A proof that lacks a (fresh) nonce gets [`AuthError::UseDpopNonce`] with a new one, a
+/// full replay cache a 503 to retry.
 ///
 /// # Errors
-/// [`AuthError::InvalidDpopProof`] or [`AuthError::UseDpopNonce`].
+/// [`AuthError::InvalidDpopProof`], [`AuthError::UseDpopNonce`] or
+/// [`AuthError::DpopReplayCacheFull`].
 pub fn check_proof(
     proofs: &ProofVerifier,
     proof: &str,
     request: &ProofRequest<'_>,
     now: i64,
 ) -> Result<VerifiedProof, AuthError> {
-    proofs.verify(proof, request, now).map_err(|problem| match problem.wants_nonce() {
-        true => AuthError::UseDpopNonce { nonce: proofs.issue_nonce(now).unwrap_or_default() },
-        false => AuthError::InvalidDpopProof(problem),
+    proofs.verify(proof, request, now).map_err(|problem| {
+        if problem.wants_nonce() {
+            AuthError::UseDpopNonce { nonce: proofs.issue_nonce(now).unwrap_or_default() }
+        } else if problem == ProofError::ReplayCacheFull {
+            AuthError::DpopReplayCacheFull
+        } else {
+            AuthError::InvalidDpopProof(problem)
+        }
     })
 }
 
@@ -86,9 +94,8 @@ pub fn check_proof(
 #[must_use]
 pub fn request_uri(headers: &HeaderMap, path: &str, trust_forwarded: bool) -> Option<String> {
     // A trusted header that is there must be usable: two values are not a fallback to Host.
-    let forwarded = |name: &str| match trust_forwarded && headers.contains_key(name) {
-        true => single(headers, name).map(Some),
-        false => Some(None),
+    let forwarded = |name: &str| {
+        if trust_forwarded && headers.contains_key(name) { single(headers, name).map(Some) } else { Some(None) }
     };
     let scheme = match forwarded("x-forwarded-proto")? {
         Some(proto) if proto.eq_ignore_ascii_case("https") => "https",

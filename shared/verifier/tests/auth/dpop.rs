@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::{Json, Router, body::Body, extract::FromRef, routing::get};
+use axum::{Json, Router, body::Body, routing::get};
 use http::{Request, StatusCode, header};
 use jwt_verifier::{
     Authenticated, DpopKey, NonceKey, ProofAlgorithm, StaticKeyStore, Verifier, VerifierConfig,
@@ -18,17 +18,6 @@ use crate::helpers::{AUDIENCE, ISSUER, claims, with};
 const HOST: &str = "orders.test";
 const URI: &str = "http://orders.test/v1/orders";
 
-#[derive(Clone)]
-struct AppState {
-    verifier: Verifier,
-}
-
-impl FromRef<AppState> for Verifier {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
-}
-
 async fn me(Authenticated(caller): Authenticated) -> Json<Value> {
     Json(json!({"sub": caller.subject, "jkt": caller.dpop_jkt}))
 }
@@ -37,7 +26,8 @@ fn app(tune: impl FnOnce(&mut VerifierConfig)) -> Router {
     let mut config = VerifierConfig::new(ISSUER, AUDIENCE);
     tune(&mut config);
     let verifier = Verifier::with_key_store(config, Arc::new(StaticKeyStore::new(key_set(&[test_key(0)]))));
-    Router::new().route("/v1/orders", get(me).post(me)).with_state(AppState { verifier })
+    // The verifier is the whole state: `FromRef` of a type to itself is axum's own.
+    Router::new().route("/v1/orders", get(me).post(me)).with_state(verifier)
 }
 
 fn key() -> DpopKey {
@@ -171,9 +161,45 @@ async fn with_nonces_required_a_proof_without_one_gets_a_nonce_every_replica_acc
         let with_nonce = holder.proof("GET", URI, Some(&token), Some(&nonce), system_now_unix());
         assert_eq!(send(replica, "DPoP", &token, &[&with_nonce]).await.status, StatusCode::OK);
     }
+    // A nonce sealed with another key (another service, or before the key changed) is
+    // replaced, not fatal: the client gets a fresh one of this service.
     let other_service = app(|c| c.dpop_nonces = Some(NonceKey::new(&[8u8; 32])));
     let foreign = holder.proof("GET", URI, Some(&token), Some(&nonce), system_now_unix());
-    assert_refused(&send(&other_service, "DPoP", &token, &[&foreign]).await, "invalid_dpop_proof");
+    let answer = send(&other_service, "DPoP", &token, &[&foreign]).await;
+    assert_refused(&answer, "use_dpop_nonce");
+    assert_ne!(answer.nonce.as_deref(), Some(nonce.as_str()));
+}
+
+#[tokio::test]
+async fn a_token_error_under_the_dpop_scheme_is_answered_in_that_scheme() {
+    let app = app(|_| {});
+    let holder = key();
+    let expired = test_key(0).mint(&with(
+        with(with(claims(), "cnf", json!({"jkt": holder.thumbprint()})), "exp", json!(1_000_001)),
+        "iat",
+        json!(1_000_000),
+    ));
+    let answer = send(&app, "DPoP", &expired, &[&proof(&holder, &expired)]).await;
+    assert_refused(&answer, "invalid_token");
+    let bearer = send(&app, "Bearer", &expired, &[]).await;
+    assert!(bearer.challenges[0].starts_with("Bearer "), "{:?}", bearer.challenges);
+}
+
+#[tokio::test]
+async fn a_full_replay_cache_is_a_503_to_retry_and_other_keys_cannot_fill_it() {
+    let app = app(|c| c.dpop.replay_capacity = 2);
+    let (holder, thief) = (key(), key());
+    let token = bound(&holder);
+    // Proofs by keys the token is not bound to are refused before they are remembered.
+    for _ in 0..5 {
+        assert_refused(&send(&app, "DPoP", &token, &[&proof(&thief, &token)]).await, "invalid_dpop_proof");
+    }
+    for _ in 0..2 {
+        assert_eq!(send(&app, "DPoP", &token, &[&proof(&holder, &token)]).await.status, StatusCode::OK);
+    }
+    let full = send(&app, "DPoP", &token, &[&proof(&holder, &token)]).await;
+    assert_eq!(full.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(full.body["error"], "temporarily_unavailable");
 }
 
 #[tokio::test]
