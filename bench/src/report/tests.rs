@@ -63,6 +63,7 @@ fn fixture(plan: Plan) -> Results {
             aws_lc_verify_ns: 30_000.0,
             dpop_hot_ns: 30_000.0,
             dpop_cold_ns: 75_000.0,
+            es256_verify_ns: 28_000.0,
         },
         cpu_hot_vs_plain: Some(spread(0.74)),
         cpu_cold_vs_plain: Some(spread(0.18)),
