@@ -16,7 +16,8 @@ static VERIFIER: LazyLock<ProofVerifier> =
 
 fuzz_target!(|data: &[u8]| {
     let proof = String::from_utf8_lossy(data);
-    let request = ProofRequest { method: "GET", uri: "https://api.example.com/v1/orders", access_token: Some("t") };
+    let request =
+        ProofRequest { method: "GET", uri: "https://api.example.com/v1/orders", access_token: Some("t"), bound_to: None };
     // No key the fuzzer holds signed anything we would accept with a nonce it cannot seal.
     assert!(VERIFIER.verify(&proof, &request, 1_800_000_000).is_err(), "a fuzzed DPoP proof verified");
 });
