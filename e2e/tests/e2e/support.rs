@@ -332,13 +332,20 @@ fn short_replica(served_by: &str) -> &str {
 /// # Errors
 /// A revocation took longer than the bound to reach its last replica.
 pub fn ensure_within_bound(scenario: &str, figures: &[Propagation]) -> anyhow::Result<()> {
-    eprintln!("e2e[{scenario}]: revocation -> last verifier replica refusing (bound {REVOCATION_BOUND:?}):");
+    ensure_within(scenario, figures, REVOCATION_BOUND)
+}
+
+/// Prints every figure and fails unless each is within `bound`.
+///
+/// # Errors
+/// A revocation took longer than `bound` to reach its last replica.
+pub fn ensure_within(scenario: &str, figures: &[Propagation], bound: Duration) -> anyhow::Result<()> {
+    eprintln!("e2e[{scenario}]: revocation -> last verifier replica refusing (bound {bound:?}):");
     for figure in figures {
         eprintln!("e2e[{scenario}]:   {:<44} {:.3} s", figure.case, figure.slowest().as_secs_f64());
     }
-    let late: Vec<String> =
-        figures.iter().filter(|f| f.slowest() > REVOCATION_BOUND).map(Propagation::summary).collect();
-    anyhow::ensure!(late.is_empty(), "revocations slower than {REVOCATION_BOUND:?}: {}", late.join("; "));
+    let late: Vec<String> = figures.iter().filter(|f| f.slowest() > bound).map(Propagation::summary).collect();
+    anyhow::ensure!(late.is_empty(), "revocations slower than {bound:?}: {}", late.join("; "));
     Ok(())
 }
 
