@@ -4,7 +4,8 @@
 //! `deploy/gateway/nginx.conf.template`. Without nginx the harness routes and spreads requests
 //! over the replicas itself with [`builtin::BuiltInGateway`] (round robin, retry of idempotent
 //! requests on the next replica, passive health checks), and says so when it starts. Both
-//! route the same paths, defined once in [`route`].
+//! route the same paths, defined once in [`route`] (and [`rewrite`] for the paths a service
+//! knows by another name).
 
 pub mod builtin;
 pub mod nginx;
@@ -95,9 +96,11 @@ impl Gateway {
 #[must_use]
 pub fn route(path: &str) -> Option<Service> {
     let under = |prefix: &str| path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'));
-    if under("/v1/orders") {
+    // RFC 9728 §3.1: each resource's metadata sits under the shared well-known prefix.
+    let metadata = |resource: &str| path.strip_prefix("/.well-known/oauth-protected-resource") == Some(resource);
+    if under("/v1/orders") || metadata("/v1/orders") || path == "/openapi/orders.json" {
         Some(Service::Orders)
-    } else if under("/v1/notifications") {
+    } else if under("/v1/notifications") || metadata("/v1/notifications") || path == "/openapi/notifications.json" {
         Some(Service::Notifications)
     } else if under("/v1/users")
         || path == "/v1/login"
@@ -113,6 +116,15 @@ pub fn route(path: &str) -> Option<Service> {
     } else {
         None
     }
+}
+
+/// The path the service is asked for, where it differs from the gateway's.
+///
+/// Each service's OpenAPI document is `/openapi.json` on the service and
+/// `/openapi/<service>.json` on the gateway (nginx: a URI in `proxy_pass`).
+#[must_use]
+pub fn rewrite(path: &str) -> Option<&'static str> {
+    matches!(path, "/openapi/orders.json" | "/openapi/notifications.json").then_some("/openapi.json")
 }
 
 #[cfg(test)]
@@ -135,6 +147,14 @@ mod tests {
         assert_eq!(route("/v1/admin/keys/rotate"), Some(Service::Auth));
         assert_eq!(route("/oauth/token"), Some(Service::Auth));
         assert_eq!(route("/.well-known/jwks.json"), Some(Service::Auth));
+        assert_eq!(route("/.well-known/oauth-protected-resource/v1/orders"), Some(Service::Orders));
+        assert_eq!(route("/.well-known/oauth-protected-resource/v1/notifications"), Some(Service::Notifications));
+        assert_eq!(route("/.well-known/oauth-protected-resource/v1/orders/x"), Some(Service::Auth));
+        assert_eq!(route("/openapi/orders.json"), Some(Service::Orders));
+        assert_eq!(route("/openapi/notifications.json"), Some(Service::Notifications));
+        assert_eq!(rewrite("/openapi/orders.json"), Some("/openapi.json"));
+        assert_eq!(rewrite("/v1/orders"), None);
+        assert_eq!(route("/openapi.json"), None);
         assert_eq!(route("/metrics"), None);
         assert_eq!(route("/"), None);
     }

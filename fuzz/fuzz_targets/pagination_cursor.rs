@@ -1,4 +1,4 @@
-//! The list endpoints' query: `Cursor::parse` (base64url of `created_at.id`), `PageLimit::parse`
+//! The list endpoints' query: `Cursor::parse` (`created_at.id`, or the earlier base64url of it), `PageLimit::parse`
 //! and `PageQuery::parse` over a query string. Input: the cursor, limit or query text.
 
 #![no_main]

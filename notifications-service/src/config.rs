@@ -7,6 +7,7 @@
 //! | `DATABASE_MAX_CONNECTIONS` | `10` | pool size per replica |
 //! | `LOG_FORMAT`, `RUST_LOG` | human, `info` | logging |
 //! | `AUTH_ISSUER`, `AUTH_JWKS_URL`, `AUTH_ALLOW_INSECURE_HTTP`, … | see `jwt_verifier` | the trusted issuer |
+//! | `AUTH_RESOURCE_URL` | issuer origin + `/v1/notifications` | this resource's RFC 9728 identifier, published at `/.well-known/oauth-protected-resource` and named in challenges |
 //!
 //! The audience this service accepts is fixed: `notifications-service`. An unset
 //! `AUTH_ISSUER` falls back to the development issuer, which is refused unless
@@ -21,6 +22,10 @@ use service_kit::config::{CommonSettings, ConfigError, Env};
 pub const SERVICE_NAME: &str = "notifications-service";
 /// The `aud` value tokens must carry to be accepted here.
 pub const AUDIENCE: &str = "notifications-service";
+
+/// Where the API lives under the resource's origin: the default RFC 9728 resource identifier
+/// is the issuer's origin plus this path (`AUTH_RESOURCE_URL` overrides it).
+pub const RESOURCE_PATH: &str = "/v1/notifications";
 /// `LISTEN_ADDR` when unset.
 pub const DEFAULT_LISTEN_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8083);
 
@@ -41,7 +46,8 @@ impl Settings {
         let common = CommonSettings::read(env, DEFAULT_LISTEN_ADDR, "notifications.db");
         let database_max_connections =
             env.parse_with("DATABASE_MAX_CONNECTIONS", 10, service_kit::config::parse_pool_size);
-        let verifier = service_kit::config::verifier_config(env, AUDIENCE);
+        let mut verifier = service_kit::config::verifier_config(env, AUDIENCE);
+        verifier.resource = service_kit::config::resource_url(env, &verifier, RESOURCE_PATH);
         Self { common, database_max_connections, verifier }
     }
 

@@ -7,6 +7,7 @@
 //! | `DATABASE_MAX_CONNECTIONS` | `10` | pool size per replica |
 //! | `LOG_FORMAT`, `RUST_LOG` | human, `info` | logging |
 //! | `AUTH_ISSUER`, `AUTH_JWKS_URL`, `AUTH_ALLOW_INSECURE_HTTP`, … | see `jwt_verifier` | the trusted issuer |
+//! | `AUTH_RESOURCE_URL` | issuer origin + `/v1/orders` | this resource's RFC 9728 identifier, published at `/.well-known/oauth-protected-resource` and named in challenges |
 //! | `AUTH_TOKEN_URL` | issuer metadata's `token_endpoint`, else `<issuer>/oauth/token` | where service tokens come from |
 //! | `ORDERS_CLIENT_ID` | `orders-service` | this service's OAuth client |
 //! | `ORDERS_CLIENT_SECRET` | `orders-dev-secret` (dev default: needs `DEV_MODE=true`) | its secret |
@@ -44,6 +45,10 @@ use crate::{
 pub const SERVICE_NAME: &str = "orders-service";
 /// The `aud` value tokens must carry to be accepted here.
 pub const AUDIENCE: &str = "orders-service";
+
+/// Where the API lives under the resource's origin: the default RFC 9728 resource identifier
+/// is the issuer's origin plus this path (`AUTH_RESOURCE_URL` overrides it).
+pub const RESOURCE_PATH: &str = "/v1/orders";
 /// `LISTEN_ADDR` when unset.
 pub const DEFAULT_LISTEN_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8082);
 /// Development-only secret matching auth-service's development client. It is public, so it
@@ -77,7 +82,8 @@ impl Settings {
         let common = CommonSettings::read(env, DEFAULT_LISTEN_ADDR, "orders.db");
         let database_max_connections =
             env.parse_with("DATABASE_MAX_CONNECTIONS", 10, service_kit::config::parse_pool_size);
-        let verifier = service_kit::config::verifier_config(env, AUDIENCE);
+        let mut verifier = service_kit::config::verifier_config(env, AUDIENCE);
+        verifier.resource = service_kit::config::resource_url(env, &verifier, RESOURCE_PATH);
         let client = read_client(env, &verifier);
         let outbox = read_outbox(env);
         let idempotency_ttl = env.duration("IDEMPOTENCY_KEY_TTL", Duration::from_secs(86_400));

@@ -6,8 +6,8 @@
 //!
 //! 1. claims a batch of due records with a lease in the database (see
 //!    [`store::claim_outbox`] for why two replicas never claim the same record);
-//! 2. delivers each with this service's own client-credentials token and the request id and
-//!    `traceparent` of the request that placed the order;
+//! 2. delivers each with this service's own client-credentials token and the request id of
+//!    the request that placed the order;
 //! 3. marks it delivered, or schedules a retry with exponential backoff and jitter, or parks it
 //!    as failed when notifications-service refuses the payload for good (400/409/413/422).
 //!
@@ -17,6 +17,15 @@
 //! replica at once; otherwise it polls.
 //!
 //! Every statement on the outbox after the order's transaction is in [`store`].
+//!
+//! # Traces
+//!
+//! Each attempt is an `outbox deliver` span (kind consumer) that starts a trace of its own
+//! and carries a **link** to the span of the request that placed the order (the record's
+//! stored `traceparent`). A delivery is not part of that request: it may run minutes later,
+//! on another replica, several times, and a child span would make the request's trace look
+//! as long as the retries. The HTTP call to notifications-service is a client span under the
+//! delivery span, so notifications-service's server span is in the delivery's trace.
 
 pub mod store;
 
@@ -26,6 +35,7 @@ use futures::StreamExt as _;
 use rand::Rng as _;
 use service_kit::db::{Pool, now_millis};
 use tokio::sync::{Notify, watch};
+use tracing::Instrument as _;
 use url::Url;
 use uuid::Uuid;
 
@@ -224,6 +234,21 @@ impl Dispatcher {
     }
 
     async fn attempt(&self, token: &Arc<ServiceToken>, record: &ClaimedRecord) -> Attempt {
+        let span = tracing::info_span!(
+            parent: None,
+            "outbox_delivery",
+            otel.name = "outbox deliver",
+            otel.kind = "consumer",
+            outbox.id = %record.id,
+            order.id = %record.order_id,
+            outbox.attempt = record.attempts,
+            request_id = %record.context.request_id,
+        );
+        service_kit::telemetry::propagation::add_link(&span, &record.context.traceparent);
+        self.attempt_in_span(token, record).instrument(span).await
+    }
+
+    async fn attempt_in_span(&self, token: &Arc<ServiceToken>, record: &ClaimedRecord) -> Attempt {
         match self.notifications.deliver(&record.payload, &record.context, token).await {
             Ok(outcome) => {
                 let result = match outcome {

@@ -1,7 +1,7 @@
 //! The harness's own gateway, used where nginx is not installed.
 //!
 //! It does what the nginx config does, in a few lines of Rust: routes by path prefix
-//! ([`super::route`]), spreads requests round robin over a service's replicas, skips a replica
+//! ([`super::route`], with [`super::rewrite`] for the OpenAPI documents), spreads requests round robin over a service's replicas, skips a replica
 //! for a while after it failed (passive health check), moves idempotent requests on to the next
 //! replica after a connection error or a 502/503/504 (and any request whose connection was
 //! refused, since it never reached the replica), keeps or creates `X-Request-Id` and appends
@@ -224,7 +224,10 @@ async fn proxy(
     }
     let idempotent =
         matches!(parts.method, Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS);
-    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
+    let path_and_query = match super::rewrite(&path) {
+        Some(rewritten) => rewritten.to_owned(),
+        None => parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned(),
+    };
 
     let candidates = pool.candidates();
     let mut last_response = None;

@@ -200,8 +200,10 @@ mod tests {
             let mut words = line.split_whitespace().skip(1);
             let first = words.next().unwrap_or_default();
             let path = if first == "=" { words.next().unwrap_or_default() } else { first };
-            let upstream =
-                line.split("proxy_pass http://").nth(1).and_then(|r| r.split(';').next()).unwrap_or_default();
+            let target = line.split("proxy_pass http://").nth(1).and_then(|r| r.split(';').next()).unwrap_or_default();
+            // `upstream/uri`: nginx sends `/uri` instead of the request's path.
+            let (upstream, uri) = target.split_once('/').map_or((target, None), |(u, rest)| (u, Some(rest)));
+            assert_eq!(super::super::rewrite(path), uri.map(|rest| format!("/{rest}")).as_deref(), "{line}");
             let expected = match upstream {
                 "auth_service" => Service::Auth,
                 "orders_service" => Service::Orders,
@@ -212,6 +214,6 @@ mod tests {
             assert_eq!(super::super::route(&probe), Some(expected), "{line}");
             checked += 1;
         }
-        assert_eq!(checked, 15);
+        assert_eq!(checked, 19);
     }
 }

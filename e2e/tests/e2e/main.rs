@@ -1,6 +1,7 @@
 //! The cross-service end-to-end suite: real service binaries, several replicas each, behind a
 //! gateway. One file per claim; `support` holds the shared helpers. See `e2e/README.md`.
 
+mod api_fuzz;
 mod database_outage;
 mod dpop;
 mod hostile_tokens;
@@ -17,3 +18,4 @@ mod revocation_issuer_outage;
 mod revocation_late_replica;
 mod support;
 mod tokens_everywhere;
+mod traces;

@@ -63,8 +63,11 @@ impl Recipient {
     /// # Errors
     /// A [`FieldError`] on `recipient` when it is not a plausible subject.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let valid =
-            !raw.is_empty() && raw.len() <= Self::MAX_LEN && raw.trim() == raw && !raw.chars().any(char::is_control);
+        // Characters, not bytes: the API document's `maxLength` counts characters.
+        let valid = !raw.is_empty()
+            && raw.chars().count() <= Self::MAX_LEN
+            && raw.trim() == raw
+            && !raw.chars().any(char::is_control);
         if valid {
             Ok(Self(raw.to_owned()))
         } else {
@@ -111,7 +114,8 @@ impl AsRef<str> for Kind {
     }
 }
 
-/// The text shown to the recipient: 1–2000 characters, not blank.
+/// The text shown to the recipient: 1–2000 characters, not blank, no NUL (which PostgreSQL
+/// text cannot store: accepting it would turn a bad request into a 500).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message(String);
 
@@ -122,10 +126,13 @@ impl Message {
     /// Parses a message.
     ///
     /// # Errors
-    /// A [`FieldError`] on `message` when blank or too long.
+    /// A [`FieldError`] on `message` when blank, too long or holding a NUL.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        if raw.trim().is_empty() || raw.chars().count() > Self::MAX_CHARS {
-            Err(FieldError::new("message", format!("must be 1-{} characters and not blank", Self::MAX_CHARS)))
+        if raw.trim().is_empty() || raw.chars().count() > Self::MAX_CHARS || raw.contains('\0') {
+            Err(FieldError::new(
+                "message",
+                format!("must be 1-{} characters, not blank, without NUL characters", Self::MAX_CHARS),
+            ))
         } else {
             Ok(Self(raw.to_owned()))
         }
@@ -274,8 +281,12 @@ mod tests {
         assert!(Kind::parse("order.placed-v2_x").is_ok());
         assert!(Kind::parse("9order").is_err());
         assert!(Kind::parse(&format!("a{}", "b".repeat(64))).is_err());
+        assert!(Recipient::parse(&"é".repeat(255)).is_ok(), "characters, as the document's maxLength counts");
+        assert!(Recipient::parse(&"é".repeat(256)).is_err());
         assert!(Message::parse(&"é".repeat(2000)).is_ok());
         assert!(Message::parse(&"é".repeat(2001)).is_err());
+        // PostgreSQL text cannot hold NUL: refused here, not a 500 at the insert (review).
+        assert!(Message::parse("a\0b").is_err());
     }
 
     #[test]

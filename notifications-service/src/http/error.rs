@@ -5,8 +5,14 @@
 //! [`CommonError`]; only what is this service's own is a variant here. Authentication failures
 //! never get here: `jwt_verifier`'s extractors answer those.
 
+use std::collections::BTreeMap;
+
 use axum::response::{IntoResponse, Response};
-use service_kit::http::error::CommonError;
+use service_kit::http::{
+    error::{CommonError, ErrorBody},
+    openapi::{error_response, single},
+};
+use utoipa::openapi::{RefOr, response::Response as ResponseDoc};
 
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -31,16 +37,34 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+/// Code and description of [`ApiError::EventConflict`].
+const EVENT_CONFLICT: (&str, &str) = (
+    "event_conflict",
+    "this event id was already delivered with different content; use a new event id for a new event",
+);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            Self::EventConflict => CommonError::conflict(
-                "event_conflict",
-                "this event id was already delivered with different content; use a new event id for a new event",
-            )
-            .into_response(),
+            Self::EventConflict => CommonError::conflict(EVENT_CONFLICT.0, EVENT_CONFLICT.1).into_response(),
             Self::Common(error) => error.into_response(),
         }
+    }
+}
+
+/// OpenAPI: the 409 of [`ApiError::EventConflict`].
+pub(crate) struct EventConflict;
+
+impl utoipa::IntoResponses for EventConflict {
+    fn responses() -> BTreeMap<String, RefOr<ResponseDoc>> {
+        single(
+            409,
+            error_response(
+                "This event id was already delivered by this sender with different content.",
+                &[],
+                &[(EVENT_CONFLICT.0, ErrorBody::new(EVENT_CONFLICT.0, EVENT_CONFLICT.1))],
+            ),
+        )
     }
 }
 

@@ -11,22 +11,29 @@
 //! different content answers 409.
 
 use axum::{
-    Router,
     extract::{Path, Query, State, rejection::QueryRejection},
     response::{IntoResponse, Response},
-    routing::post,
 };
 use http::StatusCode;
 use jwt_verifier::{RequireScope, ServiceWithScope};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use service_kit::{
-    http::{error::CommonError, json::AppJson},
+    http::{
+        error::CommonError,
+        json::AppJson,
+        openapi::{
+            BadRequest, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
+            UnprocessableEntity, UnsupportedMediaType,
+        },
+    },
     pagination::{Cursor, Page, PageQuery},
     time::rfc3339_millis as timestamp,
 };
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::error::{ApiError, NOTIFICATION_NOT_FOUND, Result};
+use super::error::{ApiError, EventConflict, NOTIFICATION_NOT_FOUND, Result};
 use crate::{
     db::{self, Inserted},
     domain::{NewNotification, Notification, NotificationId},
@@ -36,39 +43,87 @@ use crate::{
 jwt_verifier::scope!(NotificationsWrite, "notifications:write");
 jwt_verifier::scope!(NotificationsRead, "notifications:read");
 
-/// The notification routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/notifications", post(create_notification).get(list_notifications))
-        .route("/v1/notifications/{id}/read", post(mark_notification_read))
+/// Tag of the notification operations in the OpenAPI document.
+const TAG: &str = "notifications";
+
+/// The notification routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_notification, list_notifications))
+        .routes(routes!(mark_notification_read))
 }
 
 /// Body of `POST /v1/notifications`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "event_id": "0192f1c4-5a6b-7c8d-9e0f-1a2b3c4d5e6f",
+    "recipient": "user-123",
+    "kind": "order_placed",
+    "message": "Your order of 2 items was placed.",
+    "data": {"order_id": "0192f1c4-0000-7000-8000-000000000001"}
+}))]
 struct CreateNotificationRequest {
-    /// The sender's id for the event; the idempotency key.
+    /// The sender's id for the event; the idempotency key: 1–128 letters, digits, '.', '_',
+    /// ':' or '-'.
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     event_id: String,
-    /// `sub` of the user it is for.
+    /// `sub` of the user it is for: 1–255 characters, no control characters, no surrounding
+    /// whitespace.
+    #[schema(
+        max_length = 255,
+        pattern = "^[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000](?:[^\\x00-\\x1f\\x7f-\\x9f]*[^\\x00-\\x20\\x7f-\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000])?$"
+    )]
     recipient: String,
+    /// What happened: a lowercase letter, then up to 63 of a-z, 0-9, '.', '_', '-'
+    /// (`order_placed`).
+    #[schema(pattern = "^[a-z][a-z0-9._-]{0,63}$")]
     kind: String,
+    /// One sentence for the recipient: 1–2000 characters, not only whitespace, no NUL.
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = "^[^\\x00]*[^\\x00\\t-\\r \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\x00]*$"
+    )]
     message: String,
     /// Optional structured details (a JSON object).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     data: Option<Map<String, Value>>,
 }
 
 /// A notification on the wire.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0192f1c4-7777-7000-8000-000000000002",
+    "event_id": "0192f1c4-5a6b-7c8d-9e0f-1a2b3c4d5e6f",
+    "source": "orders-service",
+    "recipient": "user-123",
+    "kind": "order_placed",
+    "message": "Your order of 2 items was placed.",
+    "data": {"order_id": "0192f1c4-0000-7000-8000-000000000001"},
+    "created_at": "2026-12-02T09:30:00.456Z",
+    "read_at": null
+}))]
 struct NotificationResponse {
+    /// The notification's id (a UUID v7).
     id: String,
+    /// The sender's event id.
     event_id: String,
+    /// Client id of the service that sent it.
     source: String,
+    /// `sub` of the user it is for.
     recipient: String,
     kind: String,
     message: String,
+    /// Structured details (`{}` when none were sent).
+    #[schema(value_type = Object)]
     data: Map<String, Value>,
+    /// RFC 3339 with milliseconds, UTC.
+    #[schema(format = DateTime)]
     created_at: String,
+    /// When the recipient marked it read; `null` while unread.
+    #[schema(format = DateTime)]
     read_at: Option<String>,
 }
 
@@ -88,6 +143,21 @@ impl From<Notification> for NotificationResponse {
     }
 }
 
+/// Delivers a notification (service tokens only). Idempotent on the sender's `event_id`.
+#[utoipa::path(
+    post,
+    path = "/v1/notifications",
+    tag = TAG,
+    security(("bearerAuth" = ["notifications:write"])),
+    request_body(content = CreateNotificationRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The notification was stored.", body = NotificationResponse),
+        (status = 200, description = "This event was already delivered with the same content: the stored notification.",
+            body = NotificationResponse),
+        BadRequest, Unauthorized, Forbidden, EventConflict, PayloadTooLarge, UnsupportedMediaType, UnprocessableEntity,
+        InternalError, Unavailable,
+    )
+)]
 async fn create_notification(
     State(state): State<AppState>,
     ServiceWithScope(caller, ..): ServiceWithScope<NotificationsWrite>,
@@ -130,6 +200,19 @@ async fn create_notification(
     }
 }
 
+/// The caller's notifications, newest first, one page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/notifications",
+    tag = TAG,
+    security(("bearerAuth" = ["notifications:read"])),
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of notifications; `next_cursor` is `null` on the last page.",
+            body = Page<NotificationResponse>),
+        BadRequest, Unauthorized, Forbidden, InternalError, Unavailable,
+    )
+)]
 async fn list_notifications(
     State(state): State<AppState>,
     RequireScope(caller, ..): RequireScope<NotificationsRead>,
@@ -141,6 +224,18 @@ async fn list_notifications(
     Ok(AppJson(Page::from_rows(rows, limit, position, NotificationResponse::from)))
 }
 
+/// Marks one of the caller's notifications read (again answers the first `read_at`).
+#[utoipa::path(
+    post,
+    path = "/v1/notifications/{id}/read",
+    tag = TAG,
+    security(("bearerAuth" = ["notifications:read"])),
+    params(("id" = String, Path, description = "The notification's id.")),
+    responses(
+        (status = 200, description = "The notification, now read.", body = NotificationResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, InternalError, Unavailable,
+    )
+)]
 async fn mark_notification_read(
     State(state): State<AppState>,
     RequireScope(caller, ..): RequireScope<NotificationsRead>,

@@ -103,6 +103,17 @@ async fn invalid_fields_get_422_naming_each_field() {
 }
 
 #[tokio::test]
+async fn a_message_with_a_nul_gets_422_not_a_database_error() {
+    // PostgreSQL text cannot store U+0000; before the check this was a 500 there.
+    let app = spawn_app().await;
+    let body = json!({"event_id": "e-nul", "recipient": "alice", "kind": "order_placed", "message": "a\u{0}b"});
+    let response = app.post_notification(Some(&app.sender_token()), &body).await;
+    assert_eq!(response.status(), 422);
+    assert_eq!(detail_fields(&error_body(response).await), ["message"]);
+    assert_eq!(stored_count(&app).await, 0);
+}
+
+#[tokio::test]
 async fn wrong_shapes_get_422_naming_the_field() {
     let app = spawn_app().await;
     let token = app.sender_token();

@@ -7,3 +7,5 @@ mod health;
 mod helpers;
 mod jwks;
 mod list;
+mod openapi;
+mod resource_metadata;

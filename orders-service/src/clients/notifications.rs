@@ -1,9 +1,11 @@
 //! Delivery of one notification to notifications-service (`POST /v1/notifications`).
 //!
-//! The request carries the dispatcher's own token and the request id and `traceparent` of
-//! the request that placed the order (stored in the outbox), so one request id covers the
-//! order and its notification in both services' logs even though delivery happens later.
-//! Answers are classified so the dispatcher knows whether to retry.
+//! The request carries the dispatcher's own token and the request id of the request that
+//! placed the order (stored in the outbox), so one request id covers the order and its
+//! notification in both services' logs even though delivery happens later. Each attempt is a
+//! client span (`service_kit::telemetry::client`) whose context goes out as `traceparent`, so
+//! notifications-service's server span is its child, in the delivery's trace (see
+//! [`crate::outbox`]). Answers are classified so the dispatcher knows whether to retry.
 //!
 //! A DPoP-bound token goes as `Authorization: DPoP` with a fresh proof for this request
 //! (RFC 9449 §7). When notifications-service requires nonces it answers `use_dpop_nonce` with
@@ -15,7 +17,11 @@ use std::sync::Arc;
 use http::{HeaderValue, StatusCode, header};
 use jwt_verifier::{DPOP_HEADER, DPOP_NONCE_HEADER, clock::system_now_unix};
 use secrecy::ExposeSecret;
-use service_kit::http::context::RequestContext;
+use service_kit::{
+    http::context::RequestContext,
+    telemetry::{client, propagation},
+};
+use tracing::Instrument as _;
 use url::Url;
 
 use super::{excerpt, token::ServiceToken};
@@ -139,17 +145,25 @@ impl NotificationsClient {
         let mut authorization = HeaderValue::from_str(&format!("{scheme} {secret}"))
             .map_err(|_| DeliveryError::TokenRejected("the token is not a valid header value".to_owned()))?;
         authorization.set_sensitive(true);
+        let span = client::client_span("POST", &self.endpoint);
+        let mut headers = context.outgoing_headers();
+        propagation::inject(&span, &mut headers);
         let mut request = self
             .http
             .post(self.endpoint.clone())
-            .headers(context.outgoing_headers())
+            .headers(headers)
             .header(header::AUTHORIZATION, authorization)
             .header(header::CONTENT_TYPE, "application/json");
         if let Some(key) = token.dpop_key() {
             let proof = key.proof("POST", self.endpoint.as_str(), Some(secret), nonce, system_now_unix());
             request = request.header(DPOP_HEADER, proof);
         }
-        request.body(payload.to_owned()).send().await.map_err(|e| DeliveryError::Unreachable(e.to_string()))
+        let sent = request.body(payload.to_owned()).send().instrument(span.clone()).await;
+        match &sent {
+            Ok(response) => client::record_response(&span, response.status()),
+            Err(error) => client::record_error(&span, error),
+        }
+        sent.map_err(|e| DeliveryError::Unreachable(e.to_string()))
     }
 
     /// Keeps a `DPoP-Nonce` the answer carries, and returns it.

@@ -13,6 +13,8 @@
 //! to the key (`token_type: DPoP`); an issuer that asks for a nonce (`use_dpop_nonce`) is
 //! asked once more with it. An issuer that does not do DPoP answers `Bearer`, and the token
 //! is used as one.
+//!
+//! Each request is a client span whose context goes out as `traceparent`.
 
 use std::{sync::Arc, time::Duration};
 
@@ -21,7 +23,9 @@ use http::{HeaderValue, header};
 use jwt_verifier::{DPOP_HEADER, DPOP_NONCE_HEADER, DpopKey, clock::system_now_unix, config::check_fetch_url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use service_kit::telemetry::{client, propagation};
 use tokio::{sync::OnceCell, time::Instant};
+use tracing::Instrument as _;
 use url::Url;
 
 use super::excerpt;
@@ -141,8 +145,12 @@ impl TokenEndpoint {
         if let Some(key) = &self.dpop {
             request = request.header(DPOP_HEADER, key.proof("POST", endpoint.as_str(), None, nonce, system_now_unix()));
         }
-        let response =
-            request.body(body).send().await.map_err(|e| TokenError::Unreachable(format!("{endpoint}: {e}")))?;
+        let span = client::client_span("POST", endpoint);
+        let mut headers = http::HeaderMap::new();
+        propagation::inject(&span, &mut headers);
+        let sent = request.headers(headers).body(body).send().instrument(span.clone()).await;
+        record(&span, &sent);
+        let response = sent.map_err(|e| TokenError::Unreachable(format!("{endpoint}: {e}")))?;
         let status = response.status();
         let offered_nonce = response.headers().get(DPOP_NONCE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = response.text().await.map_err(|e| TokenError::Unreachable(e.to_string()))?;
@@ -207,13 +215,19 @@ impl TokenEndpoint {
         let issuer = self.issuer.as_str().trim_end_matches('/');
         let candidates = jwt_verifier::metadata::metadata_urls(issuer).map_err(TokenError::InvalidResponse)?;
         for candidate in candidates {
-            let response = self
+            let span = client::client_span("GET", &candidate);
+            let mut headers = http::HeaderMap::new();
+            propagation::inject(&span, &mut headers);
+            let sent = self
                 .http
                 .get(candidate.clone())
+                .headers(headers)
                 .header(header::ACCEPT, "application/json")
                 .send()
-                .await
-                .map_err(|e| TokenError::Unreachable(format!("{candidate}: {e}")))?;
+                .instrument(span.clone())
+                .await;
+            record(&span, &sent);
+            let response = sent.map_err(|e| TokenError::Unreachable(format!("{candidate}: {e}")))?;
             if !response.status().is_success() {
                 continue;
             }
@@ -232,5 +246,13 @@ impl TokenEndpoint {
             .map_err(|e| TokenError::InvalidResponse(format!("cannot build the token URL: {e}")))?;
         tracing::info!(token_endpoint = %fallback, "issuer metadata has no token endpoint, using the conventional one");
         Ok(fallback)
+    }
+}
+
+/// Records the outcome of a call on its client span.
+fn record(span: &tracing::Span, sent: &Result<reqwest::Response, reqwest::Error>) {
+    match sent {
+        Ok(response) => client::record_response(span, response.status()),
+        Err(error) => client::record_error(span, error),
     }
 }

@@ -5,9 +5,15 @@
 //! [`CommonError`]; only what is this service's own is a variant here. Authentication failures
 //! never get here: `jwt_verifier`'s extractors answer those.
 
+use std::collections::BTreeMap;
+
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use service_kit::http::error::{CommonError, ErrorBody, FieldError};
+use service_kit::http::{
+    error::{CommonError, ErrorBody, FieldError},
+    openapi::{error_response, single, validation_example},
+};
+use utoipa::openapi::{RefOr, response::Response as ResponseDoc};
 
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -38,22 +44,45 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The body of [`ApiError::IdempotencyKeyReused`].
+    fn idempotency_key_reused_body() -> ErrorBody {
+        let mut body = ErrorBody::new(
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used for a different request; use a new key for a new order",
+        );
+        body.details
+            .push(FieldError::new(crate::domain::idempotency::HEADER, "already used for a different request body"));
+        body
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
             Self::IdempotencyKeyReused => {
-                let mut body = ErrorBody::new(
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was already used for a different request; use a new key for a new order",
-                );
-                body.details.push(FieldError::new(
-                    crate::domain::idempotency::HEADER,
-                    "already used for a different request body",
-                ));
-                body.into_response_with(StatusCode::UNPROCESSABLE_ENTITY)
+                Self::idempotency_key_reused_body().into_response_with(StatusCode::UNPROCESSABLE_ENTITY)
             }
             Self::Common(error) => error.into_response(),
         }
+    }
+}
+
+/// OpenAPI: the 422 of `POST /v1/orders`, the kit's validation error or
+/// [`ApiError::IdempotencyKeyReused`].
+pub(crate) struct OrderRejected;
+
+impl utoipa::IntoResponses for OrderRejected {
+    fn responses() -> BTreeMap<String, RefOr<ResponseDoc>> {
+        single(
+            422,
+            error_response(
+                "The body is JSON of the wrong shape or breaks a rule (`details` names each field), or the \
+                 `Idempotency-Key` was already used with a different body (`idempotency_key_reused`).",
+                &[],
+                &[validation_example(), ("idempotency_key_reused", ApiError::idempotency_key_reused_body())],
+            ),
+        )
     }
 }
 

@@ -10,22 +10,30 @@
 
 use anyhow::Context;
 use axum::{
-    Router,
     extract::{Path, Query, State, rejection::QueryRejection},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use jwt_verifier::RequireScope;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use service_kit::{
-    http::{context::RequestContext, error::CommonError, json::AppJson},
+    http::{
+        context::RequestContext,
+        error::CommonError,
+        json::AppJson,
+        openapi::{
+            BadRequest, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
+            UnsupportedMediaType,
+        },
+    },
     pagination::{Cursor, Page, PageQuery},
     time::rfc3339_millis as timestamp,
 };
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::error::{ApiError, ORDER_NOT_FOUND, Result};
+use super::error::{ApiError, ORDER_NOT_FOUND, OrderRejected, Result};
 use crate::{
     db::{self, NewIdempotencyKey, NewOutboxRecord, PlaceOutcome},
     domain::{Fingerprint, IdempotencyKey, Order, OrderId, OrderItems, OrderNotification, OrderStatus, idempotency},
@@ -38,38 +46,82 @@ jwt_verifier::scope!(OrdersRead, "orders:read");
 /// Set on the answer to a retried request that returns the first result.
 static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
-/// The order routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/orders", post(create_order).get(list_orders)).route("/v1/orders/{id}", get(find_order))
+/// Tag of the order operations in the OpenAPI document.
+const TAG: &str = "orders";
+
+/// The order routes, each registered with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_order, list_orders)).routes(routes!(find_order))
 }
 
 /// Body of `POST /v1/orders`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"items": [{"sku": "ABC-1", "quantity": 2}]}))]
 struct CreateOrderRequest {
+    /// What to order: 1–50 items.
+    #[schema(min_items = 1, max_items = 50)]
     items: Vec<ItemRequest>,
 }
 
 /// One item of the request. `quantity` is a signed 64-bit integer so that 0, negative and huge
 /// values reach the domain check and get its message instead of a type error.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ItemRequest {
+    /// Stock-keeping unit: 1–32 uppercase letters, digits and '-', starting with a letter or digit.
+    #[schema(example = "ABC-1", pattern = "^[A-Z0-9][A-Z0-9-]{0,31}$")]
     sku: String,
+    /// How many, 1–1000.
+    #[schema(example = 2, minimum = 1, maximum = 1000)]
+    #[serde(deserialize_with = "integer")]
     quantity: i64,
 }
 
+/// A JSON number without a fractional part, however it is written: JSON Schema's `integer`
+/// (the document's type) includes `2.0` and `1e3`. Out-of-range values saturate, so they reach
+/// the domain check and get its message.
+fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(value) = number.as_i64() {
+        return Ok(value);
+    }
+    if number.as_u64().is_some() {
+        return Ok(i64::MAX);
+    }
+    match number.as_f64() {
+        // `as` saturates at the bounds of i64, which is what the range check needs.
+        #[allow(clippy::cast_possible_truncation, reason = "integral by the check, saturating by design")]
+        Some(value) if value.fract() == 0.0 => Ok(value as i64),
+        _ => Err(serde::de::Error::custom("must be an integer")),
+    }
+}
+
 /// An order on the wire.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0192f1c4-5a6b-7c8d-9e0f-1a2b3c4d5e6f",
+    "owner": "user-123",
+    "items": [{"sku": "ABC-1", "quantity": 2}],
+    "status": "placed",
+    "created_at": "2026-12-02T09:30:00.123Z"
+}))]
 struct OrderResponse {
+    /// The order's id (a UUID v7).
     id: String,
+    /// `sub` of the user who placed it.
     owner: String,
     items: Vec<ItemResponse>,
+    /// `placed`.
+    #[schema(value_type = String)]
     status: &'static str,
+    /// RFC 3339 with milliseconds, UTC.
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
-#[derive(Debug, Serialize)]
+/// One item of an order.
+#[derive(Debug, Serialize, ToSchema)]
 struct ItemResponse {
     sku: String,
     quantity: u32,
@@ -92,6 +144,23 @@ impl From<&Order> for OrderResponse {
     }
 }
 
+/// Places an order for the caller. With an `Idempotency-Key`, a retry of the same request
+/// answers the first order again (201 with `Idempotent-Replayed: true`).
+#[utoipa::path(
+    post,
+    path = "/v1/orders",
+    tag = TAG,
+    security(("bearerAuth" = ["orders:write"])),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$",
+        description = "Makes retries safe: the same key and body answer the first order again (1–255 visible ASCII characters).")),
+    request_body(content = CreateOrderRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The order was placed, or this is a retry of a request that placed it.",
+            body = OrderResponse,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this answers a retry with the stored order."))),
+        BadRequest, Unauthorized, Forbidden, PayloadTooLarge, UnsupportedMediaType, OrderRejected, InternalError, Unavailable,
+    )
+)]
 async fn create_order(
     State(state): State<AppState>,
     RequireScope(caller, ..): RequireScope<OrdersWrite>,
@@ -176,6 +245,19 @@ async fn replay(
     Ok(Some(response))
 }
 
+/// The caller's orders (everyone's for role `admin`), newest first, one page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1/orders",
+    tag = TAG,
+    security(("bearerAuth" = ["orders:read"])),
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of orders; `next_cursor` is `null` on the last page.",
+            body = Page<OrderResponse>),
+        BadRequest, Unauthorized, Forbidden, InternalError, Unavailable,
+    )
+)]
 async fn list_orders(
     State(state): State<AppState>,
     RequireScope(caller, ..): RequireScope<OrdersRead>,
@@ -188,6 +270,18 @@ async fn list_orders(
     Ok(AppJson(Page::from_rows(orders, limit, position, |order| OrderResponse::from(&order))))
 }
 
+/// One of the caller's orders (any order for role `admin`).
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}",
+    tag = TAG,
+    security(("bearerAuth" = ["orders:read"])),
+    params(("id" = String, Path, description = "The order's id.")),
+    responses(
+        (status = 200, description = "The order.", body = OrderResponse),
+        BadRequest, Unauthorized, Forbidden, NotFound, InternalError, Unavailable,
+    )
+)]
 async fn find_order(
     State(state): State<AppState>,
     RequireScope(caller, ..): RequireScope<OrdersRead>,

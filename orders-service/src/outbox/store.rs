@@ -24,7 +24,8 @@ pub struct ClaimedRecord {
     pub order_id: String,
     /// JSON body to deliver.
     pub payload: String,
-    /// Ids of the request that placed the order.
+    /// Ids of the request that placed the order; its `traceparent` names that request's
+    /// server span, which the delivery span links to.
     pub context: RequestContext,
     /// Delivery attempts including the one this claim is for.
     pub attempts: i64,

@@ -8,6 +8,8 @@ mod health;
 mod helpers;
 mod idempotency;
 mod jwks;
+mod openapi;
 mod orders;
 mod outbox;
+mod resource_metadata;
 mod validation;

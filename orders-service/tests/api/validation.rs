@@ -26,6 +26,22 @@ async fn out_of_range_quantities_get_422_naming_the_item() {
 }
 
 #[tokio::test]
+async fn integral_numbers_are_quantities_however_written_and_fractions_are_not() {
+    // JSON Schema's `integer`, the document's type, includes 467.0 and 4e2 (found by schemathesis).
+    let app = spawn_app().await;
+    for quantity in [json!(467.0), json!(4e2)] {
+        let body = json!({"items": [{"sku": "A-1", "quantity": quantity}]});
+        let response = app.post_order(Some(&app.token("alice")), &body).await;
+        assert_eq!(response.status(), 201, "{body}");
+    }
+    for quantity in [json!(2.5), json!("2")] {
+        assert_rejected(&app, &json!({"items": [{"sku": "A-1", "quantity": quantity}]}), 422, &["items[0].quantity"])
+            .await;
+    }
+    assert_eq!(app.count("orders").await, 2);
+}
+
+#[tokio::test]
 async fn item_counts_outside_1_to_50_get_422() {
     let app = spawn_app().await;
     assert_rejected(&app, &json!({"items": []}), 422, &["items"]).await;

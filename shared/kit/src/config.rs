@@ -16,7 +16,7 @@ pub mod dev_mode;
 pub mod verifier;
 
 pub use self::dev_mode::{DEV_MODE, DevDefault};
-pub use self::verifier::{DEV_ISSUER, verifier_config};
+pub use self::verifier::{DEV_ISSUER, resource_url, verifier_config};
 
 /// Every bad value found while reading the configuration, one per line.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,9 @@
 //! - [`layers`]: request ids, `traceparent`, `X-Served-By`, request spans and metrics.
 //! - [`context`]: the ids of the current request, for passing on to outgoing calls.
 //! - [`health`]: `/healthz`, `/readyz` and `/metrics` handlers.
+//! - [`openapi`]: the OpenAPI 3.1 pieces services share (`bearerAuth`, error responses,
+//!   `/openapi.json`).
+//! - [`protected_resource`]: a resource server's RFC 9728 metadata document.
 
 pub mod context;
 pub mod error;
@@ -13,6 +16,8 @@ pub mod form;
 pub mod health;
 pub mod json;
 pub mod layers;
+pub mod openapi;
+pub mod protected_resource;
 
 /// Request bodies above this size get 413 (64 KiB, plenty for every API in the workspace).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

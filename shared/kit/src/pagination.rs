@@ -1,10 +1,13 @@
 //! Keyset pagination for list endpoints: an opaque cursor naming the last item of a page,
 //! the page size, the query string that carries both and the page that answers it.
 //!
-//! Lists are ordered newest first by `(created_at, id)`; a cursor is the base64url encoding of
-//! that pair for the last item returned, and the next page is everything strictly after it in
-//! that order. Unlike offsets, a cursor stays correct while new items arrive, and the query
-//! uses an index instead of skipping rows. Clients treat cursors as opaque strings.
+//! Lists are ordered newest first by `(created_at, id)`; a cursor is that pair for the last
+//! item returned (`<created_at ms>.<id as 32 hex digits>`), and the next page is everything
+//! strictly after it in that order. Unlike offsets, a cursor stays correct while new items
+//! arrive, and the query uses an index instead of skipping rows. Clients should treat cursors
+//! as opaque; the format is exact and published ([`CURSOR_PATTERN`]) so that every string the
+//! API document allows is one the API accepts. (For one release the earlier base64url form is
+//! accepted too, so paging survives a rolling upgrade.)
 
 use axum::extract::{Query, rejection::QueryRejection};
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -22,8 +25,15 @@ pub struct Cursor {
     pub id: Uuid,
 }
 
-/// Cursors are short; anything longer is garbage and is refused before decoding.
-const MAX_CURSOR_LEN: usize = 128;
+/// Exactly the strings [`Cursor::parse`] accepts: up to 18 digits (always within `i64`), a
+/// dot, and the id's 32 lowercase hex digits.
+pub const CURSOR_PATTERN: &str = "^[0-9]{1,18}\\.[0-9a-f]{32}$";
+
+/// Longest cursor of the earlier base64url form (18 digits, a dot, 32 hex digits, encoded).
+const MAX_LEGACY_LEN: usize = 68;
+
+/// Digits of `created_at` a cursor may carry.
+const MAX_CREATED_AT_DIGITS: usize = 18;
 
 impl Cursor {
     /// The cursor pointing after an item.
@@ -35,7 +45,7 @@ impl Cursor {
     /// The opaque string handed to clients.
     #[must_use]
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}.{}", self.created_at, self.id.simple()))
+        format!("{}.{}", self.created_at, self.id.simple())
     }
 
     /// Parses a cursor a client sent back.
@@ -44,17 +54,22 @@ impl Cursor {
     /// A [`FieldError`] on `cursor` when it is not one this service produced.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let invalid = || FieldError::new("cursor", "is not a cursor returned by this API");
-        if raw.len() > MAX_CURSOR_LEN {
+        if !raw.contains('.') && raw.len() <= MAX_LEGACY_LEN {
+            // The base64url form earlier releases handed out, so a client paging across a
+            // rolling upgrade is not refused. Remove once no replica of those runs.
+            let decoded = URL_SAFE_NO_PAD.decode(raw.as_bytes()).map_err(|_| invalid())?;
+            let text = std::str::from_utf8(&decoded).map_err(|_| invalid())?;
+            return if text.contains('.') { Self::parse(text) } else { Err(invalid()) };
+        }
+        let (created_at, id) = raw.split_once('.').ok_or_else(invalid)?;
+        let digits =
+            (1..=MAX_CREATED_AT_DIGITS).contains(&created_at.len()) && created_at.bytes().all(|b| b.is_ascii_digit());
+        let hex = id.len() == 32 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !digits || !hex {
             return Err(invalid());
         }
-        let decoded = URL_SAFE_NO_PAD.decode(raw.as_bytes()).map_err(|_| invalid())?;
-        let text = std::str::from_utf8(&decoded).map_err(|_| invalid())?;
-        let (created_at, id) = text.split_once('.').ok_or_else(invalid)?;
         let created_at: i64 = created_at.parse().map_err(|_| invalid())?;
         let id = Uuid::try_parse(id).map_err(|_| invalid())?;
-        if created_at < 0 {
-            return Err(invalid());
-        }
         Ok(Self { created_at, id })
     }
 }
@@ -92,11 +107,14 @@ impl PageLimit {
 
 /// The query string of a list endpoint (`?limit=…&cursor=…`). Values are taken as strings and
 /// parsed by [`PageLimit`] and [`Cursor`], so errors name the parameter.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Page size, 1–100.
+    /// Page size, 1–100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100, example = 20)]
     pub limit: Option<String>,
     /// A `next_cursor` from the previous page.
+    #[param(pattern = "^[0-9]{1,18}\\.[0-9a-f]{32}$", example = "1764667800123.0192f1c45a6b7c8d9e0f1a2b3c4d5e6f")]
     pub cursor: Option<String>,
 }
 
@@ -114,7 +132,7 @@ impl PageQuery {
 }
 
 /// One page of a list, as every list endpoint answers it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     /// The items, newest first.
     pub items: Vec<T>,
@@ -155,12 +173,45 @@ mod tests {
 
     #[test]
     fn garbage_cursors_are_refused() {
-        for raw in ["", "not base64!", "bm90LWEtY3Vyc29y", &"A".repeat(500)] {
+        let id = Uuid::nil().simple().to_string();
+        let garbage = [
+            String::new(),
+            "not a cursor".to_owned(),
+            format!("-5.{id}"),
+            format!("+5.{id}"),
+            format!(".{id}"),
+            format!("{}.{id}", "9".repeat(19)),
+            format!("5.{}", id.to_uppercase().replace('0', "A")),
+            format!("5.{id}0"),
+            format!("5.{id}.5"),
+            "A".repeat(500),
+        ];
+        for raw in &garbage {
             let error = Cursor::parse(raw).unwrap_err();
-            assert_eq!(error.field, "cursor");
+            assert_eq!(error.field, "cursor", "{raw}");
         }
-        let negative = URL_SAFE_NO_PAD.encode(format!("-5.{}", Uuid::nil().simple()));
-        assert!(Cursor::parse(&negative).is_err());
+    }
+
+    #[test]
+    fn cursors_of_the_earlier_base64_form_still_parse() {
+        let cursor = Cursor::after(1_700_000_000_123, Uuid::now_v7());
+        let legacy = URL_SAFE_NO_PAD.encode(cursor.encode());
+        assert_eq!(Cursor::parse(&legacy).unwrap(), cursor);
+        for raw in [URL_SAFE_NO_PAD.encode("no dot"), URL_SAFE_NO_PAD.encode(URL_SAFE_NO_PAD.encode(cursor.encode()))] {
+            assert!(Cursor::parse(&raw).is_err(), "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_published_pattern_is_exactly_what_parses() {
+        let pattern = CURSOR_PATTERN;
+        assert!(pattern.starts_with('^') && pattern.ends_with('$'));
+        let cursor = Cursor::after(999_999_999_999_999_999, Uuid::from_u128(u128::MAX));
+        assert_eq!(Cursor::parse(&cursor.encode()).unwrap(), cursor);
+        assert_eq!(cursor.encode(), format!("{}.{}", "9".repeat(18), "f".repeat(32)));
+        let params = <PageQuery as utoipa::IntoParams>::into_params(|| None);
+        let documented = serde_json::to_value(params.iter().find(|p| p.name == "cursor").unwrap()).unwrap();
+        assert_eq!(documented["schema"]["pattern"], CURSOR_PATTERN, "{documented}");
     }
 
     #[test]

@@ -105,7 +105,7 @@ pub async fn run<A: Application>(command: Command) -> ExitCode {
 /// # Errors
 /// The exit code to end with when the settings are bad.
 pub fn init<A: Application>() -> Result<A::Settings, ExitCode> {
-    crate::telemetry::init(&A::NAME.replace('-', "_"));
+    crate::telemetry::init_service(&A::NAME.replace('-', "_"), A::NAME);
     let (settings, dev_defaults) = A::load_settings().map_err(|error| {
         tracing::error!("{error}");
         eprintln!("{error}");
@@ -117,12 +117,21 @@ pub fn init<A: Application>() -> Result<A::Settings, ExitCode> {
     Ok(settings)
 }
 
-/// `serve`: reads the configuration from the environment and runs until Ctrl-C or SIGTERM.
+/// `serve`: reads the configuration from the environment and runs until Ctrl-C or SIGTERM,
+/// then flushes the traces still buffered.
 pub async fn serve<A: Application>() -> ExitCode {
     let settings = match init::<A>() {
         Ok(settings) => settings,
         Err(code) => return code,
     };
+    let code = build_and_run::<A>(settings).await;
+    // After draining, so the last requests' spans are in the flush; off the async workers,
+    // because the exporter blocks while it sends.
+    let _ = tokio::task::spawn_blocking(crate::telemetry::shutdown).await;
+    code
+}
+
+async fn build_and_run<A: Application>(settings: A::Settings) -> ExitCode {
     let application = match A::build(settings).await {
         Ok(application) => application,
         Err(error) => {

@@ -4,6 +4,10 @@
 //! process, checks of the JSON error envelope, and polling with a deadline.
 //!
 //! Only test code enables the feature (in `[dev-dependencies]`), so nothing here ships.
+//!
+//! - [`openapi`]: drift checks between a served OpenAPI document and its router.
+
+pub mod openapi;
 
 use std::{future::Future, sync::Arc, time::Duration};
 

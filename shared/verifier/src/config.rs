@@ -151,6 +151,12 @@ pub struct VerifierConfig {
     /// it on only when every request reaches the service through a proxy that sets both
     /// headers itself, or anyone could name the URI their proof was made for.
     pub dpop_trust_forwarded: bool,
+
+    /// This resource server's identifier (RFC 9728 `resource`), the URL clients reach it at.
+    /// When set, every `WWW-Authenticate` challenge names its metadata URL in
+    /// `resource_metadata`, and [`ResourceMetadata`](crate::resource::ResourceMetadata) is the
+    /// document to serve there. Default `None`: challenges name only the realm.
+    pub resource: Option<Url>,
 }
 
 impl fmt::Debug for VerifierConfig {
@@ -172,6 +178,7 @@ impl fmt::Debug for VerifierConfig {
             .field("dpop", &self.dpop)
             .field("dpop_nonces", &self.dpop_nonces.is_some())
             .field("dpop_trust_forwarded", &self.dpop_trust_forwarded)
+            .field("resource", &self.resource.as_ref().map(Url::as_str))
             .finish_non_exhaustive()
     }
 }
@@ -211,6 +218,7 @@ impl VerifierConfig {
             dpop: ProofSettings::default(),
             dpop_nonces: None,
             dpop_trust_forwarded: false,
+            resource: None,
         }
     }
 

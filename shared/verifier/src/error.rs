@@ -330,32 +330,45 @@ impl AuthError {
     /// then answered in that scheme too (RFC 9449 §7.1).
     #[must_use]
     pub fn challenge_for(&self, realm: Option<&str>, dpop_scheme: bool) -> Option<String> {
+        self.challenge_with(realm, None, dpop_scheme)
+    }
+
+    /// [`AuthError::challenge_for`] naming the resource's RFC 9728 metadata URL too
+    /// (`resource_metadata`, §5.1), so a client can find the issuer and scopes from a 401.
+    #[must_use]
+    pub fn challenge_with(
+        &self,
+        realm: Option<&str>,
+        resource_metadata: Option<&str>,
+        dpop_scheme: bool,
+    ) -> Option<String> {
         let description = self.description();
+        let space = Space { realm, resource_metadata };
+        let bearer = |params: &[(&str, &str)]| scheme_challenge("Bearer", space, params);
         let dpop = |code: &str| {
             scheme_challenge(
                 "DPoP",
-                realm,
+                space,
                 &[("algs", &dpop_algs()), ("error", code), ("error_description", &description)],
             )
         };
         match self {
-            Self::MissingToken => Some(bearer(realm, &[])),
+            Self::MissingToken => Some(bearer(&[])),
             Self::MalformedAuthorization => {
-                Some(bearer(realm, &[("error", "invalid_request"), ("error_description", &description)]))
+                Some(bearer(&[("error", "invalid_request"), ("error_description", &description)]))
             }
-            Self::InsufficientScope(scope) => Some(bearer(
-                realm,
-                &[("error", "insufficient_scope"), ("error_description", &description), ("scope", scope)],
-            )),
+            Self::InsufficientScope(scope) => {
+                Some(bearer(&[("error", "insufficient_scope"), ("error_description", &description), ("scope", scope)]))
+            }
             Self::ServiceTokenRequired => {
-                Some(bearer(realm, &[("error", "insufficient_scope"), ("error_description", &description)]))
+                Some(bearer(&[("error", "insufficient_scope"), ("error_description", &description)]))
             }
             Self::CrossSiteRequest | Self::KeysUnavailable { .. } | Self::DpopReplayCacheFull => None,
             Self::DpopRequired | Self::DpopNotBound | Self::InvalidDpopProof(_) | Self::UseDpopNonce { .. } => {
                 Some(dpop(self.code()))
             }
             _ if dpop_scheme => Some(dpop("invalid_token")),
-            _ => Some(bearer(realm, &[("error", "invalid_token"), ("error_description", &description)])),
+            _ => Some(bearer(&[("error", "invalid_token"), ("error_description", &description)])),
         }
     }
 
@@ -371,15 +384,30 @@ impl AuthError {
     #[cfg(feature = "axum")]
     #[must_use]
     pub fn to_response_for(&self, realm: Option<&str>, dpop_scheme: bool) -> Response {
+        self.to_response_with(realm, None, dpop_scheme)
+    }
+
+    /// [`AuthError::to_response_for`] whose challenges name the resource's RFC 9728
+    /// metadata URL.
+    #[cfg(feature = "axum")]
+    #[must_use]
+    pub fn to_response_with(
+        &self,
+        realm: Option<&str>,
+        resource_metadata: Option<&str>,
+        dpop_scheme: bool,
+    ) -> Response {
         let body = serde_json::json!({ "error": self.code(), "error_description": self.description() });
         let mut response = (self.status(), axum::Json(body)).into_response();
         // Error bodies say things about the caller's credentials: never cache them.
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        if let Some(value) = self.challenge_for(realm, dpop_scheme).and_then(|c| HeaderValue::from_str(&c).ok()) {
+        if let Some(value) =
+            self.challenge_with(realm, resource_metadata, dpop_scheme).and_then(|c| HeaderValue::from_str(&c).ok())
+        {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
         }
         if matches!(self, Self::MissingToken) {
-            let offer = scheme_challenge("DPoP", realm, &[("algs", &dpop_algs())]);
+            let offer = scheme_challenge("DPoP", Space { realm, resource_metadata }, &[("algs", &dpop_algs())]);
             if let Ok(value) = HeaderValue::from_str(&offer) {
                 response.headers_mut().append(header::WWW_AUTHENTICATE, value);
             }
@@ -404,13 +432,16 @@ fn dpop_algs() -> String {
     ProofAlgorithm::ALL.map(ProofAlgorithm::name).join(" ")
 }
 
-fn bearer(realm: Option<&str>, params: &[(&str, &str)]) -> String {
-    scheme_challenge("Bearer", realm, params)
+/// What every challenge names besides its error: the realm and the RFC 9728 metadata URL.
+#[derive(Clone, Copy)]
+struct Space<'a> {
+    realm: Option<&'a str>,
+    resource_metadata: Option<&'a str>,
 }
 
 /// `<scheme> realm="…", k="v", …` with every value quoted; values are our own fixed strings,
 /// and the realm is sanitised so a configured audience cannot break the header.
-fn scheme_challenge(scheme: &str, realm: Option<&str>, params: &[(&str, &str)]) -> String {
+fn scheme_challenge(scheme: &str, space: Space<'_>, params: &[(&str, &str)]) -> String {
     let mut out = String::from(scheme);
     let mut first = true;
     let mut push = |out: &mut String, key: &str, value: &str| {
@@ -421,8 +452,11 @@ fn scheme_challenge(scheme: &str, realm: Option<&str>, params: &[(&str, &str)]) 
         out.extend(value.chars().filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\'));
         out.push('"');
     };
-    if let Some(realm) = realm {
+    if let Some(realm) = space.realm {
         push(&mut out, "realm", realm);
+    }
+    if let Some(url) = space.resource_metadata {
+        push(&mut out, "resource_metadata", url);
     }
     for (key, value) in params {
         push(&mut out, key, value);
@@ -441,6 +475,10 @@ impl IntoResponse for AuthError {
 mod tests {
     use super::*;
 
+    fn bearer(realm: Option<&str>, params: &[(&str, &str)]) -> String {
+        scheme_challenge("Bearer", Space { realm, resource_metadata: None }, params)
+    }
+
     #[test]
     fn challenge_values_are_quoted_and_sanitised() {
         assert_eq!(bearer(Some("orders"), &[]), r#"Bearer realm="orders""#);
@@ -449,6 +487,29 @@ mod tests {
             r#"Bearer realm="abc", error="invalid_token""#
         );
         assert_eq!(bearer(None, &[]), "Bearer");
+    }
+
+    #[test]
+    fn every_challenge_names_the_resource_metadata_when_there_is_one() {
+        let url = "https://api.example/.well-known/oauth-protected-resource/v1/orders";
+        let errors = [
+            (AuthError::MissingToken, false),
+            (AuthError::Revoked, false),
+            (AuthError::InsufficientScope("orders:write"), false),
+            (AuthError::ServiceTokenRequired, false),
+            (AuthError::DpopRequired, true),
+            (AuthError::Revoked, true),
+        ];
+        for (error, dpop_scheme) in errors {
+            let challenge = error.challenge_with(Some("orders-service"), Some(url), dpop_scheme).unwrap();
+            assert!(
+                challenge.contains(&format!(r#"realm="orders-service", resource_metadata="{url}""#)),
+                "{error:?}: {challenge}"
+            );
+        }
+        assert!(
+            !AuthError::Revoked.challenge_for(Some("orders-service"), false).unwrap().contains("resource_metadata")
+        );
     }
 
     #[test]

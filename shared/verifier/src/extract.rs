@@ -266,7 +266,7 @@ pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Extracts and verifies, recording `user.id` on the request span.
 async fn authenticate(parts: &Parts, verifier: &Verifier) -> Result<Option<Arc<Caller>>, AuthRejection> {
-    let rejection = |error, dpop_scheme| AuthRejection { error, realm: verifier.realm().clone(), dpop_scheme };
+    let rejection = |error, dpop_scheme| verifier.rejection(error, dpop_scheme);
     let config = verifier.config();
     let Some((raw, source)) =
         credential_from_request(&parts.method, &parts.headers, config.accept_cookie, &config.allowed_origins)
@@ -301,7 +301,7 @@ where
         let verifier = Verifier::from_ref(state);
         match authenticate(parts, &verifier).await? {
             Some(caller) => Ok(Self(caller)),
-            None => Err(AuthRejection::new(AuthError::MissingToken, verifier.realm())),
+            None => Err(verifier.rejection(AuthError::MissingToken, false)),
         }
     }
 }
@@ -346,7 +346,7 @@ where
             Ok(Self(caller, PhantomData))
         } else {
             let verifier = Verifier::from_ref(state);
-            Err(AuthRejection::new(AuthError::InsufficientScope(Sc::NAME), verifier.realm()))
+            Err(verifier.rejection(AuthError::InsufficientScope(Sc::NAME), false))
         }
     }
 }
@@ -363,10 +363,10 @@ where
         let Authenticated(caller) = <Authenticated as FromRequestParts<S>>::from_request_parts(parts, state).await?;
         let verifier = Verifier::from_ref(state);
         if !caller.is_service() {
-            return Err(AuthRejection::new(AuthError::ServiceTokenRequired, verifier.realm()));
+            return Err(verifier.rejection(AuthError::ServiceTokenRequired, false));
         }
         if !caller.has_scope(Sc::NAME) {
-            return Err(AuthRejection::new(AuthError::InsufficientScope(Sc::NAME), verifier.realm()));
+            return Err(verifier.rejection(AuthError::InsufficientScope(Sc::NAME), false));
         }
         Ok(Self(caller, PhantomData))
     }

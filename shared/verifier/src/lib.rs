@@ -94,6 +94,7 @@ pub mod jwks;
 pub mod keys;
 pub mod metadata;
 pub mod origin;
+pub mod resource;
 pub mod revocation;
 pub mod store;
 #[cfg(feature = "test-helpers")]

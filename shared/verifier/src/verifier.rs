@@ -40,7 +40,7 @@ use super::{
     claims::{Caller, Claims, ClaimsPolicy},
     config::VerifierConfig,
     dpop::ProofVerifier,
-    error::{AuthError, TokenPart},
+    error::{AuthError, AuthRejection, TokenPart},
     jose,
     keys::{JwsAlgorithm, VerifyingKey, is_sane_kid},
     revocation::{RevocationList, RevocationStats, Subscription},
@@ -70,6 +70,8 @@ struct Inner {
     config: VerifierConfig,
     policy: ClaimsPolicy,
     realm: Arc<str>,
+    /// RFC 9728 metadata URL named in challenges, from `config.resource`.
+    resource_metadata: Option<Arc<str>>,
     store: Arc<dyn KeyStore>,
     cache: Option<(TokenCache, Admission)>,
     /// Parsed protected headers by their encoded segment: every token one key signs has the
@@ -137,6 +139,7 @@ impl Verifier {
         let capacity = config.token_cache_capacity;
         let cache = (capacity > 0).then(|| (TokenCache::new(capacity), Admission::new(capacity)));
         let realm = Arc::from(config.audience.as_str());
+        let resource_metadata = config.resource.as_ref().map(|r| Arc::from(crate::resource::metadata_url(r).as_str()));
         let proofs = ProofVerifier::configured(config.dpop.clone(), config.dpop_nonces.clone());
         Self {
             inner: Arc::new(Inner {
@@ -144,6 +147,7 @@ impl Verifier {
                 config,
                 policy,
                 realm,
+                resource_metadata,
                 store,
                 cache,
                 headers: quick_cache::sync::Cache::new(HEADER_CACHE_CAPACITY),
@@ -385,6 +389,25 @@ impl Verifier {
     #[must_use]
     pub fn realm(&self) -> &Arc<str> {
         &self.inner.realm
+    }
+
+    /// The URL of this resource's RFC 9728 metadata, named in challenges; `None` without
+    /// [`VerifierConfig::resource`].
+    #[must_use]
+    pub fn resource_metadata_url(&self) -> Option<&Arc<str>> {
+        self.inner.resource_metadata.as_ref()
+    }
+
+    /// The extractors' rejection for `error`: this verifier's realm and resource metadata in
+    /// the challenge, in the `DPoP` scheme when the request used it.
+    #[must_use]
+    pub fn rejection(&self, error: AuthError, dpop_scheme: bool) -> AuthRejection {
+        AuthRejection {
+            error,
+            realm: Arc::clone(&self.inner.realm),
+            resource_metadata: self.inner.resource_metadata.clone(),
+            dpop_scheme,
+        }
     }
 
     /// The DPoP proof checks of this verifier (the extractors use them for bound tokens).

@@ -77,6 +77,36 @@ pub fn verifier_config(env: &mut Env, audience: &str) -> VerifierConfig {
     config
 }
 
+/// `AUTH_RESOURCE_URL`: the URL clients reach this resource server at.
+///
+/// It is the RFC 9728 resource identifier. Unset: the issuer's origin followed by `path` (`/v1/orders`), right wherever
+/// one gateway serves the issuer and the resources under one origin, as compose and
+/// Kubernetes do. It must be `https` (plain `http` only to loopback or with
+/// `AUTH_ALLOW_INSECURE_HTTP`, as for key fetches: metadata fetched in clear text can name
+/// another authorization server), with no credentials, query or fragment (RFC 9728 §1.2), and
+/// a path of `A-Z a-z 0-9 . _ ~ / -` only, since the service routes it.
+pub fn resource_url(env: &mut Env, verifier: &VerifierConfig, path: &str) -> Option<Url> {
+    let issuer = verifier.issuer.as_str();
+    let parsed = match env.optional("AUTH_RESOURCE_URL") {
+        Some(raw) => Url::parse(&raw).map_err(|e| format!("not a URL: {e}")),
+        // A bad issuer is reported under AUTH_ISSUER already.
+        None => Url::parse(issuer).and_then(|origin| origin.join(path)).ok().map(Ok)?,
+    };
+    let checked = parsed.and_then(|url| {
+        let routable = url.path().bytes().all(|b| b.is_ascii_alphanumeric() || b"._~/-".contains(&b));
+        if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
+            Err("must be an http(s) URL without query or fragment".to_owned())
+        } else if !url.username().is_empty() || url.password().is_some() {
+            Err("must not carry credentials".to_owned())
+        } else if !routable {
+            Err("its path may hold only A-Z, a-z, 0-9, '.', '_', '~', '/' and '-'".to_owned())
+        } else {
+            check_fetch_url(&url, verifier.allow_insecure_http).map(|()| url)
+        }
+    });
+    checked.map_err(|message| env.problem("AUTH_RESOURCE_URL", message)).ok()
+}
+
 /// How a service rebuilds and checks DPoP proofs: the same two variables for the resource
 /// servers and for auth-service's token endpoints.
 #[derive(Debug, Default)]
@@ -157,6 +187,35 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn the_resource_defaults_to_the_issuer_origin_and_must_be_a_plain_http_url() {
+        let mut env = Env::from_pairs::<&str, &str>([]);
+        let gateway = VerifierConfig::new("https://gateway.example/auth", "orders-service");
+        let url = resource_url(&mut env, &gateway, "/v1/orders").unwrap();
+        assert_eq!(url.as_str(), "https://gateway.example/v1/orders");
+        let mut env = Env::from_pairs([("AUTH_RESOURCE_URL", "https://api.example/orders")]);
+        assert_eq!(resource_url(&mut env, &gateway, "/v1/orders").unwrap().as_str(), "https://api.example/orders");
+        let mut env = Env::from_pairs([("AUTH_RESOURCE_URL", "http://127.0.0.1:8082/v1/orders")]);
+        assert!(resource_url(&mut env, &gateway, "/v1/orders").is_some(), "loopback may be plain http");
+        for bad in [
+            "ftp://api.example/orders",
+            "https://api.example/orders?x=1",
+            "not a url",
+            "https://user:pw@api.example/orders",
+            "https://api.example/:id",
+            "https://api.example/{id}",
+            "http://api.example/orders",
+        ] {
+            let mut env = Env::from_pairs([("AUTH_RESOURCE_URL", bad)]);
+            assert!(resource_url(&mut env, &gateway, "/v1/orders").is_none(), "{bad}");
+            assert!(env.finish().unwrap_err().to_string().contains("AUTH_RESOURCE_URL"), "{bad}");
+        }
+        let mut insecure = gateway.clone();
+        insecure.allow_insecure_http = true;
+        let mut env = Env::from_pairs([("AUTH_RESOURCE_URL", "http://api.example/orders")]);
+        assert!(resource_url(&mut env, &insecure, "/v1/orders").is_some());
+    }
 
     #[test]
     fn reads_variables_and_reports_problems() {

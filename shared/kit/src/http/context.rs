@@ -16,11 +16,15 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// Request id and trace of the current request.
+///
+/// Inside the kit's request layers `traceparent` names the request's own server span (the
+/// layers point it there), so work stored for later can link back to that span.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestContext {
     /// The `x-request-id` of the request being served.
     pub request_id: String,
-    /// Its `traceparent`, always valid (a new trace when the caller sent none or a bad one).
+    /// A valid `traceparent`: the request's server span when OpenTelemetry is on, else the
+    /// caller's (a new trace when the caller sent none or a bad one).
     pub traceparent: String,
 }
 
@@ -53,10 +57,19 @@ impl RequestContext {
         parse_traceparent(&self.traceparent).map_or("", |(trace_id, _)| trace_id)
     }
 
-    /// Headers for an outgoing call: the same request id, and a `traceparent` in the same
-    /// trace with a new parent span id.
+    /// Headers for an outgoing call: the same request id, and a `traceparent` naming the
+    /// current span (a client span the caller entered, or the request span), so the callee's
+    /// span is its child. Without OpenTelemetry spans (tests that install no layer) the
+    /// `traceparent` continues this context's trace with a new parent span id.
     #[must_use]
     pub fn outgoing_headers(&self) -> HeaderMap {
+        let mut headers = self.outgoing_headers_without_span();
+        crate::telemetry::propagation::inject(&tracing::Span::current(), &mut headers);
+        headers
+    }
+
+    /// [`Self::outgoing_headers`] ignoring the current span.
+    fn outgoing_headers_without_span(&self) -> HeaderMap {
         let mut headers = HeaderMap::new();
         if let Ok(value) = HeaderValue::from_str(&self.request_id) {
             headers.insert(REQUEST_ID.clone(), value);

@@ -18,7 +18,7 @@ use http::{HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
 /// The JSON body of every error response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// Stable machine-readable code in `snake_case` (`invalid_request`, `invalid_token`,
     /// `not_found`…). OAuth endpoints use the RFC 6749 codes.
@@ -31,7 +31,7 @@ pub struct ErrorBody {
 }
 
 /// One invalid field: its path in the request (`items[0].sku`) and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Path of the field in the request body, or the header/parameter name.
     pub field: String,

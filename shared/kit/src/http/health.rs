@@ -10,12 +10,13 @@ use axum::{
     Json, Router,
     extract::State,
     response::{IntoResponse, Response},
-    routing::get,
 };
 use http::{StatusCode, header};
 use jwt_verifier::Verifier;
 use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::openapi::{OPERATIONS_TAG, operation};
 use crate::db::Pool;
 
 /// What a service's `/readyz` checks; implemented by its state.
@@ -29,16 +30,15 @@ pub trait Readiness: Clone + Send + Sync + 'static {
 
 /// `/healthz`, `/readyz` and `/metrics` for a service whose state is `S`.
 pub fn router<S: Readiness>() -> Router<S> {
-    Router::new()
-        .route("/healthz", get(liveness))
-        .route("/readyz", get(|State(state): State<S>| async move { readiness(&state.checks().await) }))
-        .route(
-            "/metrics",
-            get(|State(state): State<S>| async move {
-                state.before_metrics();
-                metrics().await
-            }),
-        )
+    openapi_router().split_for_parts().0
+}
+
+/// The same routes with their OpenAPI operations, for a service that publishes a document.
+pub fn openapi_router<S: Readiness>() -> OpenApiRouter<S> {
+    OpenApiRouter::new()
+        .routes(routes!(liveness))
+        .routes(operation::<__path_get_readiness, _, _, _>(get_readiness::<S>))
+        .routes(operation::<__path_get_metrics, _, _, _>(get_metrics::<S>))
 }
 
 /// The checks of a service that verifies tokens and keeps a database: a replica that cannot
@@ -47,9 +47,51 @@ pub async fn database_and_keys(db: &Pool, verifier: &Verifier) -> Vec<(&'static 
     vec![("database", crate::db::is_reachable(db).await), ("keys", verifier.is_ready())]
 }
 
-/// `GET /healthz`: 200 while the process serves requests.
+/// Liveness: 200 while the process serves requests (`GET /healthz`).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = OPERATIONS_TAG,
+    responses((status = 200, description = "The process serves requests (says nothing of its dependencies).",
+        body = Object, example = json!({"status": "ok"})))
+)]
 pub async fn liveness() -> Response {
     Json(json!({"status": "ok"})).into_response()
+}
+
+/// Whether this replica should receive traffic: 200 once every named check passes.
+///
+/// The checks are the service's (`Readiness::checks`), answered by `readiness`.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = OPERATIONS_TAG,
+    responses(
+        (status = 200, description = "Every check passed: send traffic here.", body = Object,
+            example = json!({"status": "ready", "checks": {"database": "ok", "keys": "ok"}})),
+        (status = 503, description = "A check failed: send no traffic yet.", body = Object,
+            headers(("Retry-After" = String, description = "Seconds before asking again.")),
+            example = json!({"status": "not_ready", "checks": {"database": "ok", "keys": "failing"}})),
+    )
+)]
+async fn get_readiness<S: Readiness>(State(state): State<S>) -> Response {
+    readiness(&state.checks().await)
+}
+
+/// This process's metrics in the Prometheus text format.
+///
+/// Runs the service's `Readiness::before_metrics` first, so time-based gauges are fresh.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = OPERATIONS_TAG,
+    responses((status = 200, description = "Prometheus text exposition of this process's metrics.",
+        content_type = "text/plain; version=0.0.4; charset=utf-8", body = String,
+        example = "# TYPE http_requests_total counter\nhttp_requests_total{method=\"GET\",status=\"200\"} 1\n"))
+)]
+async fn get_metrics<S: Readiness>(State(state): State<S>) -> Response {
+    state.before_metrics();
+    metrics().await
 }
 
 /// A readiness answer from named checks: 200 when every check passed, else 503 with

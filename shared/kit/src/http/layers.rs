@@ -1,8 +1,9 @@
 //! The middleware stack every service wraps its router in.
 //!
 //! Outermost first: panic → JSON 500; request id (kept from `x-request-id`, else a new UUID)
-//! and trace context into the request; a `tracing` span per request with the matched route,
-//! request id and trace id; request metrics; `x-request-id` echoed and `X-Served-By:
+//! and trace context into the request; a `tracing` span per request, which is also the
+//! OpenTelemetry server span (HTTP semantic conventions), a child of the incoming
+//! `traceparent`; request metrics; `x-request-id` echoed and `X-Served-By:
 //! <service>/<instance>` set on every response, and `X-Verified-Kid: <kid>` on every answer
 //! to a request whose token verified, so load balancing and local verification can be seen
 //! from outside; a body limit (413 past 64 KiB) and a request
@@ -24,6 +25,8 @@ use tower_http::{
     trace::{DefaultOnRequest, TraceLayer},
 };
 use tracing::Span;
+
+use crate::telemetry::propagation;
 
 use super::{
     MAX_BODY_BYTES,
@@ -90,7 +93,13 @@ where
                 .make_span_with(move |request: &Request| make_span(service, request))
                 .on_request(DefaultOnRequest::new().level(tracing::Level::DEBUG))
                 .on_response(|response: &Response, latency: Duration, span: &Span| {
-                    span.record("http.status_code", response.status().as_u16());
+                    // As i64: `tracing-opentelemetry` exports unsigned fields as strings.
+                    span.record("http.response.status_code", i64::from(response.status().as_u16()));
+                    // Server spans are errors for 5xx only: a 4xx is the client's mistake.
+                    if response.status().is_server_error() {
+                        span.record("error.type", response.status().as_str());
+                        span.record("otel.status_code", "error");
+                    }
                     tracing::debug!(
                         latency_ms = latency.as_millis() as u64,
                         status = response.status().as_u16(),
@@ -115,28 +124,87 @@ async fn attach_context(mut request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
+/// The request span, following the OpenTelemetry HTTP server conventions: kind server, named
+/// `{method} {route}`, with `http.request.method`, `http.route` (the matched template, such as
+/// `/v1/orders/{id}`; absent when nothing matched, never the raw path), `url.path`,
+/// `url.scheme`, `server.address`/`server.port` (from `Host`), `user_agent.original` and, once
+/// answered, `http.response.status_code`. Its parent is the caller's `traceparent` when it sent
+/// a valid one, else it starts a trace. `service`, `request_id` and `trace_id` are for the logs.
+/// Longest `server.address` recorded (a DNS name is at most 253 characters).
+const MAX_HOST_CHARS: usize = 255;
+/// Longest `url.path` recorded.
+const MAX_PATH_CHARS: usize = 1024;
+
 fn make_span(service: &'static str, request: &Request) -> Span {
-    let route = request.extensions().get::<MatchedPath>().map_or_else(|| request.uri().path(), MatchedPath::as_str);
-    let (request_id, trace_id) = request
-        .extensions()
-        .get::<RequestContext>()
-        .map(|c| (c.request_id.clone(), c.trace_id().to_owned()))
-        .unwrap_or_default();
-    tracing::info_span!(
+    let method = method_label(request.method());
+    let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+    let name = match route {
+        Some(route) => format!("{method} {route}"),
+        None => method.to_owned(),
+    };
+    let request_id = request.extensions().get::<RequestContext>().map(|c| c.request_id.clone()).unwrap_or_default();
+    let headers = request.headers();
+    let host = headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).or_else(|| request.uri().host());
+    // Both come from the client, unclipped by the protocol (hyper allows ~400 KB of headers):
+    // bounded here, as every span attribute and log field must be.
+    let (address, port) = host.map(split_host_port).unwrap_or_default();
+    let address = crate::text::clip(address, MAX_HOST_CHARS);
+    let path = crate::text::clip(request.uri().path(), MAX_PATH_CHARS);
+    let user_agent =
+        headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|v| crate::text::clip(v, 256));
+    let span = tracing::info_span!(
         "http_request",
+        otel.name = name.as_str(),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
         service,
-        http.method = %request.method(),
+        http.request.method = method,
         http.route = route,
+        url.path = path.as_str(),
+        url.scheme = request.uri().scheme_str().unwrap_or("http"),
+        server.address = address.as_str(),
+        server.port = port.map(i64::from),
+        user_agent.original = user_agent.as_deref(),
         request_id = %request_id,
-        trace_id = %trace_id,
-        http.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        "error.type" = tracing::field::Empty,
         user.id = tracing::field::Empty,
-    )
+    );
+    propagation::set_remote_parent(&span, headers);
+    // The trace id logged is the span's own when OpenTelemetry is on (it is then the caller's
+    // trace, or a new one), else the one the request context carries.
+    match propagation::span_context(&span) {
+        Some(context) => span.record("trace_id", tracing::field::display(context.trace_id())),
+        None => {
+            let trace_id = request.extensions().get::<RequestContext>().map(|c| c.trace_id().to_owned());
+            span.record("trace_id", trace_id.as_deref().unwrap_or_default())
+        }
+    };
+    span
+}
+
+/// `host[:port]` (or `[v6]:port`) as address and port, the port `None` when absent.
+fn split_host_port(host: &str) -> (&str, Option<u16>) {
+    match host.rsplit_once(':') {
+        Some((address, port)) if !address.is_empty() && (!address.contains(':') || address.ends_with(']')) => {
+            (address.trim_start_matches('[').trim_end_matches(']'), port.parse().ok())
+        }
+        _ => (host, None),
+    }
 }
 
 /// Records request metrics and sets the response headers every service sends.
+///
+/// Runs inside the request span: a [`RequestContext`] it finds is pointed at that span, so
+/// what the handler stores or sends on continues from this request's span, not its caller's.
 async fn finish_response(mut request: Request, next: Next, service: &'static str, served_by: HeaderValue) -> Response {
     let started = std::time::Instant::now();
+    if let Some(traceparent) = propagation::traceparent_of(&Span::current())
+        && let Some(context) = request.extensions_mut().get_mut::<RequestContext>()
+    {
+        context.traceparent = traceparent;
+    }
     let verified = CallerSlot::default();
     request.extensions_mut().insert(verified.clone());
     let method = method_label(request.method());

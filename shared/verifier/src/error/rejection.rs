@@ -16,6 +16,8 @@ pub struct AuthRejection {
     pub error: AuthError,
     /// The protection space named in the challenge.
     pub realm: Arc<str>,
+    /// The RFC 9728 metadata URL the challenge points at, when the resource has one.
+    pub resource_metadata: Option<Arc<str>>,
     /// The request used the `DPoP` scheme: the challenge answers in it.
     pub dpop_scheme: bool,
 }
@@ -24,7 +26,7 @@ impl AuthRejection {
     /// A rejection whose challenge uses the `Bearer` scheme.
     #[must_use]
     pub fn new(error: AuthError, realm: &Arc<str>) -> Self {
-        Self { error, realm: Arc::clone(realm), dpop_scheme: false }
+        Self { error, realm: Arc::clone(realm), resource_metadata: None, dpop_scheme: false }
     }
 }
 
@@ -54,6 +56,6 @@ impl IntoResponse for AuthRejection {
             // would flood the log for the length of the outage.
             tracing::debug!(auth.reason = self.error.reason(), "rejecting request: issuer keys unavailable");
         }
-        self.error.to_response_for(Some(&self.realm), self.dpop_scheme)
+        self.error.to_response_with(Some(&self.realm), self.resource_metadata.as_deref(), self.dpop_scheme)
     }
 }
