@@ -15,11 +15,7 @@ pub mod notifications;
 
 use axum::Router;
 use jwt_verifier::{Scope, VerifierConfig};
-use service_kit::http::{
-    layers::ServiceIdentity,
-    openapi::{self, Crate},
-    service_router,
-};
+use service_kit::http::{layers::ServiceIdentity, openapi, service_router};
 
 use crate::state::AppState;
 
@@ -39,15 +35,6 @@ pub fn openapi(verifier: &VerifierConfig) -> utoipa::openapi::OpenApi {
 /// Every route with its OpenAPI operation, each registered once (`routes!`), so the router
 /// and the document come from one registration.
 fn documented(verifier: &VerifierConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let about = Crate {
-        name: env!("CARGO_PKG_NAME"),
-        version: env!("CARGO_PKG_VERSION"),
-        description: env!("CARGO_PKG_DESCRIPTION"),
-    };
-    openapi::resource_server(
-        notifications::router(),
-        verifier,
-        &[notifications::NotificationsRead::NAME, notifications::NotificationsWrite::NAME],
-        about,
-    )
+    let scopes = [notifications::NotificationsRead::NAME, notifications::NotificationsWrite::NAME];
+    openapi::resource_server(notifications::router(), verifier, &scopes, service_kit::this_crate!())
 }

@@ -14,11 +14,7 @@ pub mod orders;
 
 use axum::Router;
 use jwt_verifier::{Scope, VerifierConfig};
-use service_kit::http::{
-    layers::ServiceIdentity,
-    openapi::{self, Crate},
-    service_router,
-};
+use service_kit::http::{layers::ServiceIdentity, openapi, service_router};
 
 use crate::state::AppState;
 
@@ -38,10 +34,6 @@ pub fn openapi(verifier: &VerifierConfig) -> utoipa::openapi::OpenApi {
 /// Every route with its OpenAPI operation, each registered once (`routes!`), so the router
 /// and the document come from one registration.
 fn documented(verifier: &VerifierConfig) -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    let about = Crate {
-        name: env!("CARGO_PKG_NAME"),
-        version: env!("CARGO_PKG_VERSION"),
-        description: env!("CARGO_PKG_DESCRIPTION"),
-    };
-    openapi::resource_server(orders::router(), verifier, &[orders::OrdersRead::NAME, orders::OrdersWrite::NAME], about)
+    let scopes = [orders::OrdersRead::NAME, orders::OrdersWrite::NAME];
+    openapi::resource_server(orders::router(), verifier, &scopes, service_kit::this_crate!())
 }

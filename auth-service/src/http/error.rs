@@ -259,7 +259,7 @@ impl IntoResponse for ApiError {
             }
             Self::AuthRejected(rejection) => {
                 log_if_server_error(&rejection.error, rejection.error.status());
-                rejection.error.to_response_for(Some(&rejection.realm), rejection.dpop_scheme)
+                rejection.into_response()
             }
             Self::OAuth { code, description } => {
                 let status =

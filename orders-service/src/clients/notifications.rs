@@ -17,11 +17,7 @@ use std::sync::Arc;
 use http::{HeaderValue, StatusCode, header};
 use jwt_verifier::{DPOP_HEADER, DPOP_NONCE_HEADER, clock::system_now_unix};
 use secrecy::ExposeSecret;
-use service_kit::{
-    http::context::RequestContext,
-    telemetry::{client, propagation},
-};
-use tracing::Instrument as _;
+use service_kit::{http::context::RequestContext, telemetry::client};
 use url::Url;
 
 use super::{excerpt, token::ServiceToken};
@@ -145,25 +141,19 @@ impl NotificationsClient {
         let mut authorization = HeaderValue::from_str(&format!("{scheme} {secret}"))
             .map_err(|_| DeliveryError::TokenRejected("the token is not a valid header value".to_owned()))?;
         authorization.set_sensitive(true);
-        let span = client::client_span("POST", &self.endpoint);
-        let mut headers = context.outgoing_headers();
-        propagation::inject(&span, &mut headers);
         let mut request = self
             .http
             .post(self.endpoint.clone())
-            .headers(headers)
+            .headers(context.outgoing_headers())
             .header(header::AUTHORIZATION, authorization)
             .header(header::CONTENT_TYPE, "application/json");
         if let Some(key) = token.dpop_key() {
             let proof = key.proof("POST", self.endpoint.as_str(), Some(secret), nonce, system_now_unix());
             request = request.header(DPOP_HEADER, proof);
         }
-        let sent = request.body(payload.to_owned()).send().instrument(span.clone()).await;
-        match &sent {
-            Ok(response) => client::record_response(&span, response.status()),
-            Err(error) => client::record_error(&span, error),
-        }
-        sent.map_err(|e| DeliveryError::Unreachable(e.to_string()))
+        client::send(request.body(payload.to_owned()), "POST", &self.endpoint)
+            .await
+            .map_err(|e| DeliveryError::Unreachable(e.to_string()))
     }
 
     /// Keeps a `DPoP-Nonce` the answer carries, and returns it.

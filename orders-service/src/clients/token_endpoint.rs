@@ -23,9 +23,8 @@ use http::{HeaderValue, header};
 use jwt_verifier::{DPOP_HEADER, DPOP_NONCE_HEADER, DpopKey, clock::system_now_unix, config::check_fetch_url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use service_kit::telemetry::{client, propagation};
+use service_kit::telemetry::client;
 use tokio::{sync::OnceCell, time::Instant};
-use tracing::Instrument as _;
 use url::Url;
 
 use super::excerpt;
@@ -145,12 +144,9 @@ impl TokenEndpoint {
         if let Some(key) = &self.dpop {
             request = request.header(DPOP_HEADER, key.proof("POST", endpoint.as_str(), None, nonce, system_now_unix()));
         }
-        let span = client::client_span("POST", endpoint);
-        let mut headers = http::HeaderMap::new();
-        propagation::inject(&span, &mut headers);
-        let sent = request.headers(headers).body(body).send().instrument(span.clone()).await;
-        record(&span, &sent);
-        let response = sent.map_err(|e| TokenError::Unreachable(format!("{endpoint}: {e}")))?;
+        let response = client::send(request.body(body), "POST", endpoint)
+            .await
+            .map_err(|e| TokenError::Unreachable(format!("{endpoint}: {e}")))?;
         let status = response.status();
         let offered_nonce = response.headers().get(DPOP_NONCE_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let text = response.text().await.map_err(|e| TokenError::Unreachable(e.to_string()))?;
@@ -215,19 +211,10 @@ impl TokenEndpoint {
         let issuer = self.issuer.as_str().trim_end_matches('/');
         let candidates = jwt_verifier::metadata::metadata_urls(issuer).map_err(TokenError::InvalidResponse)?;
         for candidate in candidates {
-            let span = client::client_span("GET", &candidate);
-            let mut headers = http::HeaderMap::new();
-            propagation::inject(&span, &mut headers);
-            let sent = self
-                .http
-                .get(candidate.clone())
-                .headers(headers)
-                .header(header::ACCEPT, "application/json")
-                .send()
-                .instrument(span.clone())
-                .await;
-            record(&span, &sent);
-            let response = sent.map_err(|e| TokenError::Unreachable(format!("{candidate}: {e}")))?;
+            let request = self.http.get(candidate.clone()).header(header::ACCEPT, "application/json");
+            let response = client::send(request, "GET", &candidate)
+                .await
+                .map_err(|e| TokenError::Unreachable(format!("{candidate}: {e}")))?;
             if !response.status().is_success() {
                 continue;
             }
@@ -246,13 +233,5 @@ impl TokenEndpoint {
             .map_err(|e| TokenError::InvalidResponse(format!("cannot build the token URL: {e}")))?;
         tracing::info!(token_endpoint = %fallback, "issuer metadata has no token endpoint, using the conventional one");
         Ok(fallback)
-    }
-}
-
-/// Records the outcome of a call on its client span.
-fn record(span: &tracing::Span, sent: &Result<reqwest::Response, reqwest::Error>) {
-    match sent {
-        Ok(response) => client::record_response(span, response.status()),
-        Err(error) => client::record_error(span, error),
     }
 }

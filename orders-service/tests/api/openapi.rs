@@ -1,7 +1,7 @@
 //! The OpenAPI document at `/openapi.json` against the router that serves it.
 
 use serde_json::Value;
-use service_kit::testing::openapi::{assert_is_openapi_3_1, assert_router_matches, paths};
+use service_kit::testing::openapi::{assert_secured_operations, assert_served_document, paths, resource_server_config};
 
 use crate::helpers::spawn_app;
 
@@ -21,9 +21,8 @@ const EXPECTED_PATHS: [&str; 8] = [
 /// The document of a service whose resource is the default, the issuer's origin plus
 /// `/v1/orders` (what `spawn_app` runs).
 fn expected_document() -> Value {
-    let mut config = jwt_verifier::VerifierConfig::new("http://127.0.0.1:1", "orders-service");
-    config.resource = Some(url::Url::parse("http://127.0.0.1:1/v1/orders").unwrap());
-    serde_json::to_value(orders_service::http::openapi(&config)).unwrap()
+    serde_json::to_value(orders_service::http::openapi(&resource_server_config("orders-service", "/v1/orders")))
+        .unwrap()
 }
 
 #[test]
@@ -35,46 +34,28 @@ fn the_document_lists_exactly_the_expected_paths() {
 
 #[tokio::test]
 async fn the_served_document_is_openapi_3_1_and_matches_the_router() {
-    // Arrange
     let app = spawn_app().await;
-
-    // Act
-    let response = app.client.get(format!("{}/openapi.json", app.address)).send().await.unwrap();
-
-    // Assert
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "application/json");
-    let document: Value = serde_json::from_str(&response.text().await.unwrap()).expect("the document is JSON");
-    assert_is_openapi_3_1(&document, "orders-service", env!("CARGO_PKG_VERSION"));
-    assert_eq!(document, expected_document());
-    assert_router_matches(&app.client, &app.address, &document).await;
+    assert_served_document(
+        &app.client,
+        &app.address,
+        &expected_document(),
+        "orders-service",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .await;
 }
 
 #[test]
 fn authenticated_operations_require_bearer_auth_and_document_their_errors() {
     let document = expected_document();
-    let scheme = &document["components"]["securitySchemes"]["bearerAuth"];
-    assert_eq!(scheme["type"], "http");
-    assert_eq!(scheme["scheme"], "bearer");
-    assert_eq!(scheme["bearerFormat"], "JWT");
-    for (path, method, statuses) in [
-        ("/v1/orders", "post", &["201", "400", "401", "403", "413", "415", "422", "500", "503"][..]),
-        ("/v1/orders", "get", &["200", "400", "401", "403", "500", "503"][..]),
-        ("/v1/orders/{id}", "get", &["200", "400", "401", "403", "404", "500", "503"][..]),
-    ] {
-        let operation = &document["paths"][path][method];
-        assert!(operation["security"][0]["bearerAuth"].is_array(), "{method} {path}");
-        let responses = operation["responses"].as_object().unwrap();
-        assert_eq!(responses.keys().map(String::as_str).collect::<Vec<_>>(), statuses, "{method} {path}");
-        for (status, response) in responses.iter().filter(|(status, _)| !status.starts_with('2')) {
-            let content = &response["content"]["application/json"];
-            assert_eq!(content["schema"]["$ref"], "#/components/schemas/ErrorBody", "{method} {path} {status}");
-            assert!(content["examples"].as_object().is_some_and(|e| !e.is_empty()), "{method} {path} {status}");
-        }
-        for status in ["401", "403"] {
-            assert!(responses[status]["headers"]["WWW-Authenticate"].is_object(), "{method} {path} {status}");
-        }
-    }
+    assert_secured_operations(
+        &document,
+        &[
+            ("/v1/orders", "post", &["201", "400", "401", "403", "413", "415", "422", "500", "503"][..]),
+            ("/v1/orders", "get", &["200", "400", "401", "403", "500", "503"][..]),
+            ("/v1/orders/{id}", "get", &["200", "400", "401", "403", "404", "500", "503"][..]),
+        ],
+    );
     let request = &document["paths"]["/v1/orders"]["post"]["requestBody"]["content"]["application/json"]["schema"];
     assert_eq!(request["$ref"], "#/components/schemas/CreateOrderRequest");
     assert!(document["components"]["schemas"]["CreateOrderRequest"].is_object());

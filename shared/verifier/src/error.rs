@@ -323,20 +323,15 @@ impl AuthError {
     /// RFC 6750 sends no challenge (a CSRF refusal, an issuer outage).
     #[must_use]
     pub fn challenge(&self, realm: Option<&str>) -> Option<String> {
-        self.challenge_for(realm, false)
+        self.challenge_for(realm, None, false)
     }
 
-    /// [`AuthError::challenge`] for a request that used the `DPoP` scheme: a token error is
-    /// then answered in that scheme too (RFC 9449 §7.1).
+    /// [`AuthError::challenge`] naming the resource's RFC 9728 metadata URL when given
+    /// (`resource_metadata`, §5.1, so a client can find the issuer and scopes from a 401),
+    /// for a request that used the `DPoP` scheme when `dpop_scheme`: a token error is then
+    /// answered in that scheme too (RFC 9449 §7.1).
     #[must_use]
-    pub fn challenge_for(&self, realm: Option<&str>, dpop_scheme: bool) -> Option<String> {
-        self.challenge_with(realm, None, dpop_scheme)
-    }
-
-    /// [`AuthError::challenge_for`] naming the resource's RFC 9728 metadata URL too
-    /// (`resource_metadata`, §5.1), so a client can find the issuer and scopes from a 401.
-    #[must_use]
-    pub fn challenge_with(
+    pub fn challenge_for(
         &self,
         realm: Option<&str>,
         resource_metadata: Option<&str>,
@@ -377,32 +372,20 @@ impl AuthError {
     #[cfg(feature = "axum")]
     #[must_use]
     pub fn to_response(&self, realm: Option<&str>) -> Response {
-        self.to_response_for(realm, false)
+        self.to_response_for(realm, None, false)
     }
 
-    /// [`AuthError::to_response`] for a request that used the `DPoP` scheme.
+    /// [`AuthError::to_response`] whose challenges name the resource's RFC 9728 metadata URL
+    /// when given, in the `DPoP` scheme for a request that used it ([`AuthError::challenge_for`]).
     #[cfg(feature = "axum")]
     #[must_use]
-    pub fn to_response_for(&self, realm: Option<&str>, dpop_scheme: bool) -> Response {
-        self.to_response_with(realm, None, dpop_scheme)
-    }
-
-    /// [`AuthError::to_response_for`] whose challenges name the resource's RFC 9728
-    /// metadata URL.
-    #[cfg(feature = "axum")]
-    #[must_use]
-    pub fn to_response_with(
-        &self,
-        realm: Option<&str>,
-        resource_metadata: Option<&str>,
-        dpop_scheme: bool,
-    ) -> Response {
+    pub fn to_response_for(&self, realm: Option<&str>, resource_metadata: Option<&str>, dpop_scheme: bool) -> Response {
         let body = serde_json::json!({ "error": self.code(), "error_description": self.description() });
         let mut response = (self.status(), axum::Json(body)).into_response();
         // Error bodies say things about the caller's credentials: never cache them.
         response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(value) =
-            self.challenge_with(realm, resource_metadata, dpop_scheme).and_then(|c| HeaderValue::from_str(&c).ok())
+            self.challenge_for(realm, resource_metadata, dpop_scheme).and_then(|c| HeaderValue::from_str(&c).ok())
         {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
         }
@@ -501,14 +484,17 @@ mod tests {
             (AuthError::Revoked, true),
         ];
         for (error, dpop_scheme) in errors {
-            let challenge = error.challenge_with(Some("orders-service"), Some(url), dpop_scheme).unwrap();
+            let challenge = error.challenge_for(Some("orders-service"), Some(url), dpop_scheme).unwrap();
             assert!(
                 challenge.contains(&format!(r#"realm="orders-service", resource_metadata="{url}""#)),
                 "{error:?}: {challenge}"
             );
         }
         assert!(
-            !AuthError::Revoked.challenge_for(Some("orders-service"), false).unwrap().contains("resource_metadata")
+            !AuthError::Revoked
+                .challenge_for(Some("orders-service"), None, false)
+                .unwrap()
+                .contains("resource_metadata")
         );
     }
 

@@ -131,9 +131,9 @@ async fn attach_context(mut request: Request, next: Next) -> Response {
 /// answered, `http.response.status_code`. Its parent is the caller's `traceparent` when it sent
 /// a valid one, else it starts a trace. `service`, `request_id` and `trace_id` are for the logs.
 /// Longest `server.address` recorded (a DNS name is at most 253 characters).
-const MAX_HOST_CHARS: usize = 255;
+const MAX_HOST_BYTES: usize = 255;
 /// Longest `url.path` recorded.
-const MAX_PATH_CHARS: usize = 1024;
+const MAX_PATH_BYTES: usize = 1024;
 
 fn make_span(service: &'static str, request: &Request) -> Span {
     let method = method_label(request.method());
@@ -148,8 +148,8 @@ fn make_span(service: &'static str, request: &Request) -> Span {
     // Both come from the client, unclipped by the protocol (hyper allows ~400 KB of headers):
     // bounded here, as every span attribute and log field must be.
     let (address, port) = host.map(split_host_port).unwrap_or_default();
-    let address = crate::text::clip(address, MAX_HOST_CHARS);
-    let path = crate::text::clip(request.uri().path(), MAX_PATH_CHARS);
+    let address = crate::text::prefix(address, MAX_HOST_BYTES);
+    let path = crate::text::prefix(request.uri().path(), MAX_PATH_BYTES);
     let user_agent =
         headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|v| crate::text::clip(v, 256));
     let span = tracing::info_span!(
@@ -160,9 +160,9 @@ fn make_span(service: &'static str, request: &Request) -> Span {
         service,
         http.request.method = method,
         http.route = route,
-        url.path = path.as_str(),
+        url.path = path,
         url.scheme = request.uri().scheme_str().unwrap_or("http"),
-        server.address = address.as_str(),
+        server.address = address,
         server.port = port.map(i64::from),
         user_agent.original = user_agent.as_deref(),
         request_id = %request_id,

@@ -114,8 +114,8 @@ where
     (router.layer(Extension(Document(json.into()))), openapi)
 }
 
-/// Who a document describes: `env!("CARGO_PKG_NAME")`, `…_VERSION` and `…_DESCRIPTION` of
-/// the service's crate.
+/// Who a document describes: the name, version and description of the service's crate, as
+/// [`this_crate!`](crate::this_crate) gives them.
 #[derive(Debug, Clone, Copy)]
 pub struct Crate {
     /// `info.title`.
@@ -124,6 +124,19 @@ pub struct Crate {
     pub version: &'static str,
     /// `info.description`.
     pub description: &'static str,
+}
+
+/// The [`Crate`] of the crate this is written in (its `Cargo.toml` name, version and
+/// description).
+#[macro_export]
+macro_rules! this_crate {
+    () => {
+        $crate::http::openapi::Crate {
+            name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+            description: env!("CARGO_PKG_DESCRIPTION"),
+        }
+    };
 }
 
 /// The router and document of a resource server (a service that verifies tokens).

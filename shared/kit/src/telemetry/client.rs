@@ -3,16 +3,35 @@
 //! A client span is of kind client, named after the method, with `http.request.method`,
 //! `server.address`, `server.port`, `url.full` and, once answered, `http.response.status_code`.
 //!
-//! A caller creates the span with [`client_span`], puts its context on the request with
-//! [`super::propagation::inject`], runs the call inside it and records the answer with
-//! [`record_response`] (or the failure with [`record_error`]).
+//! [`send`] does all of it for one `reqwest` request: the span, its context as `traceparent`,
+//! the call inside it and the outcome recorded on it.
 
-use tracing::Span;
+use tracing::{Instrument as _, Span};
 use url::Url;
 
+/// Sends `request`, a `method` call to `url`, inside a new client span (a child of the
+/// current span) whose context goes out as `traceparent`, and records the outcome on it.
+///
+/// # Errors
+/// The transport's, unchanged.
+pub async fn send(
+    request: reqwest::RequestBuilder,
+    method: &'static str,
+    url: &Url,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let span = client_span(method, url);
+    let mut headers = http::HeaderMap::new();
+    super::propagation::inject(&span, &mut headers);
+    let sent = request.headers(headers).send().instrument(span.clone()).await;
+    match &sent {
+        Ok(response) => record_response(&span, response.status()),
+        Err(error) => record_error(&span, error),
+    }
+    sent
+}
+
 /// A client span for `method url`, a child of the current span.
-#[must_use]
-pub fn client_span(method: &'static str, url: &Url) -> Span {
+fn client_span(method: &'static str, url: &Url) -> Span {
     // Integers as i64: `tracing-opentelemetry` exports unsigned fields as strings.
     let port = url.port_or_known_default().map(i64::from);
     // The URL without credentials or fragment: `url.full` must not carry secrets.
@@ -35,7 +54,7 @@ pub fn client_span(method: &'static str, url: &Url) -> Span {
 }
 
 /// Records the status of the answer; 4xx and 5xx mark the span as an error.
-pub fn record_response(span: &Span, status: http::StatusCode) {
+fn record_response(span: &Span, status: http::StatusCode) {
     span.record("http.response.status_code", i64::from(status.as_u16()));
     if status.is_client_error() || status.is_server_error() {
         span.record("error.type", status.as_str());
@@ -44,7 +63,7 @@ pub fn record_response(span: &Span, status: http::StatusCode) {
 }
 
 /// Records a call that got no answer.
-pub fn record_error(span: &Span, error: &reqwest::Error) {
+fn record_error(span: &Span, error: &reqwest::Error) {
     let kind = if error.is_timeout() {
         "timeout"
     } else if error.is_connect() {

@@ -38,6 +38,72 @@ pub fn paths(document: &Value) -> BTreeSet<String> {
     document["paths"].as_object().expect("the document has paths").keys().cloned().collect()
 }
 
+/// The verifier settings of a test resource server for `audience` at `path`.
+///
+/// Its resource is the default one, the issuer's origin plus `path` (what the services' test
+/// harnesses run), so the document built from them is the one the test servers serve.
+///
+/// # Panics
+/// When `path` cannot follow an origin.
+#[must_use]
+pub fn resource_server_config(audience: &str, path: &str) -> jwt_verifier::VerifierConfig {
+    let mut config = jwt_verifier::VerifierConfig::new("http://127.0.0.1:1", audience);
+    config.resource = Some(url::Url::parse("http://127.0.0.1:1").and_then(|o| o.join(path)).expect("a path"));
+    config
+}
+
+/// Asserts that each `(path, method, statuses)` operation is secured and documents its errors.
+///
+/// The document must have the `bearerAuth` scheme, and each operation must require it and
+/// answer exactly `statuses`, each error with the `ErrorBody` schema and examples, and 401
+/// and 403 with `WWW-Authenticate`.
+///
+/// # Panics
+/// On the first operation that does not.
+pub fn assert_secured_operations(document: &Value, operations: &[(&str, &str, &[&str])]) {
+    let scheme = &document["components"]["securitySchemes"]["bearerAuth"];
+    assert_eq!(scheme["type"], "http");
+    assert_eq!(scheme["scheme"], "bearer");
+    assert_eq!(scheme["bearerFormat"], "JWT");
+    for (path, method, statuses) in operations {
+        let operation = &document["paths"][path][method];
+        assert!(operation["security"][0]["bearerAuth"].is_array(), "{method} {path}");
+        let responses = operation["responses"].as_object().expect("responses");
+        assert_eq!(responses.keys().map(String::as_str).collect::<Vec<_>>(), *statuses, "{method} {path}");
+        for (status, response) in responses.iter().filter(|(status, _)| !status.starts_with('2')) {
+            let content = &response["content"]["application/json"];
+            assert_eq!(content["schema"]["$ref"], "#/components/schemas/ErrorBody", "{method} {path} {status}");
+            assert!(content["examples"].as_object().is_some_and(|e| !e.is_empty()), "{method} {path} {status}");
+        }
+        for status in ["401", "403"] {
+            assert!(responses[status]["headers"]["WWW-Authenticate"].is_object(), "{method} {path} {status}");
+        }
+    }
+}
+
+/// Fetches `/openapi.json` from the service at `address` and checks it against `expected`.
+///
+/// It must be served as JSON, be OpenAPI 3.1 naming `title` and `version`, equal `expected`
+/// (the document the service builds) and match the router ([`assert_router_matches`]).
+///
+/// # Panics
+/// On the first mismatch.
+pub async fn assert_served_document(
+    client: &reqwest::Client,
+    address: &str,
+    expected: &Value,
+    title: &str,
+    version: &str,
+) {
+    let response = client.get(format!("{address}/openapi.json")).send().await.expect("GET /openapi.json");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let document: Value = serde_json::from_str(&response.text().await.expect("a body")).expect("the document is JSON");
+    assert_is_openapi_3_1(&document, title, version);
+    assert_eq!(&document, expected);
+    assert_router_matches(client, address, &document).await;
+}
+
 /// Asserts that `document` is OpenAPI 3.1 and names `title` and `version` in `info`.
 ///
 /// # Panics

@@ -56,6 +56,6 @@ impl IntoResponse for AuthRejection {
             // would flood the log for the length of the outage.
             tracing::debug!(auth.reason = self.error.reason(), "rejecting request: issuer keys unavailable");
         }
-        self.error.to_response_with(Some(&self.realm), self.resource_metadata.as_deref(), self.dpop_scheme)
+        self.error.to_response_for(Some(&self.realm), self.resource_metadata.as_deref(), self.dpop_scheme)
     }
 }
