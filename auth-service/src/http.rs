@@ -11,6 +11,8 @@
 //! - [`security_events`]: `GET /v1/security-events`, the revocation feed.
 //! - `/healthz`, `/readyz`, `/metrics`: the kit's (`service_kit::http::health`), with the
 //!   checks of [`AppState`]'s `Readiness`.
+//! - `/openapi.json`: the OpenAPI 3.1 document of all of the above, built from the same
+//!   registration as the router ([`openapi`] and `service_kit::http::openapi`).
 //! - [`error`]: the one error type, `ApiError`.
 
 pub mod admin;
@@ -18,6 +20,7 @@ pub mod dpop;
 pub mod error;
 pub mod jwks;
 pub mod oauth;
+pub mod openapi;
 pub mod security_events;
 pub mod sessions;
 pub mod users;
@@ -29,21 +32,38 @@ use axum::{
     extract::{ConnectInfo, FromRequestParts},
 };
 use http::{HeaderMap, HeaderValue, header, request::Parts};
-use service_kit::http::{health, layers::ServiceIdentity, service_router};
+use service_kit::http::{health, layers::ServiceIdentity, openapi::finish, service_router};
+use utoipa::Modify as _;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
 /// The complete application router, state applied.
 pub fn router(state: AppState, identity: &ServiceIdentity) -> Router {
-    let routes = Router::new()
+    let (routes, _) = documented();
+    service_router(routes, identity).with_state(state)
+}
+
+/// The OpenAPI 3.1 document served at `GET /openapi.json`.
+#[must_use]
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    documented().1
+}
+
+/// Every route with its OpenAPI operation, each registered once (`routes!`), so the router
+/// and the document come from one registration.
+fn documented() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let mut routes = OpenApiRouter::new()
         .merge(users::router())
         .merge(sessions::router())
         .merge(oauth::router())
         .merge(jwks::router())
         .merge(admin::router())
         .merge(security_events::router())
-        .merge(health::router());
-    service_router(routes, identity).with_state(state)
+        .merge(health::openapi_router());
+    openapi::OAuthSurface.modify(routes.get_openapi_mut());
+    let about = service_kit::this_crate!();
+    finish(routes, about.name, about.version, about.description)
 }
 
 /// The client's address for login throttling.

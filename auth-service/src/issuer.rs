@@ -74,11 +74,13 @@ pub enum IssueError {
 }
 
 /// The token response of RFC 6749 §5.1 (also the body of `POST /v1/login`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TokenResponse {
     /// The RFC 9068 JWT.
     pub access_token: String,
     /// `DPoP` for a token bound to the client's key (RFC 9449 §5), else `Bearer`.
+    #[schema(value_type = String, example = "Bearer")]
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: u64,

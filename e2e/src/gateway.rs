@@ -111,6 +111,7 @@ pub fn route(path: &str) -> Option<Service> {
         || path.starts_with("/v1/admin/")
         || path.starts_with("/oauth/")
         || path.starts_with("/.well-known/")
+        || path == "/openapi/auth.json"
     {
         Some(Service::Auth)
     } else {
@@ -124,7 +125,8 @@ pub fn route(path: &str) -> Option<Service> {
 /// `/openapi/<service>.json` on the gateway (nginx: a URI in `proxy_pass`).
 #[must_use]
 pub fn rewrite(path: &str) -> Option<&'static str> {
-    matches!(path, "/openapi/orders.json" | "/openapi/notifications.json").then_some("/openapi.json")
+    matches!(path, "/openapi/orders.json" | "/openapi/notifications.json" | "/openapi/auth.json")
+        .then_some("/openapi.json")
 }
 
 #[cfg(test)]
@@ -152,6 +154,8 @@ mod tests {
         assert_eq!(route("/.well-known/oauth-protected-resource/v1/orders/x"), Some(Service::Auth));
         assert_eq!(route("/openapi/orders.json"), Some(Service::Orders));
         assert_eq!(route("/openapi/notifications.json"), Some(Service::Notifications));
+        assert_eq!(route("/openapi/auth.json"), Some(Service::Auth));
+        assert_eq!(rewrite("/openapi/auth.json"), Some("/openapi.json"));
         assert_eq!(rewrite("/openapi/orders.json"), Some("/openapi.json"));
         assert_eq!(rewrite("/v1/orders"), None);
         assert_eq!(route("/openapi.json"), None);

@@ -11,19 +11,23 @@
 use std::sync::Arc;
 
 use axum::{
-    Router,
     extract::{FromRequestParts, Path, RawQuery, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::{delete, get, post},
 };
 use http::request::Parts;
 use jwt_verifier::{Caller, RequireScope};
 use serde::Serialize;
-use service_kit::db::now_millis;
+use service_kit::{
+    db::now_millis,
+    http::openapi::{BadRequest, Forbidden, InternalError, NotFound, Unauthorized, Unavailable, UnprocessableEntity},
+};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     error::{ApiError, Result},
+    openapi::Conflict,
     rfc3339,
 };
 use crate::{
@@ -57,16 +61,27 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
-/// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/admin/keys", get(list_keys))
-        .route("/v1/admin/keys/rotate", post(rotate_keys))
-        .route("/v1/admin/users/{user_id}/sessions", delete(end_user_sessions))
+/// Tag of the administration operations.
+const TAG: &str = "admin";
+
+/// Routes of this module, each with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_keys)).routes(routes!(rotate_keys)).routes(routes!(end_user_sessions))
 }
 
 /// Ends every session of a user, one security event each (initiated by `admin`): 204, or 404
 /// for an unknown user.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/users/{user_id}/sessions",
+    tag = TAG,
+    security(("bearerAuth" = ["auth:admin"])),
+    params(("user_id" = String, Path, description = "The user's id.")),
+    responses(
+        (status = 204, description = "Every session of the user has ended."),
+        BadRequest, Unauthorized, Forbidden, NotFound, InternalError, Unavailable,
+    )
+)]
 async fn end_user_sessions(
     State(state): State<AppState>,
     Admin(caller): Admin,
@@ -81,16 +96,24 @@ async fn end_user_sessions(
 }
 
 /// One key as the admin listing and the public key states show it (no key material).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(super) struct KeyView {
     kid: String,
+    /// `pending`, `active`, `retired` or `removed`.
+    #[schema(value_type = String)]
     state: &'static str,
     bits: i64,
+    #[schema(format = DateTime)]
     created_at: String,
+    #[schema(format = DateTime)]
     activate_after: String,
+    #[schema(format = DateTime)]
     activated_at: Option<String>,
+    #[schema(format = DateTime)]
     retired_at: Option<String>,
+    #[schema(format = DateTime)]
     remove_after: Option<String>,
+    #[schema(format = DateTime)]
     removed_at: Option<String>,
 }
 
@@ -110,10 +133,13 @@ impl From<&KeyRow> for KeyView {
     }
 }
 
-#[derive(Serialize)]
+/// Every key and the schedule.
+#[derive(Serialize, ToSchema)]
 struct KeysReport {
     keys: Vec<KeyView>,
+    /// The `max-age` the JWKS is served with now, in seconds.
     jwks_max_age: u64,
+    #[schema(format = DateTime)]
     next_rotation_at: Option<String>,
 }
 
@@ -128,13 +154,25 @@ async fn report(state: &AppState) -> Result<KeysReport> {
 }
 
 /// Every key ever created (newest first, no private material) and the schedule.
+#[utoipa::path(
+    get,
+    path = "/v1/admin/keys",
+    tag = TAG,
+    security(("bearerAuth" = ["auth:admin"])),
+    responses(
+        (status = 200, description = "Every key and the schedule.", body = KeysReport),
+        BadRequest, Unauthorized, Forbidden, InternalError, Unavailable,
+    )
+)]
 async fn list_keys(State(state): State<AppState>, Admin(caller): Admin) -> Result<axum::Json<KeysReport>> {
     tracing::debug!(user.id = %caller.subject, "key listing");
     Ok(axum::Json(report(&state).await?))
 }
 
-#[derive(Serialize)]
+/// What a rotation did, and the keys after it.
+#[derive(Serialize, ToSchema)]
 struct RotationReport {
+    #[schema(value_type = Object)]
     rotation: RotationOutcome,
     #[serde(flatten)]
     keys: KeysReport,
@@ -142,6 +180,18 @@ struct RotationReport {
 
 /// Rotates now. Normal: publishes a successor that signs after the pre-publication time.
 /// `emergency=true`: the new key signs at once and the old one is removed at once.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/keys/rotate",
+    tag = TAG,
+    security(("bearerAuth" = ["auth:admin"])),
+    params(("emergency" = Option<bool>, Query,
+        description = "`true`: the new key signs at once and the old one is removed at once (after a key leak).")),
+    responses(
+        (status = 200, description = "The rotation, and every key after it.", body = RotationReport),
+        BadRequest, Unauthorized, Forbidden, Conflict, UnprocessableEntity, InternalError, Unavailable,
+    )
+)]
 async fn rotate_keys(
     State(state): State<AppState>,
     Admin(caller): Admin,

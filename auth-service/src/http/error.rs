@@ -226,7 +226,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
             Self::InvalidCredentials => {
-                error_response(StatusCode::UNAUTHORIZED, "invalid_credentials", "the email or password is wrong")
+                let mut response =
+                    error_response(StatusCode::UNAUTHORIZED, "invalid_credentials", "the email or password is wrong");
+                challenge(&mut response, super::openapi::LOGIN_CHALLENGE);
+                response
             }
             Self::Throttled { what, retry_after_secs } => {
                 let mut response = error_response(

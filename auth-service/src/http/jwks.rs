@@ -11,39 +11,53 @@
 //! identical on every replica, so a verifier's conditional refetch gets 304 from any of them.
 
 use axum::{
-    Json, Router,
+    Json,
     extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use jwt_verifier::ProofAlgorithm;
 use serde::Serialize;
 use serde_json::json;
 use service_kit::db::now_millis;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{admin::KeyView, rfc3339};
 use crate::{keys::lifecycle, state::AppState};
 
-/// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/.well-known/jwks.json", get(get_jwks))
-        .route("/.well-known/oauth-authorization-server", get(get_metadata))
-        .route("/.well-known/openid-configuration", get(get_metadata))
-        .route("/v1/keys", get(get_key_states))
+/// Tag of the public key and discovery documents.
+const TAG: &str = "keys";
+
+/// Routes of this module, each with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_jwks))
+        .routes(routes!(get_metadata))
+        .routes(routes!(get_openid_configuration))
+        .routes(routes!(get_key_states))
 }
 
-#[derive(Serialize)]
-struct KeyStates {
+/// The published keys and the schedule.
+#[derive(Serialize, ToSchema)]
+pub(super) struct KeyStates {
     keys: Vec<KeyView>,
+    /// The `max-age` the JWKS is served with now, in seconds.
     jwks_max_age: u64,
+    /// When the next scheduled rotation publishes a successor.
+    #[schema(format = DateTime)]
     next_rotation_at: Option<String>,
 }
 
 /// The published keys with their states, from the replica's key ring: no database read, so
 /// an anonymous endpoint costs what the JWKS costs. Nothing here is secret: the keys are
 /// public and the schedule is what any verifier can watch happen.
+#[utoipa::path(
+    get,
+    path = "/v1/keys",
+    tag = TAG,
+    responses((status = 200, description = "The published keys with their states, and the schedule.", body = KeyStates))
+)]
 async fn get_key_states(State(state): State<AppState>) -> Response {
     let ring = state.keys.ring();
     let now = now_millis();
@@ -69,6 +83,19 @@ fn none_match(headers: &HeaderMap, etag: &str) -> bool {
 }
 
 /// The published keys: 200 with the JWKS, or 304 when the client's copy is current.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = TAG,
+    params(("If-None-Match" = Option<String>, Header, description = "The `ETag` of the copy the client holds.")),
+    responses(
+        (status = 200, description = "The JWK Set (RFC 7517) of every published public key.", body = Object,
+            headers(("ETag" = String, description = "Identical on every replica for the same keys."),
+                ("Cache-Control" = String, description = "`public, max-age=N`, N from the rotation schedule."))),
+        (status = 304, description = "The client's copy is current.",
+            headers(("ETag" = String), ("Cache-Control" = String))),
+    )
+)]
 async fn get_jwks(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let ring = state.keys.ring();
     let max_age = state.keys.jwks_max_age(now_millis());
@@ -88,6 +115,12 @@ async fn get_jwks(State(state): State<AppState>, headers: HeaderMap) -> Response
 
 /// RFC 8414 authorization server metadata. Every URL is built from `AUTH_ISSUER`, the
 /// externally visible address, never from the request's `Host`.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = TAG,
+    responses((status = 200, description = "RFC 8414 authorization server metadata.", body = Object))
+)]
 async fn get_metadata(State(state): State<AppState>) -> Response {
     let issuer = &state.settings.issuer;
     let document = json!({
@@ -114,6 +147,17 @@ async fn get_metadata(State(state): State<AppState>) -> Response {
     // Changes only with configuration, i.e. with a redeploy.
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
     response
+}
+
+/// The same document for clients that only know OpenID Connect discovery.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = TAG,
+    responses((status = 200, description = "The RFC 8414 metadata, at OIDC discovery's path.", body = Object))
+)]
+async fn get_openid_configuration(state: State<AppState>) -> Response {
+    get_metadata(state).await
 }
 
 #[cfg(test)]

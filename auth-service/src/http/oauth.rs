@@ -9,25 +9,30 @@
 //! `Basic` challenge.
 
 use axum::{
-    Router,
     body::Bytes,
     extract::{FromRequest, Request, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::post,
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::json;
 use service_kit::{
     db::now_millis,
-    http::{form, json::JsonRejection},
+    http::{
+        form,
+        json::JsonRejection,
+        openapi::{InternalError, PayloadTooLarge, Unavailable},
+    },
 };
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     REFRESH_COOKIE, cookie, dpop,
     error::{ApiError, OAuthCode, Result},
     no_store,
-    sessions::{TokenDelivery, token_response},
+    openapi::{InvalidClient, OAUTH_TAG, OAuthBadRequest},
+    sessions::{TokenBody, TokenDelivery, token_response},
 };
 use crate::{
     clients::ServiceClient,
@@ -43,12 +48,51 @@ const TOKEN_PATH: &str = "/oauth/token";
 /// The revocation endpoint's path, likewise.
 const REVOKE_PATH: &str = "/oauth/revoke";
 
-/// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(TOKEN_PATH, post(issue_token))
-        .route(REVOKE_PATH, post(revoke_token))
-        .route("/oauth/introspect", post(introspect_token))
+/// Routes of this module, each with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(issue_token)).routes(routes!(revoke_token)).routes(routes!(introspect_token))
+}
+
+/// The form of `POST /oauth/token`, as the document describes it: [`OAuthForm`] reads it
+/// (each parameter at most once, empty values as absent, unknown ones ignored).
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documents the form OAuthForm parses")]
+struct TokenForm {
+    grant_type: GrantType,
+    /// `refresh_token` grant: the refresh token, unless it comes in the `__Secure-refresh_token`
+    /// cookie.
+    #[schema(required = false)]
+    refresh_token: String,
+    /// `refresh_token` grant: the public client's id, if sent must be the session's.
+    #[schema(required = false)]
+    client_id: String,
+    /// `client_credentials` grant: space-separated scopes, a subset of the client's.
+    #[schema(required = false)]
+    scope: String,
+    /// `client_credentials` grant: the audience (RFC 8707), one the client may address.
+    #[schema(required = false)]
+    audience: String,
+}
+
+/// The grants this server supports.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code, reason = "documents the form OAuthForm parses")]
+enum GrantType {
+    RefreshToken,
+    ClientCredentials,
+}
+
+/// The form of `POST /oauth/revoke` and `POST /oauth/introspect`.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documents the form OAuthForm parses")]
+struct TokenParameter {
+    /// The token (an access token, or at `/oauth/revoke` also a refresh token).
+    #[schema(min_length = 1)]
+    token: String,
+    /// Ignored: the kind of token is recognised from the token itself.
+    #[schema(required = false)]
+    token_type_hint: String,
 }
 
 /// A form body with each parameter at most once.
@@ -177,6 +221,19 @@ fn form_decode(text: &str) -> Option<String> {
 }
 
 /// `POST /oauth/token`.
+#[utoipa::path(
+    post,
+    path = "/oauth/token",
+    tag = OAUTH_TAG,
+    security((), ("clientBasic" = [])),
+    params(("DPoP" = Option<String>, Header, description = "A DPoP proof (RFC 9449) for `POST` of this URL: binds the tokens to its key.")),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The tokens (RFC 6749 §5.1); a refresh through the cookie answers with cookies.",
+            body = TokenBody, headers(("Cache-Control" = String, description = "`no-store`."))),
+        OAuthBadRequest, InvalidClient, PayloadTooLarge, InternalError, Unavailable,
+    )
+)]
 async fn issue_token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Result<Response> {
     let client = authenticate_client(&state, &headers, &form)?;
     let grant_type = form.require("grant_type")?;
@@ -242,6 +299,18 @@ async fn issue_token(State(state): State<AppState>, headers: HeaderMap, form: OA
 /// A DPoP-bound token (a bound session's refresh token, a bound access token) is revoked
 /// only with a proof by its key: a copy without the key can neither be used nor be used to
 /// log its owner out.
+#[utoipa::path(
+    post,
+    path = "/oauth/revoke",
+    tag = OAUTH_TAG,
+    security((), ("clientBasic" = [])),
+    params(("DPoP" = Option<String>, Header, description = "A proof by the key a bound token is bound to.")),
+    request_body(content = TokenParameter, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Done, or nothing to do: the answer never says whether the token was known (RFC 7009 §2.2)."),
+        OAuthBadRequest, InvalidClient, PayloadTooLarge, InternalError, Unavailable,
+    )
+)]
 async fn revoke_token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Result<Response> {
     let requester = match authenticate_client(&state, &headers, &form)? {
         Some(client) => client.id.as_str(),
@@ -280,6 +349,18 @@ async fn revoke_token(State(state): State<AppState>, headers: HeaderMap, form: O
 /// only if it verifies with the introspecting client as audience (a resource server learns
 /// about tokens meant for it, nothing else), it was not revoked and, for user tokens, its
 /// session is still open. Refresh tokens are only meaningful to this server and always come back inactive.
+#[utoipa::path(
+    post,
+    path = "/oauth/introspect",
+    tag = OAUTH_TAG,
+    security(("clientBasic" = [])),
+    request_body(content = TokenParameter, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "RFC 7662 §2.2: `{\"active\": false}`, or the token's claims with `active: true`.",
+            body = Introspection),
+        OAuthBadRequest, InvalidClient, PayloadTooLarge, InternalError, Unavailable,
+    )
+)]
 async fn introspect_token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Result<Response> {
     let client = authenticate_client(&state, &headers, &form)?
         .ok_or_else(|| invalid_client("introspection requires client authentication (HTTP Basic)"))?;
@@ -319,6 +400,29 @@ async fn introspect_token(State(state): State<AppState>, headers: HeaderMap, for
     let mut response = axum::Json(answer).into_response();
     no_store(response.headers_mut());
     Ok(response)
+}
+
+/// An introspection answer (RFC 7662 §2.2); only `active` is always present.
+#[derive(ToSchema)]
+#[allow(dead_code, reason = "documents the JSON introspect_token builds")]
+struct Introspection {
+    active: bool,
+    scope: Option<String>,
+    client_id: Option<String>,
+    sub: Option<String>,
+    aud: Option<Vec<String>>,
+    iss: Option<String>,
+    exp: Option<i64>,
+    iat: Option<i64>,
+    jti: Option<String>,
+    /// `Bearer`, or `DPoP` for a bound token.
+    token_type: Option<String>,
+    /// `{"jkt": …}` for a DPoP-bound token.
+    #[schema(value_type = Option<Object>)]
+    cnf: Option<serde_json::Value>,
+    /// The session, for a user's token.
+    sid: Option<String>,
+    role: Option<String>,
 }
 
 #[cfg(test)]

@@ -9,20 +9,22 @@
 use std::time::Duration;
 
 use axum::{
-    Router,
     extract::{RawQuery, State},
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
-    routing::get,
 };
-use service_kit::http::error::{CommonError, FieldError};
+use service_kit::http::{
+    error::{CommonError, FieldError},
+    openapi::{BadRequest, InternalError, Unavailable},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{error::Result, no_store};
 use crate::state::AppState;
 
-/// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/security-events", get(list_security_events))
+/// Routes of this module, with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_security_events))
 }
 
 /// The parsed query.
@@ -76,6 +78,22 @@ fn parse_query(query: Option<&str>) -> Result<FeedQuery, CommonError> {
 
 /// The SETs after `after`, at once when there are any, else when one is committed or `wait`
 /// seconds have passed (contract: "Request").
+#[utoipa::path(
+    get,
+    path = "/v1/security-events",
+    tag = "security-events",
+    params(
+        ("after" = Option<i64>, Query, minimum = 0, maximum = 9_223_372_036_854_775_807_i64,
+            description = "The cursor of the last answer the receiver applied; absent or empty: it holds nothing."),
+        ("wait" = Option<String>, Query, pattern = "^[0-9]*$",
+            description = "Seconds to hold the request while nothing is new (clamped to `AUTH_EVENTS_MAX_WAIT`); absent or empty: answer at once."),
+    ),
+    responses(
+        (status = 200, description = "The signed SETs (RFC 8417) after the cursor, and the next cursor.", body = Object,
+            headers(("Cache-Control" = String, description = "`no-store`."))),
+        BadRequest, InternalError, Unavailable,
+    )
+)]
 async fn list_security_events(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response> {
     let query = parse_query(query.as_deref())?;
     let body = state.events.answer(query.after, query.wait).await?;

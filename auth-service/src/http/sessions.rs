@@ -18,11 +18,10 @@
 use std::net::IpAddr;
 
 use axum::{
-    Extension, Router,
+    Extension,
     extract::{Path, State},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
-    routing::{delete, get, post},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jwt_verifier::{Authenticated, Caller, CallerSlot, TokenSource};
@@ -30,14 +29,25 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use service_kit::{
     db::now_millis,
-    http::{error::FieldError, json::AppJson},
+    http::{
+        error::FieldError,
+        json::AppJson,
+        openapi::{
+            BadRequest, Forbidden, InternalError, NotFound, PayloadTooLarge, Unauthorized, Unavailable,
+            UnsupportedMediaType,
+        },
+    },
 };
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     ClientAddr, clear_session_cookies, dpop,
     error::{ApiError, OAuthCode, Result},
-    no_store, rfc3339, session_cookies,
+    no_store,
+    openapi::{InvalidCredentials, LoginBadRequest, LoginRejected, TooManyRequests},
+    rfc3339, session_cookies,
 };
 use crate::{
     clients::DpopPolicy,
@@ -50,23 +60,31 @@ use crate::{
     state::AppState,
 };
 
-/// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(LOGIN_PATH, post(login))
-        .route("/v1/sessions", get(list_sessions).delete(delete_all_sessions))
-        .route("/v1/sessions/current", get(current))
-        .route("/v1/sessions/{id}", delete(delete_session))
-        .route("/v1/logout", post(logout))
+/// Tag of the login and session operations.
+const TAG: &str = "sessions";
+
+/// Routes of this module, each with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(list_sessions, delete_all_sessions))
+        .routes(routes!(current))
+        .routes(routes!(delete_session))
+        .routes(routes!(logout))
 }
 
 /// The login path: DPoP proofs name it in `htu`.
 const LOGIN_PATH: &str = "/v1/login";
 
-#[derive(Deserialize)]
+/// Body of `POST /v1/login`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ann@example.com", "password": "correct horse battery", "token_delivery": "body"}))]
 struct LoginRequest {
+    /// The account's email; any other text simply matches no account.
+    #[schema(min_length = 1, pattern = r"\S")]
     email: String,
+    #[schema(min_length = 1)]
     password: String,
     /// Where the tokens go; absent: both the body and the cookies.
     #[serde(default)]
@@ -78,7 +96,7 @@ struct LoginRequest {
 /// A browser page that keeps its tokens in `HttpOnly` cookies asks for `cookie`, so that no
 /// script on the page ever sees them, not even in the login answer; a client that sends
 /// `Authorization` asks for `body`, so that no cookie rides along with its requests.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(super) enum TokenDelivery {
     /// In the body and in `Set-Cookie` (the default, for clients that use either).
@@ -197,6 +215,21 @@ impl LoginAttempt {
 /// tokens come in the body only, since a cookie travels without a proof and a bound token
 /// in it would be refused everywhere; asking for cookie delivery is a 422. A refused proof
 /// counts as a failed attempt.
+#[utoipa::path(
+    post,
+    path = "/v1/login",
+    tag = TAG,
+    params(("DPoP" = Option<String>, Header, description = "A DPoP proof (RFC 9449) for `POST` of this URL: binds the session to its key.")),
+    request_body(content = LoginRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Signed in. The tokens come in the body, in `Set-Cookie` (`__Host-access_token`, \
+            `__Secure-refresh_token`), or both, as `token_delivery` asked.", body = TokenBody,
+            headers(("Set-Cookie" = String, description = "The session cookies, unless `token_delivery` is `body`."),
+                ("Cache-Control" = String, description = "`no-store`."))),
+        LoginBadRequest, InvalidCredentials, PayloadTooLarge, UnsupportedMediaType, LoginRejected, TooManyRequests,
+        InternalError, Unavailable,
+    )
+)]
 async fn login(
     State(state): State<AppState>,
     ClientAddr(address): ClientAddr,
@@ -262,23 +295,42 @@ async fn login(
     Ok(token_response(&state, &tokens, delivery))
 }
 
+/// The body of a token response: the tokens, or with cookie delivery only what a page needs
+/// to know of them.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub(super) enum TokenBody {
+    /// RFC 6749 §5.1.
+    Tokens(TokenResponse),
+    /// The tokens went into `HttpOnly` cookies.
+    Cookies(CookieDelivery),
+}
+
 /// The body of a token response delivered only in cookies.
-#[derive(Serialize)]
-struct CookieDelivery<'a> {
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CookieDelivery {
+    /// `Bearer`.
+    #[schema(value_type = String)]
     token_type: &'static str,
+    /// Seconds until the access token expires.
     expires_in: u64,
-    scope: &'a str,
+    /// The granted scope.
+    scope: String,
 }
 
 /// The token response (`Cache-Control: no-store`), with the session cookies when it carries
 /// a refresh token and `delivery` asks for them.
 pub(super) fn token_response(state: &AppState, tokens: &TokenResponse, delivery: TokenDelivery) -> Response {
     let mut response = if delivery == TokenDelivery::Cookie && tokens.refresh_token.is_some() {
-        let body =
-            CookieDelivery { token_type: tokens.token_type, expires_in: tokens.expires_in, scope: &tokens.scope };
-        AppJson(body).into_response()
+        let body = CookieDelivery {
+            token_type: tokens.token_type,
+            expires_in: tokens.expires_in,
+            scope: tokens.scope.clone(),
+        };
+        AppJson(TokenBody::Cookies(body)).into_response()
     } else {
-        AppJson(tokens).into_response()
+        AppJson(TokenBody::Tokens(tokens.clone())).into_response()
     };
     if let Some(refresh_token) = tokens.refresh_token.as_ref().filter(|_| delivery != TokenDelivery::Body) {
         session_cookies(
@@ -308,18 +360,28 @@ pub(super) async fn current_session(state: &AppState, caller: &Caller) -> Result
     }
 }
 
-#[derive(Serialize)]
+/// One server-side session.
+#[derive(Serialize, ToSchema)]
 struct SessionView {
+    /// The session's id (a UUID), the `sid` of its tokens.
     id: String,
+    /// The client it was opened for.
     client_id: String,
+    #[schema(format = DateTime)]
     created_at: String,
+    /// When its refresh token was last spent.
+    #[schema(format = DateTime)]
     last_seen_at: String,
+    #[schema(format = DateTime)]
     expires_at: String,
+    /// The `User-Agent` of the login, at most 256 characters.
     user_agent: Option<String>,
+    /// Whether the request's token belongs to it.
     current: bool,
 }
 
-#[derive(Serialize)]
+/// The caller's active sessions.
+#[derive(Serialize, ToSchema)]
 struct SessionList {
     sessions: Vec<SessionView>,
 }
@@ -339,7 +401,7 @@ impl SessionView {
 }
 
 /// The verified claims of the caller's token, as the verifier read them.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TokenView<'a> {
     jti: &'a str,
     kid: &'a str,
@@ -353,13 +415,16 @@ struct TokenView<'a> {
     role: Option<&'a str>,
     /// `{"jkt": …}` for a DPoP-bound token.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     cnf: Option<serde_json::Value>,
 }
 
-#[derive(Serialize)]
+/// What the request carried.
+#[derive(Serialize, ToSchema)]
 struct CurrentView<'a> {
     /// `header` (`Authorization: Bearer`), `cookie` (`__Host-access_token`) or `dpop`
     /// (`Authorization: DPoP` with its proof).
+    #[schema(value_type = String)]
     credential: &'static str,
     session: SessionView,
     token: TokenView<'a>,
@@ -368,6 +433,16 @@ struct CurrentView<'a> {
 /// What the request carried: its token's claims, where the token came from and the session
 /// it belongs to. A browser that keeps the token in an `HttpOnly` cookie cannot read it, so
 /// this is how such a page learns what it is holding.
+#[utoipa::path(
+    get,
+    path = "/v1/sessions/current",
+    tag = TAG,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The token's claims, where it came from, and its session.", body = CurrentView),
+        BadRequest, Unauthorized, Forbidden, InternalError, Unavailable,
+    )
+)]
 async fn current(
     State(state): State<AppState>,
     // Before the slot: the extractor fills it.
@@ -401,6 +476,16 @@ async fn current(
 
 /// The caller's active sessions, most recently used first; `current` marks the one the
 /// token belongs to.
+#[utoipa::path(
+    get,
+    path = "/v1/sessions",
+    tag = TAG,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The caller's active sessions.", body = SessionList),
+        BadRequest, Unauthorized, Forbidden, InternalError, Unavailable,
+    )
+)]
 async fn list_sessions(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -418,6 +503,17 @@ async fn list_sessions(
 }
 
 /// Ends one of the caller's sessions: 204, or 404 when it is not theirs or already over.
+#[utoipa::path(
+    delete,
+    path = "/v1/sessions/{id}",
+    tag = TAG,
+    security(("bearerAuth" = [])),
+    params(("id" = String, Path, description = "The session's id.")),
+    responses(
+        (status = 204, description = "The session has ended (and its cookies are cleared if it was the caller's own)."),
+        BadRequest, Unauthorized, Forbidden, NotFound, InternalError, Unavailable,
+    )
+)]
 async fn delete_session(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
@@ -438,6 +534,16 @@ async fn delete_session(
 }
 
 /// Ends the session of the caller's token and clears the cookies: 204.
+#[utoipa::path(
+    post,
+    path = "/v1/logout",
+    tag = TAG,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 204, description = "The session has ended; `Set-Cookie` clears the cookies."),
+        BadRequest, Unauthorized, Forbidden, InternalError, Unavailable,
+    )
+)]
 async fn logout(State(state): State<AppState>, Authenticated(caller): Authenticated) -> Result<Response> {
     let current = current_session(&state, &caller).await?;
     // A concurrent end (another logout, a revocation) has written its own event; either way
@@ -451,6 +557,16 @@ async fn logout(State(state): State<AppState>, Authenticated(caller): Authentica
 
 /// Log out everywhere: ends every session of the caller, the current one included, with one
 /// security event per session; 204 and the cookies cleared.
+#[utoipa::path(
+    delete,
+    path = "/v1/sessions",
+    tag = TAG,
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 204, description = "Every session of the caller has ended; `Set-Cookie` clears the cookies."),
+        BadRequest, Unauthorized, Forbidden, InternalError, Unavailable,
+    )
+)]
 async fn delete_all_sessions(State(state): State<AppState>, Authenticated(caller): Authenticated) -> Result<Response> {
     current_session(&state, &caller).await?;
     let ended = revocation::end_user_sessions(&state, &caller.subject, SessionEnd::LogOutEverywhere).await?;

@@ -8,16 +8,23 @@
 
 use std::net::IpAddr;
 
-use axum::{Router, extract::State, http::StatusCode, routing::post};
+use axum::{extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use service_kit::{
     db::now_millis,
-    http::{error::FieldError, json::AppJson},
+    http::{
+        error::FieldError,
+        json::AppJson,
+        openapi::{BadRequest, InternalError, PayloadTooLarge, Unavailable, UnprocessableEntity, UnsupportedMediaType},
+    },
 };
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     ClientAddr,
     error::{ApiError, Result},
+    openapi::{Conflict, TooManyRequests},
     rfc3339,
     sessions::{client_key, window_ms},
 };
@@ -28,15 +35,28 @@ use crate::{
     state::AppState,
 };
 
-/// Routes of this module.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/users", post(create_user))
+/// Tag of the account operations.
+pub(super) const TAG: &str = "users";
+
+/// Routes of this module, each with its OpenAPI operation.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create_user))
 }
 
-#[derive(Deserialize)]
+/// Body of `POST /v1/users`.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "ann@example.com", "password": "correct horse battery"}))]
 struct CreateUser {
+    /// `local@domain.tld` in printable ASCII (at most 254 characters, a local part of at most 64),
+    /// compared without case and surrounding spaces.
+    #[schema(
+        max_length = 254,
+        pattern = r"^\s*[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]{0,62}[A-Za-z][A-Za-z0-9]{0,62}\s*$"
+    )]
     email: String,
+    /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
 }
 
@@ -68,10 +88,15 @@ impl TryFrom<CreateUser> for NewUser {
     }
 }
 
-#[derive(Serialize)]
+/// A new account.
+#[derive(Serialize, ToSchema)]
 struct CreatedUser {
+    /// The user's id (a UUID), the `sub` of their tokens.
     id: String,
+    /// The email as stored: trimmed and lowercase.
     email: String,
+    /// RFC 3339, UTC.
+    #[schema(format = DateTime)]
     created_at: String,
 }
 
@@ -95,6 +120,17 @@ async fn reserve_registration(state: &AppState, client: Option<IpAddr>) -> Resul
 /// Creates an account: 201, 409 when the (normalised) email is taken, 422 for a bad email
 /// or a password outside 8–128 characters, 429 past the address's registrations, 503 when
 /// password hashing is at capacity.
+#[utoipa::path(
+    post,
+    path = "/v1/users",
+    tag = TAG,
+    request_body(content = CreateUser, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The account was created.", body = CreatedUser),
+        BadRequest, Conflict, PayloadTooLarge, UnsupportedMediaType, UnprocessableEntity,
+        TooManyRequests, InternalError, Unavailable,
+    )
+)]
 async fn create_user(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,

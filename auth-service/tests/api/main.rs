@@ -9,6 +9,7 @@ mod jwks;
 mod login;
 mod oauth_revoke_introspect;
 mod oauth_token;
+mod openapi;
 mod rotation;
 mod security_cursor;
 mod security_events;

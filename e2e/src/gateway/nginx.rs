@@ -214,6 +214,6 @@ mod tests {
             assert_eq!(super::super::route(&probe), Some(expected), "{line}");
             checked += 1;
         }
-        assert_eq!(checked, 19);
+        assert_eq!(checked, 20);
     }
 }

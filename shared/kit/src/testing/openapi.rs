@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::http::openapi::BEARER_AUTH;
 use http::{Method, StatusCode};
 use serde_json::Value;
 
@@ -120,14 +121,18 @@ pub fn assert_is_openapi_3_1(document: &Value, title: &str, version: &str) {
 ///
 /// - a documented operation is routed: neither 404 nor 405 (`HEAD` counts as documented
 ///   wherever `GET` is, since HTTP serves `HEAD` wherever it serves `GET`);
-/// - a documented operation that requires `bearerAuth` answers 401 without a token;
+/// - a documented operation that requires `bearerAuth` (in every one of its alternatives)
+///   answers 401 without a token;
 /// - every other method on a documented path answers 405: the router has nothing on that
 ///   path that the document lacks.
 ///
 /// # Panics
 /// On the first mismatch, naming the method, path and status.
 pub async fn assert_router_matches(client: &reqwest::Client, address: &str, document: &Value) {
-    let global_security = document.get("security").and_then(Value::as_array).is_some_and(|s| !s.is_empty());
+    let needs_bearer = |requirements: &Vec<Value>| {
+        !requirements.is_empty() && requirements.iter().all(|requirement| requirement.get(BEARER_AUTH).is_some())
+    };
+    let global_security = document.get("security").and_then(Value::as_array).is_some_and(needs_bearer);
     for (path, item) in document["paths"].as_object().expect("the document has paths") {
         let url = format!("{address}{}", fill_parameters(path));
         for method in METHODS {
@@ -142,10 +147,7 @@ pub async fn assert_router_matches(client: &reqwest::Client, address: &str, docu
                 status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
                 "{method} {path} is documented but not routed: {status}"
             );
-            let secured = operation
-                .get("security")
-                .and_then(Value::as_array)
-                .map_or(global_security, |requirements| !requirements.is_empty());
+            let secured = operation.get("security").and_then(Value::as_array).map_or(global_security, needs_bearer);
             if secured {
                 assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} is documented as authenticated");
             }
