@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Schemathesis against one replica each of orders-service and notifications-service in a
-# local stack on PostgreSQL (e2e scenario api_fuzz): installs schemathesis from PyPI into a
-# virtualenv under target/ (kept between runs), then runs the scenario with it required.
+# Schemathesis against one replica of each service in a local stack on PostgreSQL (e2e
+# scenario api_fuzz): installs schemathesis from PyPI into a virtualenv under target/ (kept
+# between runs), then runs the scenario with it required.
 # PG_URL (set by .ci/run) names the PostgreSQL server; without it the stack uses SQLite.
 set -euo pipefail
 

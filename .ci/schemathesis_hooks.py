@@ -1,8 +1,8 @@
 """Schemathesis checks of our own, loaded through SCHEMATHESIS_HOOKS by the api_fuzz scenario.
 
 RFC 9110 §11.6.1 and RFC 6750 §3: every 401 and 403 carries a `WWW-Authenticate` challenge,
-and (RFC 9728 §5.1) at a resource server (SCHEMATHESIS_RESOURCE_METADATA=1) it names the
-resource's metadata. Schemathesis's own checks only compare headers with the document, so an
+and (RFC 9728 §5.1) it names the resource's metadata, unless SCHEMATHESIS_RESOURCE_METADATA=0
+says the service is no protected resource (auth-service, the issuer). Schemathesis's own checks only compare headers with the document, so an
 undocumented missing challenge would pass them.
 """
 
@@ -10,7 +10,7 @@ import os
 
 import schemathesis
 
-RESOURCE_SERVER = os.environ.get("SCHEMATHESIS_RESOURCE_METADATA") == "1"
+RESOURCE_SERVER = os.environ.get("SCHEMATHESIS_RESOURCE_METADATA") != "0"
 
 
 @schemathesis.check

@@ -148,6 +148,21 @@ pub fn no_store(headers: &mut HeaderMap) {
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
+/// The `cnf` claim of a DPoP-bound token (RFC 7800, RFC 9449 §6): the key's thumbprint.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Confirmation {
+    /// The RFC 7638 SHA-256 thumbprint of the key, base64url.
+    pub jkt: String,
+}
+
+impl Confirmation {
+    /// The confirmation of `caller`'s token, `None` when it is not bound.
+    #[must_use]
+    pub fn of(caller: &jwt_verifier::Caller) -> Option<Self> {
+        caller.dpop_jkt.clone().map(|jkt| Self { jkt })
+    }
+}
+
 /// Unix milliseconds as RFC 3339 (`2025-01-31T12:00:00.123Z`).
 #[must_use]
 pub fn rfc3339(ms: i64) -> String {

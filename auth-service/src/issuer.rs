@@ -75,6 +75,8 @@ pub enum IssueError {
 
 /// The token response of RFC 6749 §5.1 (also the body of `POST /v1/login`).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+// Without effect on serialising; the document reads it as `additionalProperties: false`, which
+// keeps the login answer's two shapes apart (`http::sessions::TokenBody`).
 #[serde(deny_unknown_fields)]
 pub struct TokenResponse {
     /// The RFC 9068 JWT.
@@ -89,6 +91,12 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     /// The granted scope.
     pub scope: String,
+}
+
+/// The `token_type` of a token (RFC 9449 §5): `DPoP` when it is bound to a key.
+#[must_use]
+pub fn token_type(bound: bool) -> &'static str {
+    if bound { "DPoP" } else { "Bearer" }
 }
 
 /// Labels of `auth_tokens_issued_total`.
@@ -136,7 +144,7 @@ fn issue(
     metrics::counter!("auth_tokens_issued_total", "grant_type" => grant.label()).increment(1);
     Ok(TokenResponse {
         access_token,
-        token_type: if spec.dpop_jkt.is_some() { "DPoP" } else { "Bearer" },
+        token_type: token_type(spec.dpop_jkt.is_some()),
         expires_in: spec.ttl.as_secs(),
         refresh_token,
         scope: spec.scope.to_owned(),

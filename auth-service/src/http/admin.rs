@@ -20,14 +20,17 @@ use jwt_verifier::{Caller, RequireScope};
 use serde::Serialize;
 use service_kit::{
     db::now_millis,
-    http::openapi::{BadRequest, Forbidden, InternalError, NotFound, Unauthorized, Unavailable, UnprocessableEntity},
+    http::{
+        error::CommonError,
+        openapi::{BadRequest, Forbidden, InternalError, NotFound, Unauthorized, Unavailable},
+    },
 };
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
     error::{ApiError, Result},
-    openapi::Conflict,
+    openapi::RotationConflict,
     rfc3339,
 };
 use crate::{
@@ -133,14 +136,15 @@ impl From<&KeyRow> for KeyView {
     }
 }
 
-/// Every key and the schedule.
+/// Keys with their states, and the schedule: every key ever created in the admin listing,
+/// the published ones in `GET /v1/keys`.
 #[derive(Serialize, ToSchema)]
-struct KeysReport {
-    keys: Vec<KeyView>,
+pub(super) struct KeysReport {
+    pub(super) keys: Vec<KeyView>,
     /// The `max-age` the JWKS is served with now, in seconds.
-    jwks_max_age: u64,
+    pub(super) jwks_max_age: u64,
     #[schema(format = DateTime)]
-    next_rotation_at: Option<String>,
+    pub(super) next_rotation_at: Option<String>,
 }
 
 async fn report(state: &AppState) -> Result<KeysReport> {
@@ -172,7 +176,6 @@ async fn list_keys(State(state): State<AppState>, Admin(caller): Admin) -> Resul
 /// What a rotation did, and the keys after it.
 #[derive(Serialize, ToSchema)]
 struct RotationReport {
-    #[schema(value_type = Object)]
     rotation: RotationOutcome,
     #[serde(flatten)]
     keys: KeysReport,
@@ -189,7 +192,7 @@ struct RotationReport {
         description = "`true`: the new key signs at once and the old one is removed at once (after a key leak).")),
     responses(
         (status = 200, description = "The rotation, and every key after it.", body = RotationReport),
-        BadRequest, Unauthorized, Forbidden, Conflict, UnprocessableEntity, InternalError, Unavailable,
+        BadRequest, Unauthorized, Forbidden, RotationConflict, InternalError, Unavailable,
     )
 )]
 async fn rotate_keys(
@@ -210,10 +213,11 @@ fn parse_emergency(query: Option<&str>) -> Result<bool> {
         match name.as_ref() {
             "emergency" => {
                 emergency = service_kit::config::parse_bool(&value)
-                    .map_err(|_| ApiError::field("emergency", "must be true or false"))?;
+                    .map_err(|_| CommonError::invalid_parameter("emergency", "must be true or false"))?;
             }
             other => {
-                return Err(ApiError::field(&other.chars().take(64).collect::<String>(), "unknown query parameter"));
+                let field = service_kit::text::clip(other, 64);
+                return Err(CommonError::invalid_parameter(&field, "unknown query parameter").into());
             }
         }
     }

@@ -228,7 +228,7 @@ impl IntoResponse for ApiError {
             Self::InvalidCredentials => {
                 let mut response =
                     error_response(StatusCode::UNAUTHORIZED, "invalid_credentials", "the email or password is wrong");
-                challenge(&mut response, super::openapi::LOGIN_CHALLENGE);
+                challenge(&mut response, &login_challenge());
                 response
             }
             Self::Throttled { what, retry_after_secs } => {
@@ -269,7 +269,7 @@ impl IntoResponse for ApiError {
                     if code == OAuthCode::InvalidClient { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
                 let mut response = ErrorBody::new(code.as_str(), description).into_response_with(status);
                 if code == OAuthCode::InvalidClient {
-                    challenge(&mut response, &format!(r#"Basic realm="{SERVICE_NAME}", charset="UTF-8""#));
+                    challenge(&mut response, &basic_challenge());
                 }
                 response.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
                 response
@@ -301,6 +301,21 @@ fn invalid_token(description: &str, short: &str) -> Response {
         &format!(r#"Bearer realm="{SERVICE_NAME}", error="invalid_token", error_description="{short}""#),
     );
     response
+}
+
+/// The challenge of a refused login.
+///
+/// A login is not HTTP authentication, so no registered scheme applies; RFC 9110 §11.6.1 still
+/// asks every 401 for one, and this names where to authenticate instead (not `Basic`, which
+/// would make browsers prompt for a password).
+pub(super) fn login_challenge() -> String {
+    format!(r#"Login realm="{SERVICE_NAME}", login_uri="/v1/login""#)
+}
+
+/// The challenge of `invalid_client` (RFC 6749 §5.2: the scheme the client tried, here the
+/// only one offered).
+pub(super) fn basic_challenge() -> String {
+    format!(r#"Basic realm="{SERVICE_NAME}", charset="UTF-8""#)
 }
 
 /// Sets the `WWW-Authenticate` challenge of a 401.

@@ -17,13 +17,14 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use jwt_verifier::ProofAlgorithm;
-use serde::Serialize;
 use serde_json::json;
 use service_kit::db::now_millis;
-use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{admin::KeyView, rfc3339};
+use super::{
+    admin::{KeyView, KeysReport},
+    rfc3339,
+};
 use crate::{keys::lifecycle, state::AppState};
 
 /// Tag of the public key and discovery documents.
@@ -38,17 +39,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_key_states))
 }
 
-/// The published keys and the schedule.
-#[derive(Serialize, ToSchema)]
-pub(super) struct KeyStates {
-    keys: Vec<KeyView>,
-    /// The `max-age` the JWKS is served with now, in seconds.
-    jwks_max_age: u64,
-    /// When the next scheduled rotation publishes a successor.
-    #[schema(format = DateTime)]
-    next_rotation_at: Option<String>,
-}
-
 /// The published keys with their states, from the replica's key ring: no database read, so
 /// an anonymous endpoint costs what the JWKS costs. Nothing here is secret: the keys are
 /// public and the schedule is what any verifier can watch happen.
@@ -56,12 +46,12 @@ pub(super) struct KeyStates {
     get,
     path = "/v1/keys",
     tag = TAG,
-    responses((status = 200, description = "The published keys with their states, and the schedule.", body = KeyStates))
+    responses((status = 200, description = "The published keys with their states, and the schedule.", body = KeysReport))
 )]
 async fn get_key_states(State(state): State<AppState>) -> Response {
     let ring = state.keys.ring();
     let now = now_millis();
-    let document = KeyStates {
+    let document = KeysReport {
         keys: ring.keys.iter().map(KeyView::from).collect(),
         jwks_max_age: state.keys.jwks_max_age(now),
         next_rotation_at: lifecycle::next_rotation_at(&ring.keys, state.keys.schedule()).map(rfc3339),

@@ -15,7 +15,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
-use serde_json::json;
+use serde::Serialize;
 use service_kit::{
     db::now_millis,
     http::{
@@ -28,10 +28,10 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    REFRESH_COOKIE, cookie, dpop,
+    Confirmation, REFRESH_COOKIE, cookie, dpop,
     error::{ApiError, OAuthCode, Result},
     no_store,
-    openapi::{InvalidClient, OAUTH_TAG, OAuthBadRequest},
+    openapi::{IntrospectBadRequest, InvalidClient, OAUTH_TAG, RevokeBadRequest, TokenBadRequest},
     sessions::{TokenBody, TokenDelivery, token_response},
 };
 use crate::{
@@ -230,8 +230,9 @@ fn form_decode(text: &str) -> Option<String> {
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "The tokens (RFC 6749 §5.1); a refresh through the cookie answers with cookies.",
-            body = TokenBody, headers(("Cache-Control" = String, description = "`no-store`."))),
-        OAuthBadRequest, InvalidClient, PayloadTooLarge, InternalError, Unavailable,
+            body = TokenBody, headers(("Cache-Control" = String, description = "`no-store`."),
+                ("Set-Cookie" = String, description = "The rotated session cookies, for a refresh that came with the refresh cookie."))),
+        TokenBadRequest, InvalidClient, PayloadTooLarge, InternalError, Unavailable,
     )
 )]
 async fn issue_token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Result<Response> {
@@ -308,7 +309,7 @@ async fn issue_token(State(state): State<AppState>, headers: HeaderMap, form: OA
     request_body(content = TokenParameter, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "Done, or nothing to do: the answer never says whether the token was known (RFC 7009 §2.2)."),
-        OAuthBadRequest, InvalidClient, PayloadTooLarge, InternalError, Unavailable,
+        RevokeBadRequest, InvalidClient, PayloadTooLarge, InternalError, Unavailable,
     )
 )]
 async fn revoke_token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Result<Response> {
@@ -358,14 +359,14 @@ async fn revoke_token(State(state): State<AppState>, headers: HeaderMap, form: O
     responses(
         (status = 200, description = "RFC 7662 §2.2: `{\"active\": false}`, or the token's claims with `active: true`.",
             body = Introspection),
-        OAuthBadRequest, InvalidClient, PayloadTooLarge, InternalError, Unavailable,
+        IntrospectBadRequest, InvalidClient, PayloadTooLarge, InternalError, Unavailable,
     )
 )]
 async fn introspect_token(State(state): State<AppState>, headers: HeaderMap, form: OAuthForm) -> Result<Response> {
     let client = authenticate_client(&state, &headers, &form)?
         .ok_or_else(|| invalid_client("introspection requires client authentication (HTTP Basic)"))?;
     let token = form.require("token")?;
-    let mut answer = json!({ "active": false });
+    let mut answer = Introspection::default();
     if let Some(verifier) = state.introspection.get(&client.id)
         && let Ok(caller) = verifier.verify(token).await
     {
@@ -374,27 +375,21 @@ async fn introspect_token(State(state): State<AppState>, headers: HeaderMap, for
             None => true,
         };
         if session_open && !events::store::is_token_revoked(&state.db, &caller.token_id).await? {
-            answer = json!({
-                "active": true,
-                "scope": caller.scopes.iter().collect::<Vec<_>>().join(" "),
-                "client_id": caller.client_id,
-                "sub": caller.subject,
-                "aud": caller.audience,
-                "iss": state.settings.issuer,
-                "exp": caller.expires_at,
-                "iat": caller.issued_at,
-                "jti": caller.token_id,
-                "token_type": if caller.dpop_jkt.is_some() { "DPoP" } else { "Bearer" },
-            });
-            if let Some(jkt) = &caller.dpop_jkt {
-                answer["cnf"] = json!({ "jkt": jkt });
-            }
-            if let Some(sid) = &caller.session_id {
-                answer["sid"] = json!(sid);
-            }
-            if let Some(role) = &caller.role {
-                answer["role"] = json!(role);
-            }
+            answer = Introspection {
+                active: true,
+                scope: Some(caller.scopes.iter().collect::<Vec<_>>().join(" ")),
+                client_id: Some(caller.client_id.clone()),
+                sub: Some(caller.subject.clone()),
+                aud: Some(caller.audience.clone()),
+                iss: Some(state.settings.issuer.clone()),
+                exp: Some(caller.expires_at),
+                iat: Some(caller.issued_at),
+                jti: Some(caller.token_id.clone()),
+                token_type: Some(issuer::token_type(caller.dpop_jkt.is_some())),
+                cnf: Confirmation::of(&caller),
+                sid: caller.session_id.clone(),
+                role: caller.role.clone(),
+            };
         }
     }
     let mut response = axum::Json(answer).into_response();
@@ -402,26 +397,49 @@ async fn introspect_token(State(state): State<AppState>, headers: HeaderMap, for
     Ok(response)
 }
 
-/// An introspection answer (RFC 7662 §2.2); only `active` is always present.
-#[derive(ToSchema)]
-#[allow(dead_code, reason = "documents the JSON introspect_token builds")]
+/// An introspection answer (RFC 7662 §2.2): `{"active": false}`, or an active token's claims.
+#[derive(Debug, Default, Serialize, ToSchema)]
 struct Introspection {
     active: bool,
+    /// Space-separated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     aud: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     jti: Option<String>,
     /// `Bearer`, or `DPoP` for a bound token.
-    token_type: Option<String>,
-    /// `{"jkt": …}` for a DPoP-bound token.
-    #[schema(value_type = Option<Object>)]
-    cnf: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, value_type = Option<String>)]
+    token_type: Option<&'static str>,
+    /// For a DPoP-bound token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    cnf: Option<Confirmation>,
     /// The session, for a user's token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     sid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     role: Option<String>,
 }
 

@@ -7,21 +7,20 @@
 //! here document what [`ApiError`](super::error::ApiError) adds: wrong credentials, throttling,
 //! the RFC 6749 §5.2 codes, DPoP nonces and conflicts.
 
-use std::collections::BTreeMap;
-
 use service_kit::http::{
-    error::ErrorBody,
-    openapi::{error_response, single, validation_example},
+    error::{ErrorBody, FieldError},
+    openapi::{RETRY_AFTER, WWW_AUTHENTICATE, error_response},
 };
 use utoipa::{
-    IntoResponses, Modify,
+    Modify,
     openapi::{
         OpenApi, RefOr,
-        response::Response as ResponseDoc,
         schema::{AdditionalProperties, ObjectBuilder, Schema, Type},
         security::{ClientCredentials, Flow, Http, HttpAuthScheme, OAuth2, Scopes, SecurityScheme},
     },
 };
+
+use super::error::{basic_challenge, login_challenge};
 
 /// Name of the security scheme of confidential clients at the OAuth endpoints: HTTP Basic
 /// with the client id and secret (`client_secret_basic`, RFC 6749 §2.3.1).
@@ -29,12 +28,6 @@ pub const CLIENT_BASIC: &str = "clientBasic";
 
 /// Tag of the OAuth 2.0 endpoints.
 pub const OAUTH_TAG: &str = "oauth";
-
-/// The challenge of a refused login.
-///
-/// A login is not HTTP authentication, so no registered scheme applies; RFC 9110 §11.6.1 still asks every 401 for one, and this names how to
-/// authenticate instead (not `Basic`, which would make browsers prompt for a password).
-pub const LOGIN_CHALLENGE: &str = r#"Login realm="auth-service", login_uri="/v1/login""#;
 
 /// The schemas of the OAuth forms, whose other parameters are ignored (RFC 6749 §3.1).
 pub const FORMS: [&str; 2] = ["TokenForm", "TokenParameter"];
@@ -78,65 +71,79 @@ impl Modify for OAuthSurface {
 /// Name of the OAuth 2.0 scheme describing how service clients obtain tokens.
 pub const SERVICE_CLIENT: &str = "serviceClient";
 
-const WWW_AUTHENTICATE: &str = "WWW-Authenticate";
-const RETRY_AFTER: &str = "Retry-After";
+/// How RFC 9449 spells the nonce header (`jwt_verifier::dpop::DPOP_NONCE_HEADER` is its
+/// lowercase wire form).
 const DPOP_NONCE: &str = "DPoP-Nonce";
 
 fn body(error: &str, description: &str) -> ErrorBody {
     ErrorBody::new(error, description)
 }
 
-/// Declares a unit struct documenting one status through `$build`.
-macro_rules! documented_status {
-    ($(#[$doc:meta])* $name:ident, $status:literal, $build:expr) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy)]
-        pub struct $name;
-
-        impl IntoResponses for $name {
-            fn responses() -> BTreeMap<String, RefOr<ResponseDoc>> {
-                single($status, $build)
-            }
-        }
-    };
+/// A header's documentation: "`value`." for a header whose value is fixed.
+fn exactly(value: &str) -> String {
+    format!("`{value}`.")
 }
 
-documented_status!(
+service_kit::error_status!(
     /// 401 `invalid_credentials` of `POST /v1/login`.
     InvalidCredentials,
     401,
     error_response(
         "The email or password is wrong, or there is no such account: one answer for all, after the same work.",
-        &[(WWW_AUTHENTICATE, "`Login realm=\"auth-service\", login_uri=\"/v1/login\"`.")],
+        &[(WWW_AUTHENTICATE, &exactly(&login_challenge()))],
         &[("invalid_credentials", body("invalid_credentials", "the email or password is wrong"))],
     )
 );
 
-documented_status!(
-    /// 429 `too_many_requests` with `Retry-After`: failed logins or registrations.
-    TooManyRequests,
+service_kit::error_status!(
+    /// 429 `too_many_requests` of `POST /v1/login`, with `Retry-After`.
+    TooManyLogins,
     429,
     error_response(
-        "Too many failed logins for the account or from the client address, or too many registrations from \
-         the address; even the right password is refused until `Retry-After` seconds have passed.",
+        "Too many failed logins for the account or from the client address: even the right password is \
+         refused until `Retry-After` seconds have passed.",
         &[(RETRY_AFTER, "Seconds until a retry can succeed.")],
         &[("failed_logins", body("too_many_requests", "too many failed logins; retry in 60 s"))],
     )
 );
 
-documented_status!(
-    /// 409 `conflict`: the email is taken, or a key rotation raced another.
-    Conflict,
+service_kit::error_status!(
+    /// 429 `too_many_requests` of `POST /v1/users`, with `Retry-After`.
+    TooManyRegistrations,
+    429,
+    error_response(
+        "Too many registrations from the client address; retry after `Retry-After` seconds.",
+        &[(RETRY_AFTER, "Seconds until a retry can succeed.")],
+        &[(
+            "registrations",
+            body("too_many_requests", "too many registrations from this address; retry in 900 s"),
+        )],
+    )
+);
+
+service_kit::error_status!(
+    /// 409 `conflict` of `POST /v1/users`: the email is taken.
+    EmailTaken,
     409,
     error_response(
-        "The request conflicts with the current state: an account with this email exists, or another \
-         rotation is in progress.",
+        "An account with this email (trimmed, without case) exists.",
         &[],
         &[("email_taken", body("conflict", "an account with this email already exists"))],
     )
 );
 
-documented_status!(
+service_kit::error_status!(
+    /// 409 `conflict` of a key rotation that raced another.
+    RotationConflict,
+    409,
+    error_response(
+        "Another rotation changed the keys at the same moment; read the keys and retry if still needed.",
+        &[],
+        &[("rotation_raced", body("conflict", "another rotation changed the keys at the same time; retry"))],
+    )
+);
+
+service_kit::error_status!(
     /// 400 of `POST /v1/login`: a body that is not JSON, or a refused DPoP proof.
     LoginBadRequest,
     400,
@@ -152,7 +159,7 @@ documented_status!(
     )
 );
 
-documented_status!(
+service_kit::error_status!(
     /// 422 of `POST /v1/login`: an empty field, or cookie delivery for a DPoP-bound session.
     LoginRejected,
     422,
@@ -160,25 +167,45 @@ documented_status!(
         "The body is JSON of the wrong shape, a field is empty, or cookie delivery was asked for a DPoP-bound \
          session: `details` names each field.",
         &[],
-        &[validation_example()],
+        &[
+            ("empty_field", ErrorBody::validation(vec![FieldError::new("password", "must not be empty")])),
+            (
+                "cookie_for_bound_session",
+                ErrorBody::validation(vec![FieldError::new(
+                    "token_delivery",
+                    "a DPoP-bound session delivers its tokens in the body",
+                )]),
+            ),
+        ],
     )
 );
 
-documented_status!(
-    /// 400 at the OAuth endpoints: the RFC 6749 §5.2 codes (and RFC 8707's, RFC 9449's).
-    OAuthBadRequest,
+/// The 400 every OAuth endpoint answers to a body that is not a form.
+fn not_a_form() -> (&'static str, ErrorBody) {
+    ("not_a_form", body("invalid_request", "expected a body with Content-Type: application/x-www-form-urlencoded"))
+}
+
+/// The 400 every OAuth endpoint answers to a repeated parameter.
+fn repeated() -> (&'static str, ErrorBody) {
+    ("repeated_parameter", body("invalid_request", "parameter `token` is repeated"))
+}
+
+const PRAGMA: (&str, &str) = ("Pragma", "`no-cache`.");
+const NONCE: (&str, &str) = (DPOP_NONCE, "With `use_dpop_nonce`: the nonce to put in the next proof.");
+
+service_kit::error_status!(
+    /// 400 of `POST /oauth/token`: the RFC 6749 §5.2 codes (and RFC 8707's, RFC 9449's).
+    TokenBadRequest,
     400,
     error_response(
-        "An RFC 6749 §5.2 error: `invalid_request` (a parameter missing, repeated or malformed), `invalid_grant` \
-         (the refresh token is unknown, expired, spent or its session ended), `unauthorized_client`, \
-         `unsupported_grant_type`, `invalid_scope`, `invalid_target` (RFC 8707), `invalid_dpop_proof` or \
-         `use_dpop_nonce` (RFC 9449, with `DPoP-Nonce`).",
-        &[
-            (DPOP_NONCE, "With `use_dpop_nonce`: the nonce to put in the next proof."),
-            ("Pragma", "`no-cache`."),
-        ],
+        "An RFC 6749 §5.2 error: `invalid_request` (not a form, or a parameter missing, repeated or malformed), \
+         `invalid_grant` (the refresh token is unknown, expired, spent or its session ended), \
+         `unauthorized_client`, `unsupported_grant_type`, `invalid_scope`, `invalid_target` (RFC 8707), \
+         `invalid_dpop_proof` or `use_dpop_nonce` (RFC 9449, with `DPoP-Nonce`).",
+        &[NONCE, PRAGMA],
         &[
             ("invalid_request", body("invalid_request", "`grant_type` is required")),
+            not_a_form(),
             ("invalid_grant", body("invalid_grant", "the refresh token is unknown")),
             ("unsupported_grant_type", body("unsupported_grant_type", "grant type `password` is not supported")),
             ("invalid_scope", body("invalid_scope", "scope `admin` is not allowed for client `c`")),
@@ -186,14 +213,42 @@ documented_status!(
     )
 );
 
-documented_status!(
+service_kit::error_status!(
+    /// 400 of `POST /oauth/revoke`: a malformed request or a refused DPoP proof.
+    RevokeBadRequest,
+    400,
+    error_response(
+        "`invalid_request` (not a form, `token` missing, a parameter repeated), or a refused `DPoP` proof \
+         (`invalid_dpop_proof`, or `use_dpop_nonce` with `DPoP-Nonce`). Never whether the token was known.",
+        &[NONCE, PRAGMA],
+        &[
+            ("invalid_request", body("invalid_request", "`token` is required")),
+            not_a_form(),
+            repeated(),
+            ("invalid_dpop_proof", body("invalid_dpop_proof", "the DPoP proof is not a JWT")),
+        ],
+    )
+);
+
+service_kit::error_status!(
+    /// 400 of `POST /oauth/introspect`: a malformed request.
+    IntrospectBadRequest,
+    400,
+    error_response(
+        "`invalid_request`: not a form, `token` missing, or a parameter repeated.",
+        &[PRAGMA],
+        &[("invalid_request", body("invalid_request", "`token` is required")), not_a_form(), repeated()],
+    )
+);
+
+service_kit::error_status!(
     /// 401 `invalid_client` with a `Basic` challenge (RFC 6749 §5.2).
     InvalidClient,
     401,
     error_response(
         "Client authentication failed: malformed or wrong Basic credentials, a secret in the form, or none \
          where the operation needs them.",
-        &[(WWW_AUTHENTICATE, "`Basic realm=\"auth-service\", charset=\"UTF-8\"`."), ("Pragma", "`no-cache`.")],
+        &[(WWW_AUTHENTICATE, &exactly(&basic_challenge())), PRAGMA],
         &[("invalid_client", body("invalid_client", "client authentication failed"))],
     )
 );

@@ -14,7 +14,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use service_kit::http::{
-    error::{CommonError, FieldError},
+    error::CommonError,
     openapi::{BadRequest, InternalError, Unavailable},
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -37,7 +37,7 @@ struct FeedQuery {
 }
 
 fn bad(field: &str, message: &str) -> CommonError {
-    CommonError::InvalidParameter(FieldError::new(field, message))
+    CommonError::invalid_parameter(field, message)
 }
 
 /// `after` and `wait`, each at most once; other parameters are ignored so receivers can send

@@ -43,10 +43,10 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{
-    ClientAddr, clear_session_cookies, dpop,
+    ClientAddr, Confirmation, clear_session_cookies, dpop,
     error::{ApiError, OAuthCode, Result},
     no_store,
-    openapi::{InvalidCredentials, LoginBadRequest, LoginRejected, TooManyRequests},
+    openapi::{InvalidCredentials, LoginBadRequest, LoginRejected, TooManyLogins},
     rfc3339, session_cookies,
 };
 use crate::{
@@ -226,7 +226,7 @@ impl LoginAttempt {
             `__Secure-refresh_token`), or both, as `token_delivery` asked.", body = TokenBody,
             headers(("Set-Cookie" = String, description = "The session cookies, unless `token_delivery` is `body`."),
                 ("Cache-Control" = String, description = "`no-store`."))),
-        LoginBadRequest, InvalidCredentials, PayloadTooLarge, UnsupportedMediaType, LoginRejected, TooManyRequests,
+        LoginBadRequest, InvalidCredentials, PayloadTooLarge, UnsupportedMediaType, LoginRejected, TooManyLogins,
         InternalError, Unavailable,
     )
 )]
@@ -308,6 +308,8 @@ pub(super) enum TokenBody {
 
 /// The body of a token response delivered only in cookies.
 #[derive(Serialize, ToSchema)]
+// Without effect on serialising; utoipa reads it as `additionalProperties: false`, which keeps
+// the two shapes of `TokenBody` apart (an answer with tokens is not a `CookieDelivery`).
 #[serde(deny_unknown_fields)]
 pub(super) struct CookieDelivery {
     /// `Bearer`.
@@ -415,8 +417,8 @@ struct TokenView<'a> {
     role: Option<&'a str>,
     /// `{"jkt": …}` for a DPoP-bound token.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    cnf: Option<serde_json::Value>,
+    #[schema(nullable = false)]
+    cnf: Option<Confirmation>,
 }
 
 /// What the request carried.
@@ -439,7 +441,8 @@ struct CurrentView<'a> {
     tag = TAG,
     security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The token's claims, where it came from, and its session.", body = CurrentView),
+        (status = 200, description = "The token's claims, where it came from, and its session.", body = CurrentView,
+            headers(("Cache-Control" = String, description = "`no-store`."))),
         BadRequest, Unauthorized, Forbidden, InternalError, Unavailable,
     )
 )]
@@ -466,7 +469,7 @@ async fn current(
         exp: caller.expires_at,
         sid: caller.session_id.as_deref(),
         role: caller.role.as_deref(),
-        cnf: caller.dpop_jkt.as_ref().map(|jkt| serde_json::json!({ "jkt": jkt })),
+        cnf: Confirmation::of(&caller),
     };
     let mut response =
         AppJson(CurrentView { credential, session: SessionView::new(session, true), token }).into_response();
@@ -510,7 +513,8 @@ async fn list_sessions(
     security(("bearerAuth" = [])),
     params(("id" = String, Path, description = "The session's id.")),
     responses(
-        (status = 204, description = "The session has ended (and its cookies are cleared if it was the caller's own)."),
+        (status = 204, description = "The session has ended (and its cookies are cleared if it was the caller's own).",
+            headers(("Set-Cookie" = String, description = "Clears both session cookies when it was the caller's own session."))),
         BadRequest, Unauthorized, Forbidden, NotFound, InternalError, Unavailable,
     )
 )]
@@ -540,7 +544,8 @@ async fn delete_session(
     tag = TAG,
     security(("bearerAuth" = [])),
     responses(
-        (status = 204, description = "The session has ended; `Set-Cookie` clears the cookies."),
+        (status = 204, description = "The session has ended.",
+            headers(("Set-Cookie" = String, description = "Clears both session cookies."))),
         BadRequest, Unauthorized, Forbidden, InternalError, Unavailable,
     )
 )]
@@ -563,7 +568,8 @@ async fn logout(State(state): State<AppState>, Authenticated(caller): Authentica
     tag = TAG,
     security(("bearerAuth" = [])),
     responses(
-        (status = 204, description = "Every session of the caller has ended; `Set-Cookie` clears the cookies."),
+        (status = 204, description = "Every session of the caller has ended.",
+            headers(("Set-Cookie" = String, description = "Clears both session cookies."))),
         BadRequest, Unauthorized, Forbidden, InternalError, Unavailable,
     )
 )]

@@ -24,7 +24,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{
     ClientAddr,
     error::{ApiError, Result},
-    openapi::{Conflict, TooManyRequests},
+    openapi::{EmailTaken, TooManyRegistrations},
     rfc3339,
     sessions::{client_key, window_ms},
 };
@@ -50,9 +50,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 struct CreateUser {
     /// `local@domain.tld` in printable ASCII (at most 254 characters, a local part of at most 64),
     /// compared without case and surrounding spaces.
+    // Stricter than `Email::parse` only where a pattern cannot count (a local part of at most
+    // 64 characters is written as at most three dot-separated atoms of 32, 15 and 15) and in
+    // the top-level label, which must start with a letter: whatever matches is accepted.
     #[schema(
         max_length = 254,
-        pattern = r"^\s*[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9]{0,62}[A-Za-z][A-Za-z0-9]{0,62}\s*$"
+        pattern = r"^[ \t\r\n]*[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,32}(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]{1,15}){0,2}@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9]{0,62}[ \t\r\n]*$"
     )]
     email: String,
     /// 8 to 128 characters.
@@ -127,8 +130,8 @@ async fn reserve_registration(state: &AppState, client: Option<IpAddr>) -> Resul
     request_body(content = CreateUser, content_type = "application/json"),
     responses(
         (status = 201, description = "The account was created.", body = CreatedUser),
-        BadRequest, Conflict, PayloadTooLarge, UnsupportedMediaType, UnprocessableEntity,
-        TooManyRequests, InternalError, Unavailable,
+        BadRequest, EmailTaken, PayloadTooLarge, UnsupportedMediaType, UnprocessableEntity,
+        TooManyRegistrations, InternalError, Unavailable,
     )
 )]
 async fn create_user(

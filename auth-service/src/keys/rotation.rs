@@ -11,7 +11,7 @@ use super::{
 };
 
 /// What an on-demand rotation did.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum RotationOutcome {
     /// A successor was published; it signs from `activate_after` (Unix ms).

@@ -129,6 +129,11 @@ pub enum CommonError {
 const DATABASE_RETRY_AFTER_SECS: u32 = 5;
 
 impl CommonError {
+    /// A 400 for the malformed query parameter, path segment or header `field`.
+    pub fn invalid_parameter(field: &str, message: impl Into<String>) -> Self {
+        Self::InvalidParameter(FieldError::new(field, message))
+    }
+
     /// A 409 with `code` and `description`.
     pub fn conflict(code: &'static str, description: impl Into<String>) -> Self {
         Self::Conflict { code, description: description.into() }

@@ -30,7 +30,7 @@ use axum::{
 use http::{HeaderValue, header};
 use serde_json::json;
 use utoipa::{
-    IntoResponses, Modify, PartialSchema, ToSchema,
+    Modify, PartialSchema, ToSchema,
     openapi::{
         ContentBuilder, HeaderBuilder, InfoBuilder, OpenApi, RefOr, ResponseBuilder,
         example::ExampleBuilder,
@@ -204,9 +204,14 @@ pub fn error_response(description: &str, headers: &[(&str, &str)], examples: &[(
     response.build()
 }
 
+/// What [`IntoResponses::responses`] returns: documented responses by status.
+pub type Responses = BTreeMap<String, RefOr<ResponseDoc>>;
+
+pub use utoipa::IntoResponses;
+
 /// A response map of one status, for an [`IntoResponses`] impl.
 #[must_use]
-pub fn single(status: u16, response: ResponseDoc) -> BTreeMap<String, RefOr<ResponseDoc>> {
+pub fn single(status: u16, response: ResponseDoc) -> Responses {
     BTreeMap::from([(status.to_string(), RefOr::T(response))])
 }
 
@@ -214,19 +219,30 @@ fn body(error: &str, description: &str) -> ErrorBody {
     ErrorBody::new(error, description)
 }
 
-const WWW_AUTHENTICATE: &str = "WWW-Authenticate";
-const RETRY_AFTER: &str = "Retry-After";
+/// The challenge header of 401 and 403, as documents name it.
+pub const WWW_AUTHENTICATE: &str = "WWW-Authenticate";
+/// The header of 429 and 503 saying when to retry.
+pub const RETRY_AFTER: &str = "Retry-After";
 
-/// Declares a unit struct documenting one error status through `$build`.
+/// Declares a unit struct documenting one status through `$build` (a
+/// [`ResponseDoc`], usually from [`error_response`]), for a handler's `responses(…)`.
+///
+/// ```ignore
+/// service_kit::error_status!(
+///     /// 409 `conflict`: the name is taken.
+///     NameTaken, 409, error_response("The name is taken.", &[], &[("taken", ErrorBody::new("conflict", "…"))])
+/// );
+/// ```
+#[macro_export]
 macro_rules! error_status {
     ($(#[$doc:meta])* $name:ident, $status:literal, $build:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy)]
         pub struct $name;
 
-        impl IntoResponses for $name {
-            fn responses() -> BTreeMap<String, RefOr<ResponseDoc>> {
-                single($status, $build)
+        impl $crate::http::openapi::IntoResponses for $name {
+            fn responses() -> $crate::http::openapi::Responses {
+                $crate::http::openapi::single($status, $build)
             }
         }
     };
